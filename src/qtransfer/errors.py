@@ -1,0 +1,67 @@
+"""User-facing errors and the command line's exit codes.
+
+Every error a user can cause (bad data, a mismatched checkpoint, no network)
+is a :class:`QTransferError`; the command line prints its message, without a
+traceback, and exits with its ``exit_code``. Anything else is a bug.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EXIT_CODES",
+    "QTransferError",
+    "UsageError",
+    "DataError",
+    "DownloadError",
+    "CheckpointError",
+    "TrainingDivergedError",
+]
+
+
+class QTransferError(Exception):
+    """Base class of errors caused by input, not by a bug. Message says what to fix."""
+
+    exit_code = 1
+
+
+class UsageError(QTransferError):
+    """A bad option or value (wrong backbone name, negative epochs, ...)."""
+
+    exit_code = 2
+
+
+class DataError(QTransferError):
+    """A data folder that cannot be used (no images, one class, bad image in --strict mode)."""
+
+    exit_code = 3
+
+
+class DownloadError(QTransferError):
+    """A download that failed, was refused or did not match its checksum."""
+
+    exit_code = 4
+
+
+class CheckpointError(QTransferError):
+    """A run directory or checkpoint that is missing, unsafe or does not match."""
+
+    exit_code = 5
+
+
+class TrainingDivergedError(QTransferError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = 6
+
+
+#: exit code -> meaning, documented in the README and in ``qtransfer --help``.
+EXIT_CODES = {
+    0: "success",
+    1: "internal error (a bug: please report the traceback)",
+    2: "usage error: bad option or value",
+    3: "data error: unusable data folder or image",
+    4: "download error: no network, refused archive or checksum mismatch",
+    5: "checkpoint error: missing, unsafe or mismatched run directory",
+    6: "training diverged: NaN/inf loss (last good checkpoint kept)",
+    130: "interrupted (Ctrl-C): state saved, resume with --resume",
+}
