@@ -1,0 +1,114 @@
+"""``QuantumLayer``: a variational circuit as a ``torch.nn.Module``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .circuit import CircuitSpec
+from .simulator import simulate
+
+__all__ = ["QuantumLayer", "parse_backend"]
+
+
+def parse_backend(backend: str) -> tuple[str, str | None]:
+    """``"builtin"`` -> ("builtin", None); ``"pennylane:DEVICE"`` -> ("pennylane", DEVICE)."""
+    if backend == "builtin":
+        return "builtin", None
+    if isinstance(backend, str) and backend.startswith("pennylane:") and len(backend) > len("pennylane:"):
+        return "pennylane", backend.split(":", 1)[1]
+    if backend == "pennylane":
+        return "pennylane", "default.qubit"
+    raise ValueError(
+        f"unknown quantum backend {backend!r}; use 'builtin' or 'pennylane:DEVICE' "
+        "(e.g. 'pennylane:default.qubit', 'pennylane:lightning.qubit')"
+    )
+
+
+class QuantumLayer(nn.Module):
+    """Angles ``(..., n_qubits)`` in, ``<Z_i>`` ``(..., n_qubits)`` out; wire i <-> column i.
+
+    The trainable ``weights`` (shape ``spec.weight_shape``) start as ``q_delta * randn``
+    (Mari et al.: q_delta = 0.01). Layers of the same shape have the same ``state_dict``
+    keys whatever their backend, so weights copy across with ``load_state_dict``.
+
+    Args:
+        n_qubits, depth, embedding, layer: the circuit (see :mod:`qtransfer.quantum.circuit`).
+        backend: ``"builtin"`` (the PyTorch simulator) or ``"pennylane:DEVICE"``.
+        q_delta: scale of the initial weights.
+        shots: ``None`` for exact expectation values, else the number of measurement shots.
+        seed: seeds the shot sampler (``None``: torch's global generator).
+        diff_method: PennyLane differentiation method (PennyLane backends only).
+        device, dtype: of the weights (``dtype`` a real floating type).
+
+    Example:
+        >>> layer = QuantumLayer(n_qubits=4, depth=6)
+        >>> layer(torch.zeros(8, 4)).shape
+        torch.Size([8, 4])
+    """
+
+    def __init__(
+        self,
+        n_qubits: int = 4,
+        depth: int = 6,
+        backend: str = "builtin",
+        *,
+        embedding: str = "hadamard_ry",
+        layer: str = "cnot_ry",
+        q_delta: float = 0.01,
+        shots: int | None = None,
+        seed: int | None = None,
+        diff_method: str = "best",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.spec = CircuitSpec(n_qubits=n_qubits, depth=depth, embedding=embedding, layer=layer)
+        self.backend = backend
+        kind, device_name = parse_backend(backend)
+        if shots is not None and (not isinstance(shots, int) or shots < 1):
+            raise ValueError(f"shots must be a positive integer or None, got {shots!r}")
+        if dtype is not None and not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a real floating type (float32/float64), got {dtype}")
+        self.shots = shots
+        self.seed = seed
+        self._generator: torch.Generator | None = None
+        self._qnode = None
+        if kind == "pennylane":
+            from .pennylane_backend import build_qnode
+
+            self._qnode = build_qnode(self.spec, device_name, diff_method=diff_method, shots=shots, seed=seed)
+        self.weights = nn.Parameter(q_delta * torch.randn(self.spec.weight_shape, device=device, dtype=dtype))
+
+    @property
+    def n_qubits(self) -> int:
+        return self.spec.n_qubits
+
+    def extra_repr(self) -> str:
+        s = self.spec
+        return f"n_qubits={s.n_qubits}, depth={s.depth}, embedding={s.embedding!r}, layer={s.layer!r}, backend={self.backend!r}, shots={self.shots}"
+
+    def _sampler(self, device: torch.device) -> torch.Generator | None:
+        if self.seed is None:
+            return None
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device)
+            self._generator.manual_seed(self.seed)
+        return self._generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.spec.n_qubits
+        if x.ndim == 0 or x.shape[-1] != n:
+            raise ValueError(
+                f"QuantumLayer expects input of shape (..., {n}) (one angle per qubit), got {tuple(x.shape)}; "
+                f"put a Linear(features, {n}) in front of it"
+            )
+        if not x.is_floating_point():
+            raise TypeError(f"QuantumLayer expects real floating-point angles, got {x.dtype}")
+        weights = self.weights.to(x.dtype)
+        if self._qnode is None:
+            return simulate(self.spec, x, weights, shots=self.shots, generator=self._sampler(x.device))
+        lead = x.shape[:-1]
+        flat = x.reshape(-1, n)
+        out = self._qnode(flat if flat.shape[0] > 1 else flat[0], weights)
+        return out.reshape(*lead, n).to(x.dtype)
