@@ -1,0 +1,118 @@
+"""The model checkpoint: everything ``evaluate`` and ``predict`` need, loaded without unpickling code.
+
+``RUN_DIR/model.pt`` holds plain data only — the resolved configuration, the class
+names, the backbone's identity (name, weights, transform), the feature width and the
+head's tensors — and is read with ``torch.load(weights_only=True)``, which refuses any
+pickled object that is not a tensor or a plain container. A file crafted to run code
+on load is therefore rejected before any of its code runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+import torch
+from torch import nn
+
+from .atomic import atomic_write
+from .config import TrainConfig
+from .errors import CheckpointError
+from .heads import build_head
+
+__all__ = ["MODEL_FILE", "SavedModel", "save_model", "load_model", "check_compatible"]
+
+MODEL_FILE = "model.pt"
+_FORMAT = "qtransfer-model"
+_VERSION = 1
+
+
+@dataclass
+class SavedModel:
+    """A trained head and what it was trained on."""
+
+    head: nn.Module
+    config: TrainConfig
+    classes: tuple[str, ...]
+    backbone: dict[str, str]
+    in_features: int
+    best_epoch: int
+
+
+def save_model(
+    path: Path, head: nn.Module, config: TrainConfig, classes: tuple[str, ...], backbone: dict[str, str],
+    in_features: int, best_epoch: int,
+) -> Path:
+    """Write the checkpoint atomically."""
+    payload = {
+        "format": _FORMAT,
+        "version": _VERSION,
+        "config": config.to_dict(),
+        "classes": list(classes),
+        "backbone": dict(backbone),
+        "in_features": int(in_features),
+        "best_epoch": int(best_epoch),
+        "head": {k: v.detach().cpu() for k, v in head.state_dict().items()},
+    }
+    return atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def load_model(path: Path, *, device: str | torch.device = "cpu") -> SavedModel:
+    """Read and check a checkpoint, rebuild the head and load its weights.
+
+    Raises :class:`CheckpointError` for a missing, unsafe, foreign or inconsistent file.
+
+    Example:
+        >>> saved = load_model(Path("runs/ants/model.pt"))  # doctest: +SKIP
+        >>> saved.classes
+        ('ants', 'bees')
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist: is {path.parent} a finished `qtransfer train` run directory?")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for code-carrying pickles, others for garbage
+        raise CheckpointError(
+            f"refused to load {path}: it is not a plain-data qtransfer checkpoint "
+            f"(loading with weights_only=True failed: {str(e).splitlines()[0][:300]}). "
+            "Files that need full unpickling can run arbitrary code and are never loaded."
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        raise CheckpointError(f"{path} is not a qtransfer model checkpoint (no format marker {_FORMAT!r})")
+    if payload.get("version") != _VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {payload.get('version')!r}; this qtransfer reads version {_VERSION}")
+    try:
+        config = TrainConfig.from_dict(payload["config"], source=str(path))
+        classes = tuple(str(c) for c in payload["classes"])
+        in_features = int(payload["in_features"])
+        backbone = {str(k): str(v) for k, v in payload["backbone"].items()}
+        head = build_head(config.head, in_features, len(classes), **config.head_settings())
+        head.load_state_dict(payload["head"])
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"{path} is inconsistent: {e.__class__.__name__}: {e}") from None
+    head.to(device).eval()
+    return SavedModel(head, config, classes, backbone, in_features, int(payload.get("best_epoch", 0)))
+
+
+def check_compatible(saved: SavedModel, *, backbone: dict[str, str] | None = None, num_features: int | None = None,
+                     classes: tuple[str, ...] | None = None, source: str = "") -> None:
+    """Raise a clear :class:`CheckpointError` when a checkpoint is used with features or classes it was not trained on."""
+    if backbone is not None:
+        for key in ("backbone", "weights", "transform"):
+            if saved.backbone.get(key) != backbone.get(key):
+                raise CheckpointError(
+                    f"the model was trained on {key} {saved.backbone.get(key)!r} features, not {backbone.get(key)!r}{source}"
+                )
+    if num_features is not None and num_features != saved.in_features:
+        raise CheckpointError(f"the model expects {saved.in_features} features per image, got {num_features}{source}")
+    if classes is not None:
+        unknown = sorted(set(classes) - set(saved.classes))
+        if unknown:
+            raise CheckpointError(
+                f"class folder(s) {', '.join(unknown)}{source} are not classes of this model ({', '.join(saved.classes)})"
+            )
+

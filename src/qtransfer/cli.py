@@ -1,0 +1,301 @@
+"""The ``qtransfer`` command line.
+
+Parsing and ``--help`` import nothing heavy (no torch, no torchvision, no PennyLane):
+each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .errors import EXIT_CODES, QTransferError, UsageError
+
+__all__ = ["main", "build_parser"]
+
+_EXIT_TEXT = "exit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES.items())
+
+_TRAIN_EXAMPLES = """examples:
+  qtransfer train --out runs/published                   # the published experiment (ResNet18, Hymenoptera)
+  qtransfer train --data ../shared/data/hymenoptera_train --backbone mobilenet_v2 \\
+      --weights ../shared/weights/mobilenet_v2-b0353104.pth --out runs/mnv2   # offline
+  qtransfer train --config experiment.toml --out runs/exp # settings from a file, flags override
+  qtransfer train --resume runs/mnv2                      # continue an interrupted run
+"""
+
+#: flag -> (TrainConfig field, type, help). Defaults are TrainConfig's, shown in --help.
+_TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
+    ("--data", "data", str, "'hymenoptera' (the published data set: cache, else download), a folder of class folders "
+     "(a stratified val split is drawn from it), or a root with train/ and optional val/ and test/"),
+    ("--backbone", "backbone", str, "frozen feature extractor (see `qtransfer backbones`)"),
+    ("--weights", "weights", str, "backbone weights: a torchvision name (DEFAULT, IMAGENET1K_V1, ...), a local .pth "
+     "state-dict file, or none (random)"),
+    ("--transform", "transform", str, "image preprocessing: 'weights' (the weights' own) or 'published' "
+     "(Resize 256, CenterCrop 224, ImageNet normalisation); default: the weights' own for named weights, published otherwise"),
+    ("--head", "head", str, "quantum | product (no entanglement) | linear | classical (same shape and parameter count as quantum)"),
+    ("--qubits", "n_qubits", int, "number of qubits"),
+    ("--depth", "depth", int, "variational layers"),
+    ("--q-delta", "q_delta", float, "scale of the initial circuit weights (q_delta * randn)"),
+    ("--embedding", "embedding", str, "hadamard_ry (published) | ry | rx"),
+    ("--layer", "layer", str, "cnot_ry (published) | ry (no CNOTs) | rot_ring (Rot + CNOT ring)"),
+    ("--backend", "backend", str, "builtin (fast PyTorch simulator) or pennylane:DEVICE, e.g. pennylane:default.qubit"),
+    ("--shots", "shots", int, "measurement shots per expectation value (default: exact)"),
+    ("--epochs", "epochs", int, "training epochs"),
+    ("--batch-size", "batch_size", int, "mini-batch size"),
+    ("--lr", "lr", float, "Adam learning rate (head parameters only)"),
+    ("--step-size", "step_size", int, "StepLR: epochs between learning-rate decays"),
+    ("--gamma", "gamma", float, "StepLR: decay factor"),
+    ("--seed", "seed", int, "seed of the head's initial weights, the shuffling and the val split"),
+    ("--val-fraction", "val_fraction", float, "fraction of each class held out for validation when there is no val/ folder"),
+    ("--device", "device", str, "cpu or cuda[:N]"),
+]
+
+
+def _defaults() -> dict[str, Any]:
+    from .config import TrainConfig
+
+    return TrainConfig().to_dict()
+
+
+def _add_cache_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache-dir", help="feature and data-set cache (default: $QTRANSFER_CACHE, else the user cache directory)")
+
+
+def _add_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (importable for documentation and tests)."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="qtransfer",
+        description="Hybrid classical-quantum transfer learning (Mari et al., Quantum 4, 340, 2020): a frozen "
+        "ImageNet backbone's features feed a trainable dressed quantum circuit.",
+        epilog=_EXIT_TEXT, formatter_class=fmt,
+    )
+    parser.add_argument("--version", action="version", version=f"qtransfer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    defaults = _defaults()
+    train = sub.add_parser("train", help="train a head on a folder of images and write a run directory",
+                           description="Train a head on cached backbone features; write RUN_DIR with the model, "
+                           "metrics.json and report.html. Defaults are the published protocol.",
+                           epilog=_TRAIN_EXAMPLES + "\n" + _EXIT_TEXT, formatter_class=fmt)
+    train.add_argument("--out", metavar="RUN_DIR", help="run directory to create (required unless --resume)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last completed epoch")
+    train.add_argument("--config", metavar="FILE", help="TOML, YAML or JSON file of settings (keys as below, e.g. "
+                       "n_qubits, batch_size); flags given on the command line win")
+    for flag, name, typ, text in _TRAIN_FLAGS:
+        train.add_argument(flag, dest=name, type=typ, default=argparse.SUPPRESS,
+                           help=f"{text} (default: {defaults[name]})")
+    train.add_argument("--strict", dest="strict", action="store_true", default=argparse.SUPPRESS,
+                       help="fail on any unusable image instead of skipping it with a warning")
+    train.add_argument("--no-report", action="store_true", help="do not write report.html")
+    _add_cache_dir(train)
+    _add_progress(train)
+
+    ev = sub.add_parser("evaluate", help="evaluate a trained run on labelled images",
+                        description="Accuracy, loss, per-class accuracy and confusion matrix of RUN_DIR's model on DIR.",
+                        epilog=_EXIT_TEXT, formatter_class=fmt)
+    ev.add_argument("run_dir", metavar="RUN_DIR")
+    ev.add_argument("--data", required=True, metavar="DIR",
+                    help="a folder of class folders (all images used), or a root with train/val/test folders")
+    ev.add_argument("--split", choices=("train", "val", "test"),
+                    help="which split of a root with split folders (default: test, else val, else train)")
+    ev.add_argument("--weights", help="the backbone weights file, if it moved since training")
+    ev.add_argument("--device", help="cpu or cuda[:N] (default: cpu)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    _add_cache_dir(ev)
+    _add_progress(ev)
+
+    pr = sub.add_parser("predict", help="classify images with a trained run",
+                        description="Print the predicted class and its probability for each image.",
+                        epilog=_EXIT_TEXT, formatter_class=fmt)
+    pr.add_argument("run_dir", metavar="RUN_DIR")
+    pr.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders (searched recursively)")
+    pr.add_argument("--weights", help="the backbone weights file, if it moved since training")
+    pr.add_argument("--device", help="cpu or cuda[:N] (default: cpu)")
+    pr.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    _add_cache_dir(pr)
+    _add_progress(pr)
+
+    cmp_ = sub.add_parser("compare", help="train several heads over several seeds and test the differences",
+                          description="Train every head for every seed on the same split and the same cached features; "
+                          "write results.json, results.csv, results.md and report.html with mean, 95%% CI and paired "
+                          "significance tests against the quantum head.",
+                          epilog=_EXIT_TEXT, formatter_class=fmt)
+    cmp_.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    cmp_.add_argument("--heads", default="quantum,linear,classical,product", help="comma-separated heads (default: %(default)s)")
+    cmp_.add_argument("--seeds", type=int, default=10, help="number of seeds per head (default: %(default)s)")
+    cmp_.add_argument("--config", metavar="FILE", help="TOML/YAML/JSON settings shared by every head")
+    for flag, name, typ, text in _TRAIN_FLAGS:
+        if name in ("head", "seed"):
+            continue
+        cmp_.add_argument(flag, dest=name, type=typ, default=argparse.SUPPRESS, help=f"{text} (default: {defaults[name]})")
+    cmp_.add_argument("--no-report", action="store_true", help="do not write report.html")
+    _add_cache_dir(cmp_)
+    _add_progress(cmp_)
+
+    rep = sub.add_parser("report", help="write report.html for a run or compare directory",
+                         description="Write a self-contained report.html (figures embedded) into the directory.",
+                         epilog=_EXIT_TEXT, formatter_class=fmt)
+    rep.add_argument("directory", metavar="RUN_DIR_OR_COMPARE_DIR")
+
+    cache = sub.add_parser("cache", help="list or clear the feature cache",
+                           description="Inspect or empty the on-disk cache of backbone features.", formatter_class=fmt)
+    cache.add_argument("action", choices=("list", "clear"))
+    _add_cache_dir(cache)
+
+    sub.add_parser("backbones", help="list the available backbones",
+                   description="List the registered backbones with their feature width.")
+    return parser
+
+
+def _train_config(args: argparse.Namespace, *, exclude: Sequence[str] = ()):
+    from .config import TrainConfig, load_config_file
+
+    values: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        values.update(load_config_file(args.config))
+    flags = {name: getattr(args, name) for _, name, _, _ in _TRAIN_FLAGS if hasattr(args, name)}
+    if hasattr(args, "strict"):
+        flags["strict"] = True
+    values.update(flags)
+    for name in exclude:
+        values.pop(name, None)
+    weights = values.get("weights")
+    if isinstance(weights, str) and weights.lower() != "none" and Path(weights).expanduser().is_file():
+        values["weights"] = str(Path(weights).expanduser().resolve())
+    data = values.get("data")
+    if isinstance(data, str) and data != "hymenoptera":
+        values["data"] = str(Path(data).expanduser().resolve())
+    return TrainConfig.from_dict(values, source=args.config or "command line")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .experiment import load_run_config, train_run
+
+    if args.resume:
+        given = [flag for flag, name, _, _ in _TRAIN_FLAGS if hasattr(args, name)]
+        if given or args.config:
+            raise UsageError(f"--resume continues {args.resume} with its saved configuration; drop {', '.join(given) or '--config'}")
+        config, out = load_run_config(Path(args.resume)), Path(args.resume)
+    else:
+        if not args.out:
+            raise UsageError("train needs --out RUN_DIR (or --resume RUN_DIR)")
+        config, out = _train_config(args), Path(args.out)
+    try:
+        metrics = train_run(config, out, cache_dir=args.cache_dir, resume=bool(args.resume),
+                            progress=not args.no_progress, report=not args.no_report)
+    except KeyboardInterrupt:
+        print(f"\nqtransfer: interrupted. Completed epochs are saved in {out / 'state.pt'}; "
+              f"continue with: qtransfer train --resume {out}", file=sys.stderr)
+        return 130
+    final = metrics["final"]
+    print(json.dumps({"run_dir": str(out), "best_epoch": metrics["best_epoch"],
+                      **{f"{k}_accuracy": v["accuracy"] for k, v in final.items()}, "timing": metrics["timing"]}))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .experiment import evaluate_run
+
+    m = evaluate_run(args.run_dir, args.data, split=args.split, cache_dir=args.cache_dir, weights=args.weights,
+                     device=args.device, progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(m))
+        return 0
+    print(f"{m['data']} ({m['split']}): accuracy {m['accuracy']:.4f}, loss {m['loss']:.4f}, {m['n_images']} images")
+    for name, acc in m["per_class_accuracy"].items():
+        print(f"  {name:<20} {'-' if acc is None else f'{acc:.4f}'}")
+    print("confusion matrix (rows: true, columns: predicted):")
+    for row in m["confusion_matrix"]:
+        print("  " + " ".join(f"{v:5d}" for v in row))
+    for item in m["skipped"]:
+        print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .experiment import predict_paths
+
+    records = predict_paths(args.run_dir, args.inputs, cache_dir=args.cache_dir, weights=args.weights,
+                            device=args.device, progress=not args.no_progress)
+    for r in records:
+        if args.json:
+            print(json.dumps(r))
+        elif "error" in r:
+            print(f"{r['path']}\tskipped: {r['error']}")
+        else:
+            print(f"{r['path']}\t{r['pred']}\t{r['probability']:.4f}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import run_compare
+
+    heads = [h.strip() for h in args.heads.split(",") if h.strip()]
+    config = _train_config(args)
+    results = run_compare(config, heads=heads, n_seeds=args.seeds, out_dir=Path(args.out), cache_dir=args.cache_dir,
+                          progress=not args.no_progress, report=not args.no_report)
+    print(results["summary_markdown"])
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    print(write_report(Path(args.directory)))
+    return 0
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from .features import FeatureCache
+    from .paths import cache_dir
+
+    cache = FeatureCache(cache_dir(args.cache_dir) / "features")
+    if args.action == "clear":
+        print(f"removed {cache.clear()} cache entries from {cache.root}")
+        return 0
+    stats = cache.stats()
+    print(json.dumps({"root": str(cache.root), **stats}, default=str))
+    return 0
+
+
+def _cmd_backbones(args: argparse.Namespace) -> int:
+    from .backbones import BACKBONES
+
+    for name, spec in BACKBONES.items():
+        print(f"{name:<20} {spec.description}")
+    return 0
+
+
+_COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "compare": _cmd_compare,
+             "report": _cmd_report, "cache": _cmd_cache, "backbones": _cmd_backbones}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``qtransfer`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return _COMMANDS[args.command](args)
+    except QTransferError as e:
+        print(f"qtransfer {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("\nqtransfer: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

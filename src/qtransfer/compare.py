@@ -1,0 +1,143 @@
+"""``qtransfer compare``: does the quantum head help here? Several heads, several seeds, paired tests.
+
+Every head is trained for every seed on the same split of the same cached features
+(extracted once). Images used to report accuracy never choose the model:
+
+* with a ``test/`` split: train on train, select the epoch on val, report on test;
+* without one: the validation split is the evaluation set, and the epoch is selected on
+  a stratified part of train (``val_fraction`` of it) that is held out from training.
+
+The seed changes the head's initial weights and the shuffling, never the split, so the
+heads' per-image results are paired and :mod:`qtransfer.stats` can test them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .atomic import atomic_write_json, atomic_write_text
+from .config import HEADS, TrainConfig
+from .errors import UsageError
+
+__all__ = ["run_compare", "selection_split"]
+
+
+def selection_split(split, val_fraction: float, seed: int):
+    """Hold out a stratified ``val_fraction`` of a :class:`SplitFeatures` for model selection."""
+    from .data import Sample, stratified_split
+    from .experiment import SplitFeatures
+
+    samples = [Sample(path=p, label=int(y)) for p, y in zip(split.paths, split.y.tolist())]
+    position = {p: i for i, p in enumerate(split.paths)}
+    parts = stratified_split(samples, val_fraction, seed)
+
+    def take(part) -> SplitFeatures:
+        index = torch.tensor([position[s.path] for s in part], dtype=torch.long, device=split.x.device)
+        return SplitFeatures(split.x[index], split.y[index], [s.path for s in part])
+
+    return take(parts[0]), take(parts[1])
+
+
+def run_compare(config: TrainConfig, *, heads: Sequence[str], n_seeds: int, out_dir: Path,
+                cache_dir: str | Path | None = None, progress: bool = True, report: bool = True) -> dict[str, Any]:
+    """Train ``heads`` x ``n_seeds`` seeds, evaluate, test against ``quantum``; write the results."""
+    from .experiment import prepare_features
+    from .heads import build_head, count_parameters
+    from .stats import compare_heads, summarise
+    from .training import infer, train_head
+
+    unknown = [h for h in heads if h not in HEADS]
+    if unknown or not heads:
+        raise UsageError(f"unknown head(s) {', '.join(unknown) or '(none given)'}; choose among {', '.join(HEADS)}")
+    if len(set(heads)) != len(heads):
+        raise UsageError(f"--heads lists a head twice: {','.join(heads)}")
+    if not isinstance(n_seeds, int) or n_seeds < 1:
+        raise UsageError(f"--seeds must be a positive integer, got {n_seeds!r}")
+    t_start = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    features = prepare_features(config, cache_dir=cache_dir, progress=progress)
+    if "test" in features.splits:
+        train, select, evaluate, eval_split = (features.splits["train"], features.splits["val"],
+                                               features.splits["test"], "test")
+    else:
+        train, select = selection_split(features.splits["train"], config.val_fraction, config.seed)
+        evaluate, eval_split = features.splits["val"], "val"
+
+    seeds = list(range(config.seed, config.seed + n_seeds))
+    results: dict[str, Any] = {"heads": {}, "correct": {}}
+    bar = _progress(len(heads) * n_seeds, progress)
+    for head_name in heads:
+        accuracies, seconds, correct = [], [], []
+        n_params = 0
+        for seed in seeds:
+            settings = {**config.head_settings(), "seed": seed}
+            head = build_head(head_name, features.num_features, len(features.classes), device=config.device, **settings)
+            n_params = count_parameters(head)
+            result = train_head(head, (train.x, train.y), (select.x, select.y), epochs=config.epochs,
+                                batch_size=config.batch_size, lr=config.lr, step_size=config.step_size,
+                                gamma=config.gamma, seed=seed, progress=False)
+            head.load_state_dict(result.best_state)
+            right = (infer(head, evaluate.x).argmax(-1) == evaluate.y).cpu().numpy()
+            accuracies.append(float(right.mean()))
+            seconds.append(round(result.seconds, 4))
+            correct.append(right.astype(np.int8).tolist())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(head=head_name, seed=seed, acc=f"{accuracies[-1]:.3f}")
+        results["heads"][head_name] = {"n_params": n_params, "accuracies": accuracies, "train_seconds": seconds}
+        results["correct"][head_name] = correct
+    if bar is not None:
+        bar.close()
+
+    reference = "quantum" if "quantum" in heads else heads[0]
+    comparisons = compare_heads({h: np.asarray(c, dtype=bool) for h, c in results["correct"].items()}, reference=reference) \
+        if len(heads) > 1 else []
+    results.update({
+        "classes": list(features.classes),
+        "eval_split": eval_split,
+        "n_train": len(train), "n_select": len(select), "n_eval": len(evaluate),
+        "eval_paths": [str(p) for p in evaluate.paths],
+        "seeds": seeds,
+        "reference": reference,
+        "comparisons": comparisons,
+        "config": config.to_dict(),
+        "backbone": features.backbone,
+        "timing": {"extract_s": round(features.seconds, 4), "total_s": round(time.perf_counter() - t_start, 4)},
+    })
+    results["summary_markdown"] = summarise(results)
+    atomic_write_json(out_dir / "results.json", results)
+    atomic_write_text(out_dir / "results.csv", _csv(results))
+    atomic_write_text(out_dir / "results.md", results["summary_markdown"] + "\n")
+    if report:
+        from .report import write_report
+
+        write_report(out_dir)
+    return results
+
+
+def _csv(results: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["head", "seed", "accuracy", "n_eval", "n_params", "train_seconds"])
+    for head, h in results["heads"].items():
+        for seed, acc, secs in zip(results["seeds"], h["accuracies"], h["train_seconds"]):
+            writer.writerow([head, seed, f"{acc:.6f}" if math.isfinite(acc) else "nan", results["n_eval"], h["n_params"], secs])
+    return buffer.getvalue()
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="compare", unit="run", dynamic_ncols=True)

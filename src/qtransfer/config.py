@@ -1,0 +1,156 @@
+"""The training configuration: published defaults, validation, and config files.
+
+Precedence (as in timm's ``train.py``): the defaults below, then a ``--config`` TOML or
+YAML file, then command-line flags. The resolved configuration is written to the run
+directory as ``config.json`` and stored in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+__all__ = ["HEADS", "TrainConfig", "load_config_file"]
+
+#: heads that can be trained on the features (see :mod:`qtransfer.heads`)
+HEADS = ("quantum", "linear", "classical", "product")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run. Defaults are Mari et al.'s.
+
+    Example:
+        >>> TrainConfig().lr, TrainConfig().batch_size, TrainConfig().epochs
+        (0.0004, 4, 30)
+        >>> TrainConfig(epochs=0)
+        Traceback (most recent call last):
+        ...
+        qtransfer.errors.UsageError: epochs must be an integer >= 1, got 0
+    """
+
+    data: str = "hymenoptera"
+    backbone: str = "resnet18"
+    weights: str | None = "DEFAULT"
+    transform: str | None = None
+    head: str = "quantum"
+    n_qubits: int = 4
+    depth: int = 6
+    q_delta: float = 0.01
+    embedding: str = "hadamard_ry"
+    layer: str = "cnot_ry"
+    backend: str = "builtin"
+    shots: int | None = None
+    epochs: int = 30
+    batch_size: int = 4
+    lr: float = 4e-4
+    step_size: int = 10
+    gamma: float = 0.1
+    seed: int = 0
+    val_fraction: float = 0.2
+    device: str = "cpu"
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("n_qubits", "epochs", "batch_size", "step_size"):
+            _check_int(name, getattr(self, name), 1)
+        _check_int("depth", self.depth, 0)
+        _check_int("seed", self.seed, 0)
+        if self.shots is not None:
+            _check_int("shots", self.shots, 1)
+        for name in ("lr", "q_delta"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise UsageError(f"{name} must be a positive number, got {value!r}")
+        if not isinstance(self.gamma, (int, float)) or not 0 < self.gamma <= 1:
+            raise UsageError(f"gamma must be in (0, 1], got {self.gamma!r}")
+        if not isinstance(self.val_fraction, (int, float)) or not 0 < self.val_fraction < 1:
+            raise UsageError(f"val_fraction must be between 0 and 1 (exclusive), got {self.val_fraction!r}")
+        if self.head not in HEADS:
+            raise UsageError(f"unknown head {self.head!r}; choose one of {', '.join(HEADS)}")
+        if self.device != "cpu" and not self.device.startswith("cuda"):
+            raise UsageError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
+        from .quantum.circuit import EMBEDDINGS, LAYERS  # no torch import
+
+        if self.embedding not in EMBEDDINGS:
+            raise UsageError(f"unknown embedding {self.embedding!r}; choose one of {', '.join(EMBEDDINGS)}")
+        if self.layer not in LAYERS:
+            raise UsageError(f"unknown layer {self.layer!r}; choose one of {', '.join(LAYERS)}")
+        if self.backend != "builtin" and not self.backend.startswith("pennylane"):
+            raise UsageError(f"unknown backend {self.backend!r}; use 'builtin' or 'pennylane:DEVICE'")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, source: str = "configuration") -> "TrainConfig":
+        """Build from a mapping, refusing unknown keys (``-`` and ``_`` are interchangeable)."""
+        known = {f.name for f in fields(cls)}
+        clean: dict[str, Any] = {}
+        for key, value in values.items():
+            name = str(key).replace("-", "_")
+            name = _ALIASES.get(name, name)
+            if name not in known:
+                raise UsageError(f"{source}: unknown setting {key!r}; known settings: {', '.join(sorted(known))}")
+            clean[name] = value
+        return cls(**clean)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return replace(self, **changes)
+
+    def head_settings(self) -> dict[str, Any]:
+        """The settings that define the head's architecture (stored with its weights)."""
+        keys = ("head", "n_qubits", "depth", "q_delta", "embedding", "layer", "backend", "shots", "seed")
+        return {k: getattr(self, k) for k in keys}
+
+
+#: command-line spellings accepted in config files too
+_ALIASES = {"qubits": "n_qubits"}
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise UsageError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file of settings into a dict.
+
+    Example:
+        >>> load_config_file("experiment.toml")  # doctest: +SKIP
+        {'epochs': 10, 'backbone': 'mobilenet_v2'}
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"config file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib  # type: ignore[no-redef]
+            values = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        elif suffix == ".json":
+            values = json.loads(text)
+        else:
+            raise UsageError(f"config file {path}: use a .toml, .yaml, .yml or .json file, not {suffix or 'no suffix'!r}")
+    except UsageError:
+        raise
+    except Exception as e:  # parse errors of three libraries
+        raise UsageError(f"config file {path} could not be parsed: {e}") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"config file {path} must hold a mapping of settings, got {type(values).__name__}")
+    if "train" in values and isinstance(values["train"], dict):  # allow a [train] table
+        values = values["train"]
+    return values

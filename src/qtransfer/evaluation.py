@@ -1,0 +1,65 @@
+"""Metrics of a trained head, and ``evaluate`` / ``predict`` from a run directory alone."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from .training import infer
+
+__all__ = ["classification_metrics", "evaluate_features", "prediction_records"]
+
+
+def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, mean cross-entropy, per-class accuracy and confusion matrix (rows: true, columns: predicted).
+
+    Example:
+        >>> m = classification_metrics(torch.tensor([[2., 0.], [0., 1.]]), torch.tensor([0, 0]), ["ants", "bees"])
+        >>> m["accuracy"], m["confusion_matrix"]
+        (0.5, [[1, 1], [0, 0]])
+    """
+    n_classes = len(classes)
+    labels = labels.to(logits.device)
+    n = int(labels.shape[0])
+    if n == 0:
+        return {"accuracy": float("nan"), "loss": float("nan"), "n_images": 0,
+                "per_class_accuracy": {c: None for c in classes}, "confusion_matrix": [[0] * n_classes for _ in classes]}
+    pred = logits.argmax(-1)
+    confusion = torch.zeros(n_classes, n_classes, dtype=torch.long)
+    confusion.index_put_((labels.cpu(), pred.cpu()), torch.ones(n, dtype=torch.long), accumulate=True)
+    per_class = {}
+    for i, name in enumerate(classes):
+        total = int(confusion[i].sum())
+        per_class[name] = float(confusion[i, i]) / total if total else None
+    return {
+        "accuracy": float((pred == labels).float().mean()),
+        "loss": float(nn.functional.cross_entropy(logits, labels)),
+        "n_images": n,
+        "per_class_accuracy": per_class,
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def evaluate_features(head: nn.Module, features: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]) -> dict[str, Any]:
+    """:func:`classification_metrics` of ``head`` on a feature matrix."""
+    device = next(head.parameters()).device
+    return classification_metrics(infer(head, features.to(device)), labels.to(device), classes)
+
+
+def prediction_records(head: nn.Module, features: torch.Tensor, paths: Sequence[Path], classes: Sequence[str],
+                       labels: torch.Tensor | None = None) -> list[dict[str, Any]]:
+    """One record per image: path, predicted class and its probability (and the true class when known)."""
+    device = next(head.parameters()).device
+    probs = torch.softmax(infer(head, features.to(device)), dim=-1).cpu() if len(paths) else torch.empty(0, len(classes))
+    records = []
+    for i, path in enumerate(paths):
+        k = int(probs[i].argmax())
+        record: dict[str, Any] = {"path": os.fspath(path), "pred": classes[k], "probability": round(float(probs[i, k]), 6)}
+        if labels is not None:
+            record["true"] = classes[int(labels[i])]
+        records.append(record)
+    return records

@@ -1,0 +1,281 @@
+"""The pipeline, top to bottom: images -> cached backbone features -> trained head -> metrics.
+
+:func:`prepare_features` finds the images, runs the frozen backbone once per image (or
+reads its cached output) and splits the features; :func:`train_run` trains a head on
+them and writes the run directory; :func:`evaluate_run` and :func:`predict_paths`
+rebuild everything from a run directory alone.
+
+A run directory holds::
+
+    config.json       the resolved configuration
+    state.pt          the training state after the last completed epoch (for --resume)
+    model.pt          the selected head + config + classes + backbone identity
+    metrics.json      per-epoch history, final metrics, timing
+    predictions.json  per-image predictions on the validation (or test) split
+    skipped.txt       files that were not used, with the reason
+    report.html       the report (unless --no-report)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from .atomic import atomic_write_json, atomic_write_text
+from .config import TrainConfig
+from .errors import CheckpointError, DataError, UsageError
+from .paths import cache_dir as resolve_cache_dir
+
+__all__ = ["SplitFeatures", "FeatureSet", "prepare_features", "train_run", "evaluate_run", "predict_paths", "load_run_config"]
+
+
+@dataclass
+class SplitFeatures:
+    """The features, labels and files of one split."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    paths: list[Path]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+@dataclass
+class FeatureSet:
+    """Everything training needs, without the images."""
+
+    classes: tuple[str, ...]
+    splits: dict[str, SplitFeatures]
+    skipped: list[tuple[Path, str]]
+    backbone: dict[str, str]
+    num_features: int
+    root: Path
+    val_from_train: bool
+    n_cached: int = 0
+    n_computed: int = 0
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _extract(paths: Sequence[Path], config: TrainConfig, cache_dir: str | Path | None, progress: bool, weights=None):
+    """Build the frozen backbone and extract (or read cached) features for ``paths``."""
+    from .backbones import create_backbone
+    from .features import FeatureCache, extract_features
+
+    backbone = create_backbone(config.backbone, weights if weights is not None else config.weights,
+                               transform=config.transform, device=config.device)
+    cache = FeatureCache(resolve_cache_dir(cache_dir) / "features")
+    extraction = extract_features(paths, backbone, cache=cache, device=config.device, progress=progress)
+    return backbone, extraction
+
+
+def prepare_features(config: TrainConfig, *, cache_dir: str | Path | None = None, progress: bool = True,
+                     val_fraction: float | None = None, split_seed: int | None = None) -> FeatureSet:
+    """Find the images of ``config.data``, get their features, and split them (train / val [/ test]).
+
+    Without a ``val/`` folder, a stratified validation split of ``val_fraction`` (default
+    ``config.val_fraction``) is drawn from train with ``split_seed`` (default ``config.seed``).
+    """
+    from .data import Sample, check_splits, discover, stratified_split
+
+    t0 = time.perf_counter()
+    data = discover(config.data, cache_dir=resolve_cache_dir(cache_dir))
+    ordered = [(name, s) for name in ("train", "val", "test") for s in data.splits.get(name, [])]
+    backbone, extraction = _extract([s.path for _, s in ordered], config, cache_dir, progress)
+    skipped = [(s.path, s.reason) for s in data.skipped] + [(Path(p), r) for p, r in extraction.failures]
+    if skipped:
+        for path, reason in skipped:
+            warnings.warn(f"skipped {path}: {reason}", stacklevel=2)
+        refused = [(p, r) for p, r in skipped if not r.startswith("placeholder")]  # known non-photos are no fault
+        if config.strict and refused:
+            listing = "\n  ".join(f"{p}: {r}" for p, r in refused[:20])
+            raise DataError(f"--strict: {len(refused)} file(s) in {data.root} cannot be used:\n  {listing}")
+    row = {ordered[i][1].path: k for k, i in enumerate(extraction.ok)}
+    usable = {name: [s for s in data.splits.get(name, []) if s.path in row] for name in ("train", "val", "test") if name in data.splits}
+    val_from_train = "val" not in usable
+    if val_from_train:
+        usable["train"], usable["val"] = stratified_split(
+            usable["train"], config.val_fraction if val_fraction is None else val_fraction,
+            config.seed if split_seed is None else split_seed,
+        )
+    check_splits(data.classes, usable, data.root)
+
+    def gather(samples: list[Sample]) -> SplitFeatures:
+        index = torch.tensor([row[s.path] for s in samples], dtype=torch.long)
+        return SplitFeatures(extraction.features[index].to(config.device),
+                             torch.tensor([s.label for s in samples], dtype=torch.long, device=config.device),
+                             [s.path for s in samples])
+
+    return FeatureSet(
+        classes=data.classes, splits={name: gather(s) for name, s in usable.items()}, skipped=skipped,
+        backbone=dict(backbone.identity), num_features=backbone.num_features, root=data.root,
+        val_from_train=val_from_train, n_cached=extraction.n_cached, n_computed=extraction.n_computed,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def load_run_config(run_dir: Path) -> TrainConfig:
+    """The resolved configuration stored in ``run_dir/config.json``."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist: {run_dir} is not a qtransfer run directory")
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+    except (json.JSONDecodeError, UsageError) as e:
+        raise CheckpointError(f"{path} is not a valid run configuration: {e}") from None
+
+
+def train_run(config: TrainConfig, out_dir: str | Path, *, cache_dir: str | Path | None = None, resume: bool = False,
+              progress: bool = True, report: bool = True, log: Callable[[str], None] = _log) -> dict[str, Any]:
+    """Train ``config`` end to end and write the run directory; returns the metrics.
+
+    Example:
+        >>> metrics = train_run(TrainConfig(data="data/ants_bees", epochs=5), "runs/demo")  # doctest: +SKIP
+        >>> metrics["final"]["val"]["accuracy"]                                           # doctest: +SKIP
+    """
+    from .checkpoint import MODEL_FILE, save_model
+    from .evaluation import evaluate_features, prediction_records
+    from .heads import build_head, count_parameters
+    from .training import train_head
+
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    if resume:
+        if not (out / "state.pt").is_file():
+            raise CheckpointError(f"{out}/state.pt does not exist: nothing to resume. Start a new run without --resume.")
+    elif (out / "config.json").exists():
+        raise UsageError(f"{out} already holds a run; continue it with --resume {out}, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "config.json", config.to_dict())
+
+    features = prepare_features(config, cache_dir=cache_dir, progress=progress)
+    extract_s = features.seconds
+    train_split, val_split = features.splits["train"], features.splits["val"]
+    atomic_write_text(out / "skipped.txt", "".join(f"{p}\t{r}\n" for p, r in features.skipped))
+    log(f"{len(features.classes)} classes ({', '.join(features.classes)}); train {len(train_split)}, val {len(val_split)}"
+        + (f" (split off train, {config.val_fraction:.0%})" if features.val_from_train else "")
+        + (f", test {len(features.splits['test'])}" if "test" in features.splits else "")
+        + f"; features: {features.n_cached} cached, {features.n_computed} computed in {extract_s:.1f} s"
+        + (f"; {len(features.skipped)} file(s) skipped, see {out / 'skipped.txt'}" if features.skipped else ""))
+
+    try:
+        head = build_head(config.head, features.num_features, len(features.classes), device=config.device,
+                          **config.head_settings())
+    except (ValueError, ImportError) as e:  # e.g. a PennyLane device that is not installed
+        raise UsageError(str(e)) from None
+    t_train = time.perf_counter()
+    result = train_head(
+        head, (train_split.x, train_split.y), (val_split.x, val_split.y), epochs=config.epochs,
+        batch_size=config.batch_size, lr=config.lr, step_size=config.step_size, gamma=config.gamma, seed=config.seed,
+        state_path=out / "state.pt", resume=resume, progress=progress,
+    )
+    train_s = time.perf_counter() - t_train
+    head.load_state_dict(result.best_state)
+    save_model(out / MODEL_FILE, head, config, features.classes, features.backbone, features.num_features, result.best_epoch)
+
+    final = {name: evaluate_features(head, split.x, split.y, features.classes) for name, split in features.splits.items()}
+    shown = "test" if "test" in features.splits else "val"
+    split = features.splits[shown]
+    atomic_write_json(out / "predictions.json", {
+        "split": shown, "items": prediction_records(head, split.x, split.paths, features.classes, split.y)})
+    metrics = {
+        "classes": list(features.classes),
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "best_val_acc": result.best_val_acc,
+        "final": final,
+        "n_images": {name: len(s) for name, s in features.splits.items()},
+        "n_skipped": len(features.skipped),
+        "val_from_train": features.val_from_train,
+        "n_params": {"head": count_parameters(head)},
+        "backbone": features.backbone,
+        "features": {"n_cached": features.n_cached, "n_computed": features.n_computed, "num_features": features.num_features},
+        "timing": {"extract_s": round(extract_s, 4), "train_s": round(train_s, 4),
+                   "total_s": round(time.perf_counter() - t_start, 4)},
+    }
+    atomic_write_json(out / "metrics.json", metrics)
+    log(f"best epoch {result.best_epoch}: val accuracy {final['val']['accuracy']:.3f}"
+        + (f", test accuracy {final['test']['accuracy']:.3f}" if "test" in final else "")
+        + f"; extract {extract_s:.1f} s, train {train_s:.1f} s; wrote {out}")
+    if report:
+        from .report import write_report
+
+        log(f"report: {write_report(out)}")
+    return metrics
+
+
+def _load_for_inference(run_dir: Path, device: str | None):
+    """The saved head and its config, set to run on ``device`` (default: the CPU)."""
+    from .checkpoint import load_model
+
+    saved = load_model(Path(run_dir), device=device or "cpu")
+    return saved, saved.config.replace(device=device or "cpu")
+
+
+def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = None, cache_dir: str | Path | None = None,
+                 weights: str | None = None, device: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Accuracy, loss, per-class accuracy and confusion matrix of a trained run on ``data``.
+
+    ``data`` is a folder of class folders (every image is used) or a root with split
+    folders (``split``, default ``test`` if present, else ``val``, else ``train``).
+    """
+    from .checkpoint import check_compatible
+    from .data import discover
+    from .evaluation import evaluate_features
+
+    saved, config = _load_for_inference(Path(run_dir), device)
+    found = discover(data, cache_dir=resolve_cache_dir(cache_dir))
+    if split is None:
+        split = next(s for s in ("test", "val", "train") if s in found.splits)
+    if split not in found.splits:
+        raise UsageError(f"{found.root} has no {split!r} split; it has: {', '.join(found.splits)}")
+    check_compatible(saved, classes=found.classes, source=f" in {found.root}")
+    samples = found.splits[split]
+    backbone, extraction = _extract([s.path for s in samples], config, cache_dir, progress, weights)
+    check_compatible(saved, backbone=backbone.identity, num_features=backbone.num_features, source=f" (--weights {weights or config.weights})")
+    to_model = {name: saved.classes.index(name) for name in found.classes}
+    labels = torch.tensor([to_model[found.classes[samples[i].label]] for i in extraction.ok], dtype=torch.long)
+    metrics = evaluate_features(saved.head, extraction.features, labels, saved.classes)
+    metrics["split"] = split
+    metrics["data"] = str(found.root)
+    metrics["skipped"] = [{"path": str(p), "reason": r} for p, r in
+                          [(s.path, s.reason) for s in found.skipped] + list(extraction.failures)]
+    return metrics
+
+
+def predict_paths(run_dir: str | Path, inputs: Sequence[str | Path], *, cache_dir: str | Path | None = None,
+                  weights: str | None = None, device: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Predicted class and probability for each image (folders are searched recursively)."""
+    from .checkpoint import check_compatible
+    from .evaluation import prediction_records
+    from .images import IMAGE_EXTENSIONS
+
+    saved, config = _load_for_inference(Path(run_dir), device)
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            paths += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+        elif p.exists():
+            paths.append(p)
+        else:
+            raise DataError(f"{p} does not exist; pass image files or folders of images")
+    if not paths:
+        raise DataError(f"no image files found in {', '.join(map(str, inputs))} (extensions: {', '.join(IMAGE_EXTENSIONS)})")
+    backbone, extraction = _extract(paths, config, cache_dir, progress, weights)
+    check_compatible(saved, backbone=backbone.identity, num_features=backbone.num_features, source=f" (--weights {weights or config.weights})")
+    records = prediction_records(saved.head, extraction.features, [paths[i] for i in extraction.ok], saved.classes)
+    records += [{"path": str(p), "error": reason} for p, reason in extraction.failures]
+    return records

@@ -1,0 +1,137 @@
+"""The trainable heads that sit on the frozen backbone's features.
+
+``quantum``   Mari et al.'s dressed quantum circuit:
+              Linear(features -> n) -> tanh * pi/2 -> QuantumLayer -> Linear(n -> classes)
+``product``   the same with every entangling gate removed (layer ``"ry"``): an ablation
+``linear``    Linear(features -> classes), the published classical baseline
+``classical`` a classical dressed net of the quantum head's shape and parameter count:
+              Linear(features -> n) -> tanh -> MixingBlock(n, depth) -> Linear(n -> classes)
+
+The classical mixing block has exactly as many trainable parameters as the circuit
+(``depth * n``): each of its ``depth`` layers mixes every unit with its neighbour,
+``x_i <- cos(w_i) x_i + sin(w_i) x_{i+1 mod n}``, a classical stand-in for "entangle
+neighbours, then rotate every wire"; a final tanh keeps outputs in [-1, 1] like <Z>.
+At ``w = 0`` it is the identity, as the circuit is at zero weights up to its CNOTs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .quantum import CircuitSpec, QuantumLayer
+
+__all__ = ["DressedQuantumHead", "LinearHead", "MixingBlock", "DressedClassicalHead", "build_head", "count_parameters"]
+
+
+class DressedQuantumHead(nn.Module):
+    """Linear(in_features -> n_qubits) -> tanh * pi/2 -> QuantumLayer -> Linear(n_qubits -> n_classes)."""
+
+    def __init__(self, in_features: int, n_classes: int, *, quantum: QuantumLayer) -> None:
+        super().__init__()
+        n = quantum.n_qubits
+        self.pre = nn.Linear(in_features, n)
+        self.quantum = quantum
+        self.post = nn.Linear(n, n_classes)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        angles = torch.tanh(self.pre(features)) * (math.pi / 2)
+        return self.post(self.quantum(angles))
+
+
+class LinearHead(nn.Module):
+    """Linear(in_features -> n_classes): the published classical baseline."""
+
+    def __init__(self, in_features: int, n_classes: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(in_features, n_classes)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.fc(features)
+
+
+class MixingBlock(nn.Module):
+    """``depth`` layers of ``x_i <- cos(w_i) x_i + sin(w_i) x_{i+1 mod n}``, then tanh; ``depth * n`` parameters."""
+
+    def __init__(self, n: int, depth: int, *, init_scale: float = 0.01) -> None:
+        super().__init__()
+        self.weights = nn.Parameter(init_scale * torch.randn(depth, n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cos, sin = torch.cos(self.weights), torch.sin(self.weights)
+        for layer in range(self.weights.shape[0]):
+            x = cos[layer] * x + sin[layer] * torch.roll(x, shifts=-1, dims=-1)
+        return torch.tanh(x)
+
+
+class DressedClassicalHead(nn.Module):
+    """Linear(in_features -> n) -> tanh -> MixingBlock(n, depth) -> Linear(n -> n_classes)."""
+
+    def __init__(self, in_features: int, n_classes: int, *, n: int, depth: int, init_scale: float = 0.01) -> None:
+        super().__init__()
+        self.pre = nn.Linear(in_features, n)
+        self.mixing = MixingBlock(n, depth, init_scale=init_scale)
+        self.post = nn.Linear(n, n_classes)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.post(self.mixing(torch.tanh(self.pre(features))))
+
+
+def build_head(
+    kind: str,
+    in_features: int,
+    n_classes: int,
+    *,
+    n_qubits: int = 4,
+    depth: int = 6,
+    q_delta: float = 0.01,
+    embedding: str = "hadamard_ry",
+    layer: str = "cnot_ry",
+    backend: str = "builtin",
+    shots: int | None = None,
+    seed: int | None = None,
+    device: torch.device | str | None = None,
+    **_ignored: object,
+) -> nn.Module:
+    """Build a head by name (``quantum``, ``product``, ``linear``, ``classical``), seeded by ``seed``.
+
+    Example:
+        >>> head = build_head("quantum", in_features=512, n_classes=2)
+        >>> head(torch.zeros(3, 512)).shape
+        torch.Size([3, 2])
+    """
+    if not isinstance(in_features, int) or in_features < 1:
+        raise ValueError(f"in_features must be a positive integer, got {in_features!r}")
+    if not isinstance(n_classes, int) or n_classes < 2:
+        raise ValueError(f"a classifier needs at least 2 classes, got {n_classes!r}")
+    devices = [torch.device(device)] if device is not None and torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        if seed is not None:
+            torch.manual_seed(seed)
+        if kind in ("quantum", "product"):
+            quantum = QuantumLayer(
+                n_qubits,
+                depth,
+                backend,
+                embedding=embedding,
+                layer="ry" if kind == "product" else layer,
+                q_delta=q_delta,
+                shots=shots,
+                seed=seed if shots is not None else None,
+            )
+            head: nn.Module = DressedQuantumHead(in_features, n_classes, quantum=quantum)
+        elif kind == "linear":
+            head = LinearHead(in_features, n_classes)
+        elif kind == "classical":  # as many mixing parameters as the circuit has weights
+            n_weights = CircuitSpec(n_qubits, depth, embedding=embedding, layer=layer).n_weights
+            head = DressedClassicalHead(in_features, n_classes, n=n_qubits, depth=n_weights // n_qubits, init_scale=q_delta)
+        else:
+            raise ValueError(f"unknown head {kind!r}; choose one of quantum, product, linear, classical")
+    return head.to(device) if device is not None else head
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

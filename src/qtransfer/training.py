@@ -1,0 +1,215 @@
+"""Training a head on cached features: small named steps, a per-epoch history, resumable.
+
+The loop (published protocol): each epoch shuffles the training features with a seeded
+generator, takes Adam steps on mini-batches with cross-entropy, steps the StepLR
+schedule, then measures the validation split; the weights of the epoch with the best
+validation accuracy (first one on ties) are kept. Model selection sees only the
+validation split, never a test split.
+
+After every completed epoch the whole training state (head, optimizer, schedule,
+shuffling generator, best weights, history) is written atomically to ``state_path``;
+:func:`train_head` with ``resume=True`` continues from it and ends with exactly the
+weights and metrics an uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .atomic import atomic_write
+from .errors import CheckpointError, TrainingDivergedError
+
+__all__ = ["TrainResult", "train_head", "train_step", "run_epoch", "infer", "loss_and_accuracy"]
+
+_STATE_FORMAT = "qtransfer-train-state"
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced: the selected weights and the per-epoch history."""
+
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int
+    best_val_acc: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def train_step(head: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One Adam step on a mini-batch; returns (summed loss, number correct) as tensors (no sync)."""
+    logits = head(x)
+    loss = nn.functional.cross_entropy(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        return loss.detach() * y.shape[0], (logits.argmax(-1) == y).sum()
+
+
+def run_epoch(
+    head: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+) -> tuple[float, float]:
+    """One pass over shuffled training data; returns (mean loss, accuracy)."""
+    head.train()
+    order = torch.randperm(x.shape[0], generator=generator).to(x.device)
+    total_loss = torch.zeros((), dtype=torch.float64, device=x.device)
+    total_correct = torch.zeros((), dtype=torch.long, device=x.device)
+    for start in range(0, x.shape[0], batch_size):
+        idx = order[start : start + batch_size]
+        loss, correct = train_step(head, optimizer, x[idx], y[idx])
+        total_loss += loss
+        total_correct += correct
+    n = x.shape[0]
+    return total_loss.item() / n, total_correct.item() / n
+
+
+@torch.no_grad()
+def infer(head: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Logits for features ``x`` in evaluation mode."""
+    head.eval()
+    if x.shape[0] == 0:
+        return torch.empty(0, 0, device=x.device)
+    return torch.cat([head(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+
+
+def loss_and_accuracy(head: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``head`` on features ``x`` with labels ``y``."""
+    logits = infer(head, x)
+    loss = nn.functional.cross_entropy(logits, y).item()
+    return loss, (logits.argmax(-1) == y).float().mean().item()
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    atomic_write(path, lambda f: torch.save(state, f))
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """Load a training state without unpickling arbitrary objects."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} does not exist: nothing to resume (start a new run without --resume)") from None
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a readable qtransfer training state ({e.__class__.__name__}: {e})") from None
+    if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT:
+        raise CheckpointError(f"{path} is not a qtransfer training state")
+    return state
+
+
+def train_head(
+    head: nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    *,
+    epochs: int = 30,
+    batch_size: int = 4,
+    lr: float = 4e-4,
+    step_size: int = 10,
+    gamma: float = 0.1,
+    seed: int = 0,
+    state_path: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train ``head`` (Adam + StepLR + cross-entropy) and select the best epoch on ``val``.
+
+    Example:
+        >>> result = train_head(head, (x_train, y_train), (x_val, y_val), epochs=5)  # doctest: +SKIP
+        >>> head.load_state_dict(result.best_state)                                  # doctest: +SKIP
+    """
+    x_train, y_train = train
+    x_val, y_val = val
+    if x_train.shape[0] == 0:
+        raise ValueError("no training samples")
+    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
+    generator = torch.Generator(device="cpu")
+    generator.manual_seed(seed)
+    history: list[dict[str, float]] = []
+    best_state = copy.deepcopy(head.state_dict())
+    best_epoch, best_acc = 0, -1.0
+    first_epoch = 1
+    if resume:
+        if state_path is None:
+            raise ValueError("resume=True needs state_path")
+        state = load_state(state_path)
+        head.load_state_dict(state["head"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["shuffle_rng"])
+        _set_sampler_states(head, state.get("sampler_rng", []))
+        history = list(state["history"])
+        best_state = state["best"]["head"]
+        best_epoch, best_acc = state["best"]["epoch"], state["best"]["val_acc"]
+        first_epoch = state["epoch"] + 1
+
+    started = time.perf_counter()
+    bar = _progress(range(first_epoch, epochs + 1), epochs, first_epoch - 1, progress)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        lr_now = optimizer.param_groups[0]["lr"]
+        train_loss, train_acc = run_epoch(head, optimizer, x_train, y_train, batch_size, generator)
+        scheduler.step()
+        val_loss, val_acc = loss_and_accuracy(head, x_val, y_val) if x_val.shape[0] else (math.nan, math.nan)
+        if not math.isfinite(train_loss) or (x_val.shape[0] and not math.isfinite(val_loss)):
+            where = f"; the last good state (epoch {epoch - 1}) is kept in {state_path}" if state_path else ""
+            raise TrainingDivergedError(
+                f"training diverged at epoch {epoch}: loss is {train_loss if not math.isfinite(train_loss) else val_loss}"
+                f"{where}. Try a smaller --lr (now {lr})."
+            )
+        record = dict(
+            epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss, val_acc=val_acc,
+            lr=lr_now, seconds=time.perf_counter() - t0,
+        )
+        history.append(record)
+        if x_val.shape[0] and val_acc > best_acc:
+            best_acc, best_epoch = val_acc, epoch
+            best_state = copy.deepcopy(head.state_dict())
+        if state_path is not None:
+            _save_state(state_path, {
+                "format": _STATE_FORMAT, "version": 1, "epoch": epoch,
+                "head": head.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "shuffle_rng": generator.get_state(), "sampler_rng": _sampler_states(head),
+                "best": {"epoch": best_epoch, "val_acc": best_acc, "head": best_state},
+                "history": history,
+            })
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{train_acc:.3f}", val_acc=f"{val_acc:.3f}")
+        if on_epoch is not None:
+            on_epoch(record)
+    if not x_val.shape[0]:  # nothing to select on: keep the last epoch
+        best_state, best_epoch, best_acc = copy.deepcopy(head.state_dict()), epochs, math.nan
+    return TrainResult(best_state, best_epoch, best_acc, history, time.perf_counter() - started)
+
+
+def _sampler_states(head: nn.Module) -> list[torch.Tensor]:
+    """States of the shot samplers of quantum layers (empty for exact simulation)."""
+    return [m._generator.get_state() for m in head.modules() if getattr(m, "_generator", None) is not None]
+
+
+def _set_sampler_states(head: nn.Module, states: list[torch.Tensor]) -> None:
+    layers = [m for m in head.modules() if hasattr(m, "_sampler") and getattr(m, "seed", None) is not None]
+    for layer, state in zip(layers, states):
+        layer._sampler(torch.device("cpu")).set_state(state)
+
+
+def _progress(iterable, total: int, initial: int, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, initial=initial, desc="train", unit="epoch", leave=False, dynamic_ncols=True)
