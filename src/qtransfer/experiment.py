@@ -185,7 +185,8 @@ def train_run(config: TrainConfig, out_dir: str | Path, *, cache_dir: str | Path
     head.load_state_dict(result.best_state)
     save_model(out / MODEL_FILE, head, config, features.classes, features.backbone, features.num_features, result.best_epoch)
 
-    final = {name: evaluate_features(head, split.x, split.y, features.classes) for name, split in features.splits.items()}
+    final = {name: evaluate_features(head, split.x, split.y, features.classes)
+             for name, split in features.splits.items() if name != "train"}
     shown = "test" if "test" in features.splits else "val"
     split = features.splits[shown]
     atomic_write_json(out / "predictions.json", {

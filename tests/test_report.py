@@ -1,0 +1,239 @@
+"""qtransfer.report: self-contained HTML reports of runs and comparisons."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from qtransfer.errors import CheckpointError  # noqa: E402
+from qtransfer.report import write_report  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _tiny_png(path: Path, color: tuple[int, int, int], size: int = 48) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.new("RGB", (size, size), color)
+    for i in range(size):  # a diagonal, so thumbnails are not flat squares
+        img.putpixel((i, i), (255, 255, 255))
+    img.save(path)
+
+
+def _make_run_dir(root: Path, head: str = "quantum") -> Path:
+    run = root / f"run-{head}"
+    run.mkdir(parents=True)
+    config = {"backbone": "mobilenet_v2", "weights": "IMAGENET1K_V1", "head": head, "n_qubits": 4, "depth": 6,
+              "embedding": "hadamard_ry", "layer": "cnot_ry", "epochs": 5, "batch_size": 4, "lr": 0.0004,
+              "seed": 0, "data": {"root": "hymenoptera", "image_size": 224}}
+    history = []
+    for e in range(1, 6):
+        history.append({"epoch": e, "train_loss": 0.7 - 0.1 * e, "train_acc": 0.5 + 0.08 * e,
+                        "val_loss": 0.68 - 0.09 * e + (0.05 if e == 5 else 0), "val_acc": [0.6, 0.75, 0.85, 0.9, 0.88][e - 1],
+                        "lr": 0.0004, "seconds": 1.5})
+    metrics = {
+        "classes": ["ants", "bees"],
+        "history": history,
+        "best_epoch": 4,
+        "best_val_acc": 0.9,
+        "final": {"val": {"accuracy": 0.9, "loss": 0.31, "n_images": 10,
+                          "per_class_accuracy": {"ants": 0.8, "bees": 1.0},
+                          "confusion_matrix": [[4, 1], [0, 5]]}},
+        "timing": {"extract_s": 3.2, "train_s": 7.5, "total_s": 10.7},
+        "n_params": {"head": 2070},
+    }
+    items = []
+    for i in range(10):
+        true = "ants" if i < 5 else "bees"
+        pred = "bees" if i == 0 else true
+        rel = Path("imgs") / f"{true}_{i}.png"
+        _tiny_png(run / rel, (200, 60, 30) if true == "ants" else (230, 200, 40))
+        items.append({"path": str(rel) if i % 2 else str((run / rel).resolve()), "true": true, "pred": pred,
+                      "probability": 0.55 + 0.04 * i})
+    items.append({"path": "/nonexistent/missing.jpg", "true": "ants", "pred": "ants", "probability": 0.9})
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / "predictions.json").write_text(json.dumps({"split": "val", "items": items}))
+    return run
+
+
+def _make_compare_dir(root: Path) -> Path:
+    from qtransfer.stats import compare_heads, summarise
+
+    d = root / "compare"
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    seeds, n = list(range(5)), 49
+    correct = {"quantum": (rng.random((5, n)) < 0.93).astype(int), "linear": (rng.random((5, n)) < 0.92).astype(int)}
+    results = {
+        "classes": ["ants", "bees"], "eval_split": "val", "n_eval": n, "seeds": seeds,
+        "heads": {h: {"n_params": p, "accuracies": c.mean(axis=1).tolist(), "train_seconds": [2.0] * 5}
+                  for (h, c), p in zip(correct.items(), (2070, 2562))},
+        "config": {"backbone": "mobilenet_v2", "epochs": 30, "n_qubits": 4, "depth": 6},
+        "correct": {h: c.tolist() for h, c in correct.items()},
+    }
+    results["comparisons"] = compare_heads({h: np.asarray(c) for h, c in correct.items()}, n_boot=500)
+    results["summary_markdown"] = summarise(results)
+    (d / "results.json").write_text(json.dumps(results))
+    return d
+
+
+def _img_srcs(page: str) -> list[str]:
+    return re.findall(r"<img\b[^>]*\bsrc=\"([^\"]*)\"", page)
+
+
+def _assert_all_images_embedded_png(page: str) -> int:
+    srcs = _img_srcs(page)
+    assert srcs, "the report embeds no image"
+    for src in srcs:
+        assert src.startswith("data:image/png;base64,"), src[:60]
+        data = base64.b64decode(src.split(",", 1)[1], validate=True)
+        assert data.startswith(PNG_MAGIC)
+        from PIL import Image
+        import io
+
+        Image.open(io.BytesIO(data)).verify()
+    return len(srcs)
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return _make_run_dir(tmp_path)
+
+
+@pytest.fixture
+def compare_dir(tmp_path: Path) -> Path:
+    return _make_compare_dir(tmp_path)
+
+
+def test_run_report_is_self_contained(run_dir: Path):
+    out = write_report(run_dir)
+    assert out == run_dir / "report.html"
+    page = out.read_text(encoding="utf-8")
+    n = _assert_all_images_embedded_png(page)
+    assert n == 4  # curves, confusion, circuit, samples
+    for name in ("curves.png", "confusion.png", "circuit.png", "samples.png"):
+        assert (run_dir / "figures" / name).read_bytes().startswith(PNG_MAGIC)
+    assert "ants" in page and "bees" in page
+    assert "90.0%" in page and "9 of 10 images" in page
+    assert "mobilenet_v2" in page and "2,070" in page
+    assert "1 image(s) could not be shown" in page and "missing.jpg" in page
+    assert "<script" not in page.lower()
+    assert "http://" not in page and "https://" not in page
+    assert not list(run_dir.glob(".*.tmp")) and not list((run_dir / "figures").glob(".*.tmp"))
+
+
+def test_run_report_tolerates_missing_optional_files(tmp_path: Path):
+    run = tmp_path / "bare"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"classes": ["a", "b"], "history": []}))
+    page = write_report(run).read_text()
+    assert "No per-epoch history" in page and "No final evaluation" in page
+    assert _img_srcs(page) == []
+
+
+def test_linear_run_has_no_circuit(tmp_path: Path):
+    run = _make_run_dir(tmp_path, head="linear")
+    page = write_report(run).read_text()
+    assert "Quantum circuit" not in page
+    assert not (run / "figures" / "circuit.png").exists()
+
+
+def test_compare_report(compare_dir: Path):
+    page = write_report(compare_dir).read_text(encoding="utf-8")
+    assert _assert_all_images_embedded_png(page) == 1
+    assert (compare_dir / "figures" / "comparison.png").is_file()
+    results = json.loads((compare_dir / "results.json").read_text())
+    assert "ants" in page and "bees" in page
+    for head in ("quantum", "linear"):
+        mean = 100 * np.mean(results["heads"][head]["accuracies"])
+        assert f"{mean:.1f}" in page
+    assert "<table>" in page and "<th>head</th>" in page
+    assert "linear vs quantum" in page
+    assert "Does the quantum head help?" in page
+
+
+def test_compare_report_recomputes_missing_comparisons(compare_dir: Path):
+    path = compare_dir / "results.json"
+    results = json.loads(path.read_text())
+    del results["comparisons"], results["summary_markdown"]
+    path.write_text(json.dumps(results))
+    page = write_report(compare_dir).read_text()
+    assert "linear vs quantum" in page and "Paired comparisons" in page
+
+
+def test_errors_name_the_directory(tmp_path: Path):
+    with pytest.raises(CheckpointError, match="no such directory"):
+        write_report(tmp_path / "nope")
+    with pytest.raises(CheckpointError, match="neither results.json"):
+        write_report(tmp_path)
+    (tmp_path / "metrics.json").write_text('{"classes": [')
+    with pytest.raises(CheckpointError, match="metrics.json: not valid JSON"):
+        write_report(tmp_path)
+
+
+# ------------------------------------------------------------------ headless browser
+def _chromium(args: list[str], user_dir: Path) -> subprocess.CompletedProcess:
+    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-dev-shm-usage", f"--user-data-dir={user_dir}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)")
+@pytest.mark.parametrize("kind", ["run", "compare"])
+def test_report_renders_in_chromium(tmp_path: Path, kind: str):
+    directory = _make_run_dir(tmp_path) if kind == "run" else _make_compare_dir(tmp_path)
+    report = write_report(directory)
+    page = report.read_text(encoding="utf-8")
+    n_images = len(_img_srcs(page))
+    # a copy with a probe script: the report itself has none and needs none
+    probe = report.with_name("probe.html")
+    script = ("<script>window.addEventListener('load',()=>{const im=[...document.images];"
+              "document.title='loaded:'+im.filter(i=>i.complete&&i.naturalWidth>0).length+'/'+im.length;});"
+              "</script>")
+    probe.write_text(page.replace("</body>", script + "</body>"), encoding="utf-8")
+    res = _chromium(["--virtual-time-budget=5000", "--dump-dom", probe.as_uri()], tmp_path / "profile1")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"<title>loaded:{n_images}/{n_images}</title>" in res.stdout, res.stdout[:500]
+
+    shot = tmp_path / f"{kind}.png"
+    res = _chromium([f"--screenshot={shot}", "--window-size=1200,2000", "--hide-scrollbars",
+                     report.as_uri()], tmp_path / "profile2")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert shot.read_bytes().startswith(PNG_MAGIC) and shot.stat().st_size > 20_000
+    keep_dir = os.environ.get("QTRANSFER_SCREENSHOT_DIR")
+    if keep_dir:
+        keep = Path(keep_dir)
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, keep / shot.name)
+        shutil.copytree(directory, keep / f"{kind}-dir", dirs_exist_ok=True)
+
+
+def test_run_report_with_nan_metrics_and_unlabelled_predictions(tmp_path: Path):
+    run = _make_run_dir(tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["final"]["test"] = {"accuracy": float("nan"), "loss": float("nan"), "n_images": 0,
+                                "per_class_accuracy": {"ants": None, "bees": None},
+                                "confusion_matrix": [[0, 0], [0, 0]]}
+    (run / "metrics.json").write_text(json.dumps(metrics))  # json writes NaN; json.loads reads it
+    preds = json.loads((run / "predictions.json").read_text())
+    for it in preds["items"]:
+        it.pop("true")
+    (run / "predictions.json").write_text(json.dumps(preds))
+    page = write_report(run).read_text()
+    _assert_all_images_embedded_png(page)
+    assert "n/a" in page and "0 of 11 wrong" in page
