@@ -74,8 +74,10 @@ def _extract(paths: Sequence[Path], config: TrainConfig, cache_dir: str | Path |
     from .backbones import create_backbone
     from .features import FeatureCache, extract_features
 
-    backbone = create_backbone(config.backbone, weights if weights is not None else config.weights,
-                               transform=config.transform, device=config.device)
+    with torch.random.fork_rng(devices=[]):  # random-init ("none") backbones: the same in every process
+        torch.manual_seed(0)
+        backbone = create_backbone(config.backbone, weights if weights is not None else config.weights,
+                                   transform=config.transform, device=config.device)
     cache = FeatureCache(resolve_cache_dir(cache_dir) / "features")
     extraction = extract_features(paths, backbone, cache=cache, device=config.device, progress=progress)
     return backbone, extraction

@@ -135,7 +135,7 @@ def train_head(
     x_val, y_val = val
     if x_train.shape[0] == 0:
         raise ValueError("no training samples")
-    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
+    optimizer = _adam(head, lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
     generator = torch.Generator(device="cpu")
     generator.manual_seed(seed)
@@ -194,6 +194,14 @@ def train_head(
     if not x_val.shape[0]:  # nothing to select on: keep the last epoch
         best_state, best_epoch, best_acc = copy.deepcopy(head.state_dict()), epochs, math.nan
     return TrainResult(best_state, best_epoch, best_acc, history, time.perf_counter() - started)
+
+
+def _adam(head: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Adam on the head's parameters; the fused kernel (one op per step) where torch has it."""
+    try:
+        return torch.optim.Adam(head.parameters(), lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # older torch, or a device without the fused kernel
+        return torch.optim.Adam(head.parameters(), lr=lr)
 
 
 def _sampler_states(head: nn.Module) -> list[torch.Tensor]:

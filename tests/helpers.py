@@ -1,0 +1,125 @@
+"""Shared builders for the pipeline tests: tiny separable image folders, synthetic features, CLI runs.
+
+Images are 32 px and coloured by class (class 0 reddish, class 1 bluish, class 2 greenish,
+with per-pixel noise), so even a random-weights backbone separates them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+#: mean RGB colour of each class's images
+_COLOURS = [(200, 40, 40), (40, 40, 200), (40, 200, 40), (200, 200, 40)]
+
+
+@pytest.fixture(autouse=False)
+def one_torch_thread():
+    """Tiny tensors run far faster on one thread when other jobs share the cores; restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def write_image(path: Path, colour: Sequence[int], *, size: int = 32, seed: int = 0) -> Path:
+    """A ``size`` x ``size`` PNG of ``colour`` plus seeded noise."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(colour, dtype=np.float64) + rng.normal(0, 25, size=(size, size, 3)), 0, 255)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels.astype(np.uint8), "RGB").save(path)
+    return path
+
+
+def make_image_folder(
+    root: Path, classes: Sequence[str] = ("ants", "bees"), n_per_class: int = 6, size: int = 32, seed: int = 0
+) -> Path:
+    """A folder of class folders, ``n_per_class`` separable images each; returns ``root``."""
+    root = Path(root)
+    for k, name in enumerate(classes):
+        for i in range(n_per_class):
+            write_image(root / name / f"{name}_{i:03d}.png", _COLOURS[k % len(_COLOURS)], size=size,
+                        seed=seed * 10_000 + k * 1000 + i)
+    return root
+
+
+def make_split_folder(
+    root: Path, classes: Sequence[str] = ("ants", "bees"), n: dict[str, int] | None = None, size: int = 32
+) -> Path:
+    """A root with ``train/``, ``val/`` and ``test/`` class folders (different images in each)."""
+    n = n or {"train": 6, "val": 3, "test": 3}
+    for i, (split, count) in enumerate(n.items()):
+        make_image_folder(Path(root) / split, classes, count, size, seed=i + 1)
+    return Path(root)
+
+
+def write_bad_image(path: Path) -> Path:
+    """A file with an image name and a PNG signature that cannot be decoded."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00garbage, not a real PNG" * 4)
+    return path
+
+
+def session_data(tmp_path_factory, name: str, layout: str = "flat", n_per_class: int = 6) -> Path:
+    """A tiny image folder shared by the whole session (built once; its bytes never change)."""
+    root = tmp_path_factory.getbasetemp() / "tiny-data" / name
+    if not root.exists():
+        if layout == "splits":
+            make_split_folder(root)
+        else:
+            make_image_folder(root, n_per_class=n_per_class)
+    return root
+
+
+def session_cache(tmp_path_factory) -> Path:
+    """A feature cache shared by the session: each tiny image is run through the backbone once."""
+    return tmp_path_factory.getbasetemp() / "qt-cache"
+
+
+def separable_features(n_per_class: int = 20, n_classes: int = 2, dim: int = 16, *, seed: int = 0, spread: float = 0.3):
+    """Gaussian blobs around well-separated class centres: ``(x float32, y long)``."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    centres = 2.0 * torch.eye(n_classes, dim)
+    x = torch.cat([centres[k] + spread * torch.randn(n_per_class, dim, generator=g) for k in range(n_classes)])
+    y = torch.arange(n_classes).repeat_interleave(n_per_class)
+    return x.float(), y
+
+
+def cli_env(cache: Path) -> dict[str, str]:
+    """Environment for a ``python -m qtransfer.cli`` subprocess: cache in ``cache``, src importable."""
+    env = dict(os.environ)
+    env["QTRANSFER_CACHE"] = str(cache)
+    env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"  # tiny tensors: threads only contend
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_cli(args: Sequence[str], cache: Path, *, timeout: float = 300, extra: Sequence[str] = ()) -> subprocess.CompletedProcess:
+    """Run ``python [extra] -m qtransfer.cli ARGS`` and capture its output."""
+    return subprocess.run(
+        [PYTHON, *extra, "-m", "qtransfer.cli", *map(str, args)],
+        env=cli_env(cache), capture_output=True, text=True, timeout=timeout, cwd=REPO,
+    )
+
+
+def tiny_train_args(data: Path, out: Path, *, epochs: int = 2, head: str = "quantum", extra: Sequence[str] = ()) -> list[str]:
+    """``train`` arguments for a fast run on a tiny folder with a random-weights ResNet-18."""
+    return ["train", "--data", str(data), "--out", str(out), "--backbone", "resnet18", "--weights", "none",
+            "--epochs", str(epochs), "--head", head, "--qubits", "2", "--depth", "2", "--lr", "0.05",
+            "--no-progress", "--no-report", *extra]
