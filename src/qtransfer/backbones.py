@@ -1,0 +1,414 @@
+"""Frozen, ImageNet-pretrained feature extractors (the "classical" half of the hybrid model).
+
+Each supported architecture is a torchvision classification model with its last layer
+(the 1000-way ImageNet classifier) replaced by the identity, as in Mari et al. (2020).
+Pretrained weights come through torchvision's own weights API (``ResNet18_Weights`` ...),
+so ``"IMAGENET1K_V1"``, ``"DEFAULT"`` and ``"ResNet18_Weights.IMAGENET1K_V1"`` all work; a
+local ``.pth`` state dict of the full model works offline.
+
+Example:
+    >>> from qtransfer.backbones import create_backbone, list_backbones
+    >>> "resnet18" in list_backbones()
+    True
+    >>> bb = create_backbone("resnet18", weights=None)       # random init, no download
+    >>> bb.num_features
+    512
+    >>> bb.identity["weights"], bb.identity["backbone"]
+    ('none', 'resnet18')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+import urllib.error
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import CheckpointError, DownloadError, UsageError
+
+__all__ = [
+    "BACKBONES",
+    "DEFAULT_BACKBONE",
+    "TRANSFORMS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "Backbone",
+    "BackboneSpec",
+    "create_backbone",
+    "list_backbones",
+    "published_transform",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: accepted values of ``transform=``: the weights' own preprocessing, or Mari et al.'s.
+TRANSFORMS = ("weights", "published")
+
+DEFAULT_BACKBONE = "resnet18"
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to turn one torchvision classifier into a feature extractor.
+
+    ``classifier`` is the dotted attribute path of the last layer (an ``nn.Linear``), which
+    is replaced by ``nn.Identity``; the feature width is that layer's ``in_features``.
+    ``input_size`` is the smallest input side the architecture accepts (ViT needs exactly it).
+    """
+
+    name: str
+    classifier: str
+    description: str
+    input_size: int = 32
+    fixed_input: bool = False
+
+
+BACKBONES: dict[str, BackboneSpec] = {}
+
+
+def _register(spec: BackboneSpec) -> None:
+    BACKBONES[spec.name] = spec
+
+
+_register(BackboneSpec("resnet18", "fc", "ResNet-18 (He et al. 2016), 11.7 M params; Mari et al.'s choice"))
+_register(BackboneSpec("resnet34", "fc", "ResNet-34, 21.8 M params"))
+_register(BackboneSpec("resnet50", "fc", "ResNet-50, 25.6 M params, 2048 features"))
+_register(BackboneSpec("mobilenet_v2", "classifier.1", "MobileNetV2, 3.5 M params, fast on CPU"))
+_register(
+    BackboneSpec("mobilenet_v3_large", "classifier.3", "MobileNetV3-Large, 5.5 M params, fast on CPU")
+)
+_register(BackboneSpec("efficientnet_b0", "classifier.1", "EfficientNet-B0, 5.3 M params"))
+_register(BackboneSpec("convnext_tiny", "classifier.2", "ConvNeXt-Tiny, 28.6 M params"))
+_register(
+    BackboneSpec(
+        "vit_b_16",
+        "heads.head",
+        "ViT-B/16, 86.6 M params; needs exactly 224x224 input",
+        input_size=224,
+        fixed_input=True,
+    )
+)
+
+
+def list_backbones() -> list[str]:
+    """Names accepted by :func:`create_backbone`, default first.
+
+    Example:
+        >>> list_backbones()[0]
+        'resnet18'
+    """
+    return [DEFAULT_BACKBONE] + sorted(n for n in BACKBONES if n != DEFAULT_BACKBONE)
+
+
+def published_transform() -> Callable:
+    """Mari et al.'s preprocessing: Resize(256), CenterCrop(224), ToTensor, ImageNet normalisation."""
+    from torchvision import transforms as T
+
+    return T.Compose(
+        [
+            T.Resize(256),
+            T.CenterCrop(224),
+            T.ToTensor(),
+            T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+
+_PUBLISHED_TEXT = (
+    f"published:Resize(256),CenterCrop(224),ToTensor,Normalize(mean={list(IMAGENET_MEAN)},"
+    f"std={list(IMAGENET_STD)})"
+)
+
+
+class Backbone(nn.Module):
+    """A frozen feature extractor: images ``(N, 3, H, W)`` -> features ``(N, num_features)``.
+
+    Parameters never require gradients and the module stays in eval mode even if
+    ``.train()`` is called (so batch-norm statistics and dropout never change).
+
+    Attributes:
+        num_features: width of the features, read from the removed classifier layer.
+        transform: PIL image -> normalised ``(3, H, W)`` float tensor.
+        identity: ``{"backbone", "weights", "transform"}``; a cache key, stored in checkpoints.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        spec: BackboneSpec,
+        num_features: int,
+        transform: Callable,
+        identity: dict[str, str],
+    ):
+        super().__init__()
+        self.model = model
+        self.spec = spec
+        self.num_features = int(num_features)
+        self.transform = transform
+        self.identity = dict(identity)
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        super().train(False)
+
+    def train(self, mode: bool = True) -> "Backbone":  # noqa: ARG002 - frozen on purpose
+        """Ignored: a frozen backbone always stays in eval mode."""
+        return super().train(False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise UsageError(
+                f"backbone {self.spec.name!r} expects images shaped (N, 3, H, W), got "
+                f"{tuple(images.shape)}; apply backbone.transform to each image and stack them"
+            )
+        return self.model(images)
+
+    def extra_repr(self) -> str:
+        return f"name={self.spec.name!r}, num_features={self.num_features}, weights={self.identity['weights']!r}"
+
+
+def _spec(name: str) -> BackboneSpec:
+    if not isinstance(name, str) or name not in BACKBONES:
+        raise UsageError(
+            f"unknown backbone {name!r}; choose one of: {', '.join(list_backbones())}"
+        )
+    return BACKBONES[name]
+
+
+def _weights_enum(name: str):
+    from torchvision.models import get_model_weights
+
+    return get_model_weights(name)
+
+
+def _looks_like_file(weights: str | Path) -> bool:
+    if isinstance(weights, Path):
+        return True
+    s = str(weights)
+    return (
+        os.sep in s
+        or "/" in s
+        or s.lower().endswith((".pth", ".pt", ".pth.tar", ".ckpt", ".bin"))
+        or Path(s).expanduser().is_file()
+    )
+
+
+def _resolve_enum(spec: BackboneSpec, weights: str):
+    enum = _weights_enum(spec.name)
+    text = weights.strip()
+    prefix, dot, member = text.rpartition(".")
+    if dot and prefix != enum.__name__:
+        member = text  # wrong enum class (e.g. ResNet34_Weights for resnet18): rejected below
+    elif not dot:
+        member = text
+    try:
+        return enum[member.upper()] if member.upper() in enum.__members__ else enum.verify(member)
+    except (KeyError, ValueError, TypeError):
+        valid = ", ".join(list(enum.__members__))
+        raise UsageError(
+            f"unknown weights {weights!r} for backbone {spec.name!r}; choose one of: {valid} "
+            f"(or {enum.__name__}.<NAME>), a path to a local .pth state dict, or none"
+        ) from None
+
+
+def _checkpoint_path(weights_member) -> Path:
+    filename = os.path.basename(weights_member.url)
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def _build_pretrained(spec: BackboneSpec, member) -> nn.Module:
+    from torchvision.models import get_model
+
+    target = _checkpoint_path(member)
+    fix = (
+        f"place the file {target.name} (from {member.url}) at {target}, "
+        f"or pass --weights FILE with a local copy, or choose a different backbone "
+        f"(--backbone NAME) or --weights none"
+    )
+    try:
+        return get_model(spec.name, weights=member)
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+        raise DownloadError(
+            f"cannot download the {spec.name} {member.name} weights ({e}); "
+            f"without network access, {fix}"
+        ) from None
+    except RuntimeError as e:
+        if "hash" in str(e).lower():
+            raise DownloadError(
+                f"the {spec.name} {member.name} weights file {target} does not match its checksum "
+                f"({e}); delete it and retry, or {fix}"
+            ) from None
+        if target.exists():
+            raise _unreadable(spec, member, target, e, fix) from None
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError) as e:
+        if target.exists():
+            raise _unreadable(spec, member, target, e, fix) from None
+        raise
+    except OSError as e:
+        raise DownloadError(
+            f"cannot fetch the {spec.name} {member.name} weights into {target} ({e}); {fix}"
+        ) from None
+
+
+def _unreadable(spec: BackboneSpec, member, target: Path, e: BaseException, fix: str) -> DownloadError:
+    return DownloadError(
+        f"the cached {spec.name} {member.name} weights file {target} cannot be loaded "
+        f"({type(e).__name__}: {e}); it is probably a partial or damaged copy: delete it and "
+        f"retry, or {fix}"
+    )
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _load_file(spec: BackboneSpec, path: Path) -> tuple[nn.Module, str]:
+    from torchvision.models import get_model
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UsageError(
+            f"weights file {path} does not exist; pass the path of a .pth state dict of a "
+            f"torchvision {spec.name}, a weights name, or none"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # unpickling refused, truncated zip, not a torch file ...
+        raise CheckpointError(
+            f"weights file {path} cannot be read as a PyTorch state dict ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}); pass a .pth file saved with "
+            f"torch.save(model.state_dict(), path)"
+        ) from None
+    if isinstance(state, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(
+            f"weights file {path} does not hold a state dict (name -> tensor); pass a .pth file "
+            f"saved with torch.save(model.state_dict(), path)"
+        )
+    model = get_model(spec.name, weights=None)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        expected = set(model.state_dict())
+        got = set(state)
+        missing = sorted(expected - got)
+        unexpected = sorted(got - expected)
+        detail = []
+        if missing:
+            detail.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            detail.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+        if not detail:
+            first = str(e).strip().splitlines()
+            detail.append(first[-1].strip() if first else "shape mismatch")
+        raise CheckpointError(
+            f"weights file {path} does not match backbone {spec.name!r}: {'; '.join(detail)}. "
+            f"Pass the backbone these weights belong to (--backbone), or weights for {spec.name}"
+        ) from None
+    return model, f"file:{_sha256_file(path)}"
+
+
+def _remove_classifier(model: nn.Module, spec: BackboneSpec) -> int:
+    parent_path, _, leaf = spec.classifier.rpartition(".")
+    parent = model.get_submodule(parent_path) if parent_path else model
+    layer = parent.get_submodule(leaf) if leaf.isdigit() else getattr(parent, leaf)
+    if not isinstance(layer, nn.Linear):  # pragma: no cover - guards the registry
+        raise TypeError(f"{spec.name}: {spec.classifier} is {type(layer).__name__}, not nn.Linear")
+    n = layer.in_features
+    if leaf.isdigit():
+        parent[int(leaf)] = nn.Identity()
+    else:
+        setattr(parent, leaf, nn.Identity())
+    return n
+
+
+def _transform_text(t) -> str:
+    return "weights:" + re.sub(r"\s+", "", repr(t))
+
+
+def create_backbone(
+    name: str = DEFAULT_BACKBONE,
+    weights: str | Path | None = "DEFAULT",
+    *,
+    transform: str | None = None,
+    device: str | torch.device = "cpu",
+) -> Backbone:
+    """Build a frozen feature extractor.
+
+    Args:
+        name: one of :func:`list_backbones`.
+        weights: ``None`` / ``"none"`` (random init), a weights name (``"DEFAULT"``,
+            ``"IMAGENET1K_V1"``, ``"ResNet18_Weights.IMAGENET1K_V1"``) downloaded through
+            torchvision into ``torch.hub.get_dir()/checkpoints``, or a path to a local ``.pth``
+            state dict of the full torchvision model.
+        transform: ``"weights"`` (the weights' own preprocessing), ``"published"``
+            (Resize(256), CenterCrop(224), ToTensor, ImageNet normalisation) or ``None``:
+            the weights' own for named weights, the published one otherwise.
+        device: where the model lives.
+
+    Raises:
+        UsageError: unknown name, weights name or transform; a missing weights file.
+        DownloadError: the weights could not be downloaded (says where to put the file).
+        CheckpointError: a weights file that is unreadable or belongs to another model.
+
+    Example:
+        >>> bb = create_backbone("mobilenet_v2", weights=None)
+        >>> bb.num_features, bb.identity["transform"].split(":")[0]
+        (1280, 'published')
+    """
+    from torchvision.models import get_model
+
+    spec = _spec(name)
+    if transform is not None and transform not in TRANSFORMS:
+        raise UsageError(f"unknown transform {transform!r}; choose one of: {', '.join(TRANSFORMS)}")
+
+    member = None
+    if weights is None or (isinstance(weights, str) and weights.strip().lower() == "none"):
+        model = get_model(spec.name, weights=None)
+        weights_id = "none"
+    elif _looks_like_file(weights):
+        model, weights_id = _load_file(spec, Path(weights))
+    elif isinstance(weights, str):
+        member = _resolve_enum(spec, weights)
+        model = _build_pretrained(spec, member)
+        weights_id = member.name
+    else:
+        raise UsageError(
+            f"weights must be a name, a path or None, got {type(weights).__name__} {weights!r}"
+        )
+
+    if transform is None:
+        transform = "weights" if member is not None else "published"
+    if transform == "weights":
+        tf = (member if member is not None else _weights_enum(spec.name).DEFAULT).transforms()
+        tf_text = _transform_text(tf)
+    else:
+        tf = published_transform()
+        tf_text = _PUBLISHED_TEXT
+
+    num_features = _remove_classifier(model, spec)
+    backbone = Backbone(
+        model,
+        spec=spec,
+        num_features=num_features,
+        transform=tf,
+        identity={"backbone": spec.name, "weights": weights_id, "transform": tf_text},
+    )
+    return backbone.to(device)
