@@ -66,7 +66,7 @@ class QuantumLayer(nn.Module):
         self.spec = CircuitSpec(n_qubits=n_qubits, depth=depth, embedding=embedding, layer=layer)
         self.backend = backend
         kind, device_name = parse_backend(backend)
-        if shots is not None and (not isinstance(shots, int) or shots < 1):
+        if shots is not None and (not isinstance(shots, int) or isinstance(shots, bool) or shots < 1):
             raise ValueError(f"shots must be a positive integer or None, got {shots!r}")
         if dtype is not None and not dtype.is_floating_point:
             raise ValueError(f"dtype must be a real floating type (float32/float64), got {dtype}")
