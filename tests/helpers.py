@@ -6,6 +6,8 @@ with per-pixel noise), so even a random-weights backbone separates them.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -123,3 +125,13 @@ def tiny_train_args(data: Path, out: Path, *, epochs: int = 2, head: str = "quan
     return ["train", "--data", str(data), "--out", str(out), "--backbone", "resnet18", "--weights", "none",
             "--epochs", str(epochs), "--head", head, "--qubits", "2", "--depth", "2", "--lr", "0.05",
             "--no-progress", "--no-report", *extra]
+
+
+def call_cli(args) -> tuple[int, str, str]:
+    """``cli.main`` in-process: (exit code, stdout, stderr)."""
+    from qtransfer.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()

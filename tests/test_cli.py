@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 
 import pytest
 
-from helpers import PYTHON, REPO, cli_env, one_torch_thread, run_cli, session_cache, session_data, tiny_train_args  # noqa: F401
+from helpers import PYTHON, REPO, call_cli, cli_env, one_torch_thread, run_cli, session_cache, session_data, tiny_train_args  # noqa: F401
 from qtransfer.cli import build_parser, main
 from qtransfer.errors import EXIT_CODES
 
@@ -21,11 +19,7 @@ def _one_thread(one_torch_thread):
     yield
 
 
-def call(args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
+call = call_cli
 
 
 _HELP_PROBE = """

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from helpers import (
+    call_cli,
     make_image_folder,
     one_torch_thread,  # noqa: F401 - fixture
     run_cli,
@@ -29,12 +28,7 @@ def _one_thread(one_torch_thread):
     yield
 
 
-def call(args) -> tuple[int, str, str]:
-    """cli.main in-process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
+call = call_cli
 
 
 @pytest.fixture(scope="module")
