@@ -70,6 +70,22 @@ def _add_progress(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def _add_train_flags(p: argparse.ArgumentParser, defaults: dict[str, Any], skip: Sequence[str] = ()) -> None:
+    """The TrainConfig flags; absent ones stay absent so a --config file's values survive."""
+    for flag, name, typ, text in _TRAIN_FLAGS:
+        if name not in skip:
+            p.add_argument(flag, dest=name, type=typ, default=argparse.SUPPRESS, help=f"{text} (default: {defaults[name]})")
+
+
+def _add_inference_flags(p: argparse.ArgumentParser, json_help: str) -> None:
+    """Options shared by the commands that run a trained model (evaluate, predict)."""
+    p.add_argument("--weights", help="the backbone weights file, if it moved since training")
+    p.add_argument("--device", help="cpu or cuda[:N] (default: cpu)")
+    p.add_argument("--json", action="store_true", help=json_help)
+    _add_cache_dir(p)
+    _add_progress(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (importable for documentation and tests)."""
     fmt = argparse.RawDescriptionHelpFormatter
@@ -91,9 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last completed epoch")
     train.add_argument("--config", metavar="FILE", help="TOML, YAML or JSON file of settings (keys as below, e.g. "
                        "n_qubits, batch_size); flags given on the command line win")
-    for flag, name, typ, text in _TRAIN_FLAGS:
-        train.add_argument(flag, dest=name, type=typ, default=argparse.SUPPRESS,
-                           help=f"{text} (default: {defaults[name]})")
+    _add_train_flags(train, defaults)
     train.add_argument("--strict", dest="strict", action="store_true", default=argparse.SUPPRESS,
                        help="fail on any unusable image instead of skipping it with a warning")
     train.add_argument("--no-report", action="store_true", help="do not write report.html")
@@ -108,22 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a folder of class folders (all images used), or a root with train/val/test folders")
     ev.add_argument("--split", choices=("train", "val", "test"),
                     help="which split of a root with split folders (default: test, else val, else train)")
-    ev.add_argument("--weights", help="the backbone weights file, if it moved since training")
-    ev.add_argument("--device", help="cpu or cuda[:N] (default: cpu)")
-    ev.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    _add_cache_dir(ev)
-    _add_progress(ev)
+    _add_inference_flags(ev, "print one JSON object instead of a table")
 
     pr = sub.add_parser("predict", help="classify images with a trained run",
                         description="Print the predicted class and its probability for each image.",
                         epilog=_EXIT_TEXT, formatter_class=fmt)
     pr.add_argument("run_dir", metavar="RUN_DIR")
     pr.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders (searched recursively)")
-    pr.add_argument("--weights", help="the backbone weights file, if it moved since training")
-    pr.add_argument("--device", help="cpu or cuda[:N] (default: cpu)")
-    pr.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
-    _add_cache_dir(pr)
-    _add_progress(pr)
+    _add_inference_flags(pr, "print JSON lines instead of a table")
 
     cmp_ = sub.add_parser("compare", help="train several heads over several seeds and test the differences",
                           description="Train every head for every seed on the same split and the same cached features; "
@@ -134,10 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--heads", default="quantum,linear,classical,product", help="comma-separated heads (default: %(default)s)")
     cmp_.add_argument("--seeds", type=int, default=10, help="number of seeds per head (default: %(default)s)")
     cmp_.add_argument("--config", metavar="FILE", help="TOML/YAML/JSON settings shared by every head")
-    for flag, name, typ, text in _TRAIN_FLAGS:
-        if name in ("head", "seed"):
-            continue
-        cmp_.add_argument(flag, dest=name, type=typ, default=argparse.SUPPRESS, help=f"{text} (default: {defaults[name]})")
+    _add_train_flags(cmp_, defaults, skip=("head", "seed"))
     cmp_.add_argument("--no-report", action="store_true", help="do not write report.html")
     _add_cache_dir(cmp_)
     _add_progress(cmp_)
