@@ -18,7 +18,6 @@ from helpers import (
     tiny_train_args,
     write_bad_image,
 )
-from qtransfer.cli import main
 
 RUN_FILES = ("config.json", "state.pt", "model.pt", "metrics.json", "predictions.json", "skipped.txt")
 
