@@ -148,3 +148,13 @@ def test_report_command_rewrites_the_report(tmp_path_factory, tmp_path):
     code, out, err = call(["report", run])
     assert code == 0, err
     assert (run / "report.html").is_file() and out.strip().endswith("report.html")
+
+
+def test_a_run_that_failed_before_training_can_be_retried(tmp_path_factory, tmp_path):
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    code, _, err = call(tiny_train_args(tmp_path / "no-such-folder", out, epochs=1, extra=["--cache-dir", cache]))
+    assert code == 3 and "does not exist" in err
+    data = session_data(tmp_path_factory, "flat")
+    code, _, err = call(tiny_train_args(data, out, epochs=1, extra=["--cache-dir", cache]))
+    assert code == 0, err
+    assert (out / "model.pt").is_file()

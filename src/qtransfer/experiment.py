@@ -157,7 +157,7 @@ def train_run(config: TrainConfig, out_dir: str | Path, *, cache_dir: str | Path
     if resume:
         if not (out / "state.pt").is_file():
             raise CheckpointError(f"{out}/state.pt does not exist: nothing to resume. Start a new run without --resume.")
-    elif (out / "config.json").exists():
+    elif (out / "state.pt").exists() or (out / "model.pt").exists():  # a run that trained at least one epoch
         raise UsageError(f"{out} already holds a run; continue it with --resume {out}, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", config.to_dict())
