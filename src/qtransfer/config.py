@@ -104,8 +104,8 @@ class TrainConfig:
         return replace(self, **changes)
 
     def head_settings(self) -> dict[str, Any]:
-        """The settings that define the head's architecture (stored with its weights)."""
-        keys = ("head", "n_qubits", "depth", "q_delta", "embedding", "layer", "backend", "shots", "seed")
+        """Keyword arguments of :func:`qtransfer.heads.build_head` besides the head's kind (``self.head``)."""
+        keys = ("n_qubits", "depth", "q_delta", "embedding", "layer", "backend", "shots", "seed")
         return {k: getattr(self, k) for k in keys}
 
 

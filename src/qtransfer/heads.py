@@ -93,7 +93,6 @@ def build_head(
     shots: int | None = None,
     seed: int | None = None,
     device: torch.device | str | None = None,
-    **_ignored: object,
 ) -> nn.Module:
     """Build a head by name (``quantum``, ``product``, ``linear``, ``classical``), seeded by ``seed``.
 
