@@ -227,6 +227,16 @@ def _load_for_inference(run_dir: Path, device: str | None):
     return saved, saved.config.replace(device=device or "cpu")
 
 
+def _extract_for_model(saved, config: TrainConfig, paths: Sequence[Path], cache_dir, progress: bool, weights):
+    """Features of ``paths`` from the backbone ``saved`` was trained on; refuses any other backbone."""
+    from .checkpoint import check_compatible
+
+    backbone, extraction = _extract(paths, config, cache_dir, progress, weights)
+    check_compatible(saved, backbone=backbone.identity, num_features=backbone.num_features,
+                     source=f" (--weights {weights or config.weights})")
+    return extraction
+
+
 def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = None, cache_dir: str | Path | None = None,
                  weights: str | None = None, device: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Accuracy, loss, per-class accuracy and confusion matrix of a trained run on ``data``.
@@ -246,8 +256,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = N
         raise UsageError(f"{found.root} has no {split!r} split; it has: {', '.join(found.splits)}")
     check_compatible(saved, classes=found.classes, source=f" in {found.root}")
     samples = found.splits[split]
-    backbone, extraction = _extract([s.path for s in samples], config, cache_dir, progress, weights)
-    check_compatible(saved, backbone=backbone.identity, num_features=backbone.num_features, source=f" (--weights {weights or config.weights})")
+    extraction = _extract_for_model(saved, config, [s.path for s in samples], cache_dir, progress, weights)
     to_model = {name: saved.classes.index(name) for name in found.classes}
     labels = torch.tensor([to_model[found.classes[samples[i].label]] for i in extraction.ok], dtype=torch.long)
     metrics = evaluate_features(saved.head, extraction.features, labels, saved.classes)
@@ -261,7 +270,6 @@ def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = N
 def predict_paths(run_dir: str | Path, inputs: Sequence[str | Path], *, cache_dir: str | Path | None = None,
                   weights: str | None = None, device: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
     """Predicted class and probability for each image (folders are searched recursively)."""
-    from .checkpoint import check_compatible
     from .evaluation import prediction_records
     from .images import IMAGE_EXTENSIONS
 
@@ -277,8 +285,7 @@ def predict_paths(run_dir: str | Path, inputs: Sequence[str | Path], *, cache_di
             raise DataError(f"{p} does not exist; pass image files or folders of images")
     if not paths:
         raise DataError(f"no image files found in {', '.join(map(str, inputs))} (extensions: {', '.join(IMAGE_EXTENSIONS)})")
-    backbone, extraction = _extract(paths, config, cache_dir, progress, weights)
-    check_compatible(saved, backbone=backbone.identity, num_features=backbone.num_features, source=f" (--weights {weights or config.weights})")
+    extraction = _extract_for_model(saved, config, paths, cache_dir, progress, weights)
     records = prediction_records(saved.head, extraction.features, [paths[i] for i in extraction.ok], saved.classes)
     records += [{"path": str(p), "error": reason} for p, reason in extraction.failures]
     return records
