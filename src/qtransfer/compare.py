@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from .atomic import atomic_write_json, atomic_write_text
 from .config import HEADS, TrainConfig
@@ -33,17 +32,12 @@ __all__ = ["run_compare", "selection_split"]
 def selection_split(split, val_fraction: float, seed: int):
     """Hold out a stratified ``val_fraction`` of a :class:`SplitFeatures` for model selection."""
     from .data import Sample, stratified_split
-    from .experiment import SplitFeatures
+    from .experiment import split_features
 
     samples = [Sample(path=p, label=int(y)) for p, y in zip(split.paths, split.y.tolist())]
     position = {p: i for i, p in enumerate(split.paths)}
-    parts = stratified_split(samples, val_fraction, seed)
-
-    def take(part) -> SplitFeatures:
-        index = torch.tensor([position[s.path] for s in part], dtype=torch.long, device=split.x.device)
-        return SplitFeatures(split.x[index], split.y[index], [s.path for s in part])
-
-    return take(parts[0]), take(parts[1])
+    train, select = stratified_split(samples, val_fraction, seed)
+    return split_features(split.x, train, position), split_features(split.x, select, position)
 
 
 def run_compare(config: TrainConfig, *, heads: Sequence[str], n_seeds: int, out_dir: Path,

@@ -33,7 +33,7 @@ from .config import TrainConfig
 from .errors import CheckpointError, DataError, UsageError
 from .paths import cache_dir as resolve_cache_dir
 
-__all__ = ["SplitFeatures", "FeatureSet", "prepare_features", "train_run", "evaluate_run", "predict_paths", "load_run_config"]
+__all__ = ["SplitFeatures", "FeatureSet", "split_features", "prepare_features", "train_run", "evaluate_run", "predict_paths", "load_run_config"]
 
 
 @dataclass
@@ -65,6 +65,13 @@ class FeatureSet:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def split_features(features: torch.Tensor, samples: Sequence, row: dict[Path, int]) -> SplitFeatures:
+    """The rows of ``features`` (``row[path]``) and the labels of ``samples``, on the features' device."""
+    index = torch.tensor([row[s.path] for s in samples], dtype=torch.long, device=features.device)
+    labels = torch.tensor([s.label for s in samples], dtype=torch.long, device=features.device)
+    return SplitFeatures(features[index], labels, [s.path for s in samples])
+
+
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -90,7 +97,7 @@ def prepare_features(config: TrainConfig, *, cache_dir: str | Path | None = None
     Without a ``val/`` folder, a stratified validation split of ``val_fraction`` (default
     ``config.val_fraction``) is drawn from train with ``split_seed`` (default ``config.seed``).
     """
-    from .data import Sample, check_splits, discover, stratified_split
+    from .data import check_splits, discover, stratified_split
 
     t0 = time.perf_counter()
     data = discover(config.data, cache_dir=resolve_cache_dir(cache_dir))
@@ -114,14 +121,10 @@ def prepare_features(config: TrainConfig, *, cache_dir: str | Path | None = None
         )
     check_splits(data.classes, usable, data.root)
 
-    def gather(samples: list[Sample]) -> SplitFeatures:
-        index = torch.tensor([row[s.path] for s in samples], dtype=torch.long)
-        return SplitFeatures(extraction.features[index].to(config.device),
-                             torch.tensor([s.label for s in samples], dtype=torch.long, device=config.device),
-                             [s.path for s in samples])
+    features = extraction.features.to(config.device)
 
     return FeatureSet(
-        classes=data.classes, splits={name: gather(s) for name, s in usable.items()}, skipped=skipped,
+        classes=data.classes, splits={name: split_features(features, s, row) for name, s in usable.items()}, skipped=skipped,
         backbone=dict(backbone.identity), num_features=backbone.num_features, root=data.root,
         val_from_train=val_from_train, n_cached=extraction.n_cached, n_computed=extraction.n_computed,
         seconds=time.perf_counter() - t0,
