@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from helpers import one_torch_thread  # noqa: F401 - fixture
+
 from qtransfer.heads import (
     DressedClassicalHead,
     DressedQuantumHead,
@@ -16,6 +16,7 @@ from qtransfer.heads import (
     build_head,
     count_parameters,
 )
+from qtransfer.optimizer import Adam
 from qtransfer.quantum import CircuitSpec
 from qtransfer.training import train_step
 
@@ -144,7 +145,7 @@ def test_seeded_build_leaves_the_global_generator_alone():
 def test_a_training_step_changes_every_head_parameter(kind):
     head = build_head(kind, 8, 2, n_qubits=2, depth=2, seed=0)
     before = {k: v.detach().clone() for k, v in head.named_parameters()}
-    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
+    optimizer = Adam(head.parameters(), lr=1e-2)
     x, y = torch.randn(4, 8), torch.tensor([0, 1, 0, 1])
     loss, correct = train_step(head, optimizer, x, y)
     assert torch.isfinite(loss) and 0 <= int(correct) <= 4
@@ -157,6 +158,7 @@ def test_a_training_step_changes_every_head_parameter(kind):
 def test_frozen_backbone_does_not_change_during_training(tmp_path, monkeypatch):
     """The backbone's parameters never require grad, and train_run leaves them exactly as they were."""
     from helpers import make_image_folder
+
     from qtransfer import backbones
     from qtransfer.config import TrainConfig
     from qtransfer.experiment import train_run

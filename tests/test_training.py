@@ -125,6 +125,18 @@ def test_resume_without_state_is_a_checkpoint_error(tmp_path):
         load_state(tmp_path / "junk.pt")
 
 
+def test_a_state_from_another_version_is_refused_with_the_fix(tmp_path):
+    x, y = separable_features(4, 2, dim=4)
+    head = build_head("quantum", 4, 2, **HEAD)
+    path = tmp_path / "state.pt"
+    train_head(head, (x, y), (x, y), epochs=1, state_path=path, progress=False)
+    state = torch.load(path, weights_only=True)
+    state["version"] = 1  # held torch.optim's Adam and StepLR states
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match="another version of qtransfer.*without --resume"):
+        train_head(head, (x, y), (x, y), epochs=2, state_path=path, resume=True, progress=False)
+
+
 def test_huge_learning_rate_diverges_with_a_clear_error():
     x, y = separable_features(6, 2, dim=4)
     head = build_head("quantum", 4, 2, **HEAD)

@@ -6,6 +6,13 @@ schedule, then measures the validation split; the weights of the epoch with the 
 validation accuracy (first one on ties) are kept. Model selection sees only the
 validation split, never a test split.
 
+A step's gradient comes from :mod:`qtransfer.fused_step` (hand-derived, for the dressed
+quantum head on the built-in simulator) or from autograd (every other head); the update
+from :class:`qtransfer.optimizer.Adam` (PyTorch's Adam kernel, without ``torch.optim``'s
+fixed costs). Both choices give the same numbers as ``loss.backward()`` and
+``torch.optim.Adam`` to float rounding; they exist because a step of the published head
+is so small that fixed per-operation costs are all its time.
+
 After every completed epoch the whole training state (head, optimizer, schedule,
 shuffling generator, best weights, history) is written atomically to ``state_path``;
 :func:`train_head` with ``resume=True`` continues from it and ends with exactly the
@@ -26,10 +33,13 @@ from torch import nn
 
 from .atomic import atomic_write
 from .errors import CheckpointError, TrainingDivergedError
+from .fused_step import FusedQuantumHeadStep, fused_step_for
+from .optimizer import Adam
 
 __all__ = ["TrainResult", "train_head", "train_step", "run_epoch", "infer", "loss_and_accuracy"]
 
 _STATE_FORMAT = "qtransfer-train-state"
+_STATE_VERSION = 2  # 2: qtransfer's own Adam state (1 held torch.optim's)
 
 
 @dataclass
@@ -43,28 +53,35 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def train_step(head: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One Adam step on a mini-batch; returns (summed loss, number correct) as tensors (no sync)."""
+def train_step(head: nn.Module, optimizer: Adam, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One Adam step on a mini-batch by autograd; returns (summed loss, number correct) as tensors (no sync)."""
     logits = head(x)
     loss = nn.functional.cross_entropy(logits, y)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    optimizer.step(list(torch.autograd.grad(loss, optimizer.params, materialize_grads=True)))
     with torch.no_grad():
         return loss.detach() * y.shape[0], (logits.argmax(-1) == y).sum()
 
 
 def run_epoch(
     head: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Adam,
     x: torch.Tensor,
     y: torch.Tensor,
     batch_size: int,
     generator: torch.Generator,
+    *,
+    step: FusedQuantumHeadStep | None = None,
 ) -> tuple[float, float]:
-    """One pass over shuffled training data; returns (mean loss, accuracy)."""
+    """One pass over shuffled training data; returns (mean loss, accuracy).
+
+    ``step``, the :func:`~qtransfer.fused_step.fused_step_for` of ``head``, takes hand-derived
+    gradient steps (the same numbers as autograd's to float rounding, several times faster);
+    without it every step is :func:`train_step`.
+    """
     head.train()
     order = torch.randperm(x.shape[0], generator=generator).to(x.device)
+    if step is not None:
+        return _run_fused_epoch(step, optimizer, x[order], y[order], batch_size)
     total_loss = torch.zeros((), dtype=torch.float64, device=x.device)
     total_correct = torch.zeros((), dtype=torch.long, device=x.device)
     for start in range(0, x.shape[0], batch_size):
@@ -74,6 +91,25 @@ def run_epoch(
         total_correct += correct
     n = x.shape[0]
     return total_loss.item() / n, total_correct.item() / n
+
+
+@torch.no_grad()
+def _run_fused_epoch(
+    step: FusedQuantumHeadStep, optimizer: Adam, x: torch.Tensor, y: torch.Tensor, batch_size: int
+) -> tuple[float, float]:
+    """An epoch of fused steps over already shuffled ``x``, ``y``; the logits of every step are kept
+    and the epoch's loss and accuracy computed from them at the end (one synchronisation)."""
+    n, n_classes = x.shape[0], step.n_classes
+    starts = range(0, n, batch_size)
+    sizes = torch.tensor([min(batch_size, n - s) for s in starts], device=x.device)
+    neg_target = nn.functional.one_hot(y, n_classes).to(x.dtype).div_(-sizes.repeat_interleave(sizes)[:, None])
+    logits = torch.empty(n, n_classes, dtype=x.dtype, device=x.device)
+    for start in starts:
+        end = start + batch_size
+        step(x[start:end], neg_target[start:end], logits[start:end])
+        optimizer.step(step.grads)
+    loss = nn.functional.cross_entropy(logits, y, reduction="sum").item() / n
+    return loss, (logits.argmax(-1) == y).sum().item() / n
 
 
 @torch.no_grad()
@@ -106,6 +142,9 @@ def load_state(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not a readable qtransfer training state ({e.__class__.__name__}: {e})") from None
     if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT:
         raise CheckpointError(f"{path} is not a qtransfer training state")
+    if state.get("version") != _STATE_VERSION:
+        raise CheckpointError(f"{path} was written by another version of qtransfer (training state version "
+                              f"{state.get('version')}, this one reads {_STATE_VERSION}): start a new run without --resume")
     return state
 
 
@@ -124,8 +163,12 @@ def train_head(
     resume: bool = False,
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    fused: bool = True,
 ) -> TrainResult:
     """Train ``head`` (Adam + StepLR + cross-entropy) and select the best epoch on ``val``.
+
+    ``fused`` (default) takes the hand-derived step of :mod:`qtransfer.fused_step` where it
+    applies (the dressed quantum head on the built-in simulator); ``False`` forces autograd.
 
     Example:
         >>> result = train_head(head, (x_train, y_train), (x_val, y_val), epochs=5)  # doctest: +SKIP
@@ -135,8 +178,8 @@ def train_head(
     x_val, y_val = val
     if x_train.shape[0] == 0:
         raise ValueError("no training samples")
-    optimizer = _adam(head, lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
+    optimizer = Adam(head.parameters(), lr=lr)
+    step = fused_step_for(head) if fused else None
     generator = torch.Generator(device="cpu")
     generator.manual_seed(seed)
     history: list[dict[str, float]] = []
@@ -149,7 +192,6 @@ def train_head(
         state = load_state(state_path)
         head.load_state_dict(state["head"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["shuffle_rng"])
         _set_sampler_states(head, state.get("sampler_rng", []))
         history = list(state["history"])
@@ -161,9 +203,9 @@ def train_head(
     bar = _progress(range(first_epoch, epochs + 1), epochs, first_epoch - 1, progress)
     for epoch in bar:
         t0 = time.perf_counter()
-        lr_now = optimizer.param_groups[0]["lr"]
-        train_loss, train_acc = run_epoch(head, optimizer, x_train, y_train, batch_size, generator)
-        scheduler.step()
+        lr_now = optimizer.lr
+        train_loss, train_acc = run_epoch(head, optimizer, x_train, y_train, batch_size, generator, step=step)
+        optimizer.decay(epoch, step_size, gamma)  # StepLR
         val_loss, val_acc = loss_and_accuracy(head, x_val, y_val) if x_val.shape[0] else (math.nan, math.nan)
         if not math.isfinite(train_loss) or (x_val.shape[0] and not math.isfinite(val_loss)):
             where = f"; the last good state (epoch {epoch - 1}) is kept in {state_path}" if state_path else ""
@@ -181,8 +223,8 @@ def train_head(
             best_state = copy.deepcopy(head.state_dict())
         if state_path is not None:
             _save_state(state_path, {
-                "format": _STATE_FORMAT, "version": 1, "epoch": epoch,
-                "head": head.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "format": _STATE_FORMAT, "version": _STATE_VERSION, "epoch": epoch,
+                "head": head.state_dict(), "optimizer": optimizer.state_dict(),
                 "shuffle_rng": generator.get_state(), "sampler_rng": _sampler_states(head),
                 "best": {"epoch": best_epoch, "val_acc": best_acc, "head": best_state},
                 "history": history,
@@ -196,14 +238,6 @@ def train_head(
     return TrainResult(best_state, best_epoch, best_acc, history, time.perf_counter() - started)
 
 
-def _adam(head: nn.Module, lr: float) -> torch.optim.Optimizer:
-    """Adam on the head's parameters; the fused kernel (one op per step) where torch has it."""
-    try:
-        return torch.optim.Adam(head.parameters(), lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):  # older torch, or a device without the fused kernel
-        return torch.optim.Adam(head.parameters(), lr=lr)
-
-
 def _sampler_states(head: nn.Module) -> list[torch.Tensor]:
     """States of the shot samplers of quantum layers (empty for exact simulation)."""
     return [m._generator.get_state() for m in head.modules() if getattr(m, "_generator", None) is not None]
@@ -212,7 +246,7 @@ def _sampler_states(head: nn.Module) -> list[torch.Tensor]:
 def _set_sampler_states(head: nn.Module, states: list[torch.Tensor]) -> None:
     layers = [m for m in head.modules() if hasattr(m, "_sampler") and getattr(m, "seed", None) is not None]
     for layer, state in zip(layers, states):
-        layer._sampler(torch.device("cpu")).set_state(state)
+        layer._sampler(layer.weights.device).set_state(state)
 
 
 def _progress(iterable, total: int, initial: int, enabled: bool):
