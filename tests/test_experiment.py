@@ -309,3 +309,33 @@ def test_random_weights_backbone_is_the_same_in_every_process(flat_data, cache, 
     assert (a.n_computed, b.n_cached, b.n_computed) == (12, 12, 0)
     for split in ("train", "val"):
         assert torch.equal(a.splits[split].x, b.splits[split].x)
+
+
+def test_a_moved_weights_file_is_named_and_found_again_by_content(flat_data, cache, tmp_path):
+    """evaluate after the weights file moved: the error names it; --weights NEW works only with the same content."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    weights = tmp_path / "resnet18_random.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    run = tmp_path / "run"
+    code, _, stderr = call(tiny_train_args(flat_data, run, epochs=1, extra=["--cache-dir", cache, "--weights", weights]))
+    assert code == 0, stderr
+
+    moved = tmp_path / "elsewhere" / "renamed.pth"
+    moved.parent.mkdir()
+    weights.rename(moved)
+    code, _, stderr = call(["evaluate", run, "--data", flat_data, "--cache-dir", cache, "--no-progress"])
+    assert code == 2 and str(weights) in stderr and "does not exist" in stderr and "--weights FILE" in stderr, stderr
+
+    code, stdout, stderr = call(["evaluate", run, "--data", flat_data, "--weights", moved, "--cache-dir", cache,
+                                 "--json", "--no-progress"])
+    assert code == 0, stderr
+    assert json.loads(stdout)["n_images"] == 12
+
+    other = tmp_path / "other.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), other)  # another random draw
+    code, _, stderr = call(["evaluate", run, "--data", flat_data, "--weights", other, "--cache-dir", cache,
+                            "--no-progress"])
+    assert code == 5 and "weights" in stderr

@@ -189,7 +189,8 @@ def _weights_enum(name: str):
     return get_model_weights(name)
 
 
-def _looks_like_file(weights: str | Path) -> bool:
+def looks_like_file(weights: str | Path) -> bool:
+    """Whether ``weights`` names a file (a path, or a name ending like a checkpoint) rather than a weights name."""
     if isinstance(weights, Path):
         return True
     s = str(weights)
@@ -383,7 +384,7 @@ def create_backbone(
     if weights is None or (isinstance(weights, str) and weights.strip().lower() == "none"):
         model = get_model(spec.name, weights=None)
         weights_id = "none"
-    elif _looks_like_file(weights):
+    elif looks_like_file(weights):
         model, weights_id = _load_file(spec, Path(weights))
     elif isinstance(weights, str):
         member = _resolve_enum(spec, weights)

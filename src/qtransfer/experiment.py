@@ -234,6 +234,13 @@ def _extract_for_model(saved, config: TrainConfig, paths: Sequence[Path], cache_
     """Features of ``paths`` from the backbone ``saved`` was trained on; refuses any other backbone."""
     from .checkpoint import check_compatible
 
+    from .backbones import looks_like_file
+
+    if weights is None and config.weights and looks_like_file(config.weights) and not Path(config.weights).expanduser().is_file():
+        raise UsageError(
+            f"the weights file this model was trained with, {config.weights}, does not exist (moved or deleted?); "
+            f"pass its new location with --weights FILE (accepted if its content is the same)"
+        )
     backbone, extraction = _extract(paths, config, cache_dir, progress, weights)
     check_compatible(saved, backbone=backbone.identity, num_features=backbone.num_features,
                      source=f" (--weights {weights or config.weights})")

@@ -1,12 +1,13 @@
-"""A hand-derived training step for the dressed quantum head: forward and backward in ~40 tensor operations.
+"""A hand-derived training step for the dressed quantum head: forward and backward in 40 tensor operations.
 
 Why: on the published problem one training step is a few thousand floating-point
 operations (batch 4, 4 qubits, 16 amplitudes), so its time is the fixed cost of each tensor
-operation, not arithmetic. Autograd records and replays about 120 of them per step,
-plus the optimizer's Python bookkeeping; this module writes the whole gradient out by
-hand in about 40 operations, each writing into a buffer allocated once per batch size, and
-gives the same numbers as autograd to float rounding (``tests/test_fused_step.py``: float64
-to 1e-12 and against finite differences; whole training runs in float32).
+operation, not arithmetic. Autograd dispatches 161 of them for the forward and backward
+pass; this module writes the whole gradient out by hand in 40, each writing into a buffer
+allocated once per batch size (0.19 against 1.2 ms per step with the optimizer,
+``benchmarks/training_step.py``), and gives the same numbers as autograd to float
+rounding (``tests/test_fused_step.py``: float64 to 1e-12 and against finite differences;
+whole training runs in float32).
 
 It applies to :class:`~qtransfer.heads.DressedQuantumHead` with the built-in simulator,
 exact expectation values, a real embedding (``hadamard_ry`` or ``ry``), RY layers
