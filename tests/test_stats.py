@@ -43,6 +43,14 @@ def test_mean_ci_single_value_has_no_spread():
     assert m == 0.9 and math.isnan(s) and math.isnan(lo) and math.isnan(hi)
 
 
+def test_mean_ci_bounds_clip_the_interval_to_the_range():
+    values = [1.0, 1.0, 1.0, 0.96, 1.0]  # near 100%: the t-interval reaches past 1
+    _, _, lo, hi = mean_ci(values)
+    assert hi > 1.0
+    m, s, lo_b, hi_b = mean_ci(values, bounds=(0.0, 1.0))
+    assert hi_b == 1.0 and lo_b == lo and m == pytest.approx(0.992)
+
+
 def test_mean_ci_rejects_bad_input():
     with pytest.raises(ValueError, match="at least one"):
         mean_ci([])

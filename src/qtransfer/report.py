@@ -388,7 +388,7 @@ def _compare_figure(results: Mapping, comparisons: Sequence[Mapping], order: Seq
         accs = np.asarray([a for a in heads[name].get("accuracies", []) if _num(a) is not None], float) * 100
         if accs.size == 0:
             continue
-        m, _s, lo, hi = mean_ci(accs)
+        m, _s, lo, hi = mean_ci(accs, bounds=(0.0, 100.0))
         color = _head_color(name, i)
         ax.bar(i, m - chance, bottom=chance, width=0.6, color=color, alpha=0.35, edgecolor=color, linewidth=1.5)
         if math.isfinite(lo):
@@ -399,7 +399,8 @@ def _compare_figure(results: Mapping, comparisons: Sequence[Mapping], order: Seq
                 fontsize=10, fontweight="bold")
         top = max(top, float(accs.max()), hi if math.isfinite(hi) else 0.0)
     ax.set_xticks(range(len(order)), list(order))
-    ax.set_ylim(chance, min(100.0, top + 4.0) if top > chance else 100.0)
+    ax.set_ylim(chance, top + 5.0 if top > chance else 100.0)  # room for the labels above 100%
+    ax.set_yticks([t for t in ax.get_yticks() if chance <= t <= 100.0])
     split = results.get("eval_split", "evaluation")
     ax.set_ylabel(f"accuracy on {split} (%)" + (f"; bars start at chance ({chance:.0f}%)" if chance else ""))
     ax.set_title("Accuracy by head: mean, 95% CI, every seed", fontsize=11, loc="left")

@@ -118,11 +118,14 @@ def t_quantile(q: float, df: float) -> float:
     return math.sqrt(df * (1.0 - x) / x)
 
 
-def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float, float]:
+def mean_ci(values: Sequence[float], level: float = 0.95, *,
+            bounds: tuple[float, float] | None = None) -> tuple[float, float, float, float]:
     """Mean, sample standard deviation (ddof=1) and Student-t confidence interval.
 
     Returns ``(mean, std, lo, hi)``. With a single value the spread is unknown, so
     ``std``, ``lo`` and ``hi`` are NaN (one run says nothing about run-to-run noise).
+    ``bounds`` clips the interval to the quantity's range (an accuracy lies in [0, 1]; the
+    t-interval, made for unbounded quantities, can reach past 1 when seeds are near 100%).
 
     Example:
         >>> m, s, lo, hi = mean_ci([0.94, 0.96, 0.95])
@@ -141,7 +144,10 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float,
         return mean, math.nan, math.nan, math.nan
     std = float(x.std(ddof=1))
     half = t_quantile(0.5 + level / 2.0, x.size - 1) * std / math.sqrt(x.size)
-    return mean, std, mean - half, mean + half
+    lo, hi = mean - half, mean + half
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return mean, std, lo, hi
 
 
 # --------------------------------------------------------------------------- McNemar
@@ -445,7 +451,7 @@ def summarise(results: Mapping[str, Any]) -> str:
         raw = [float(a) if a is not None else math.nan for a in h.get("accuracies", [])]
         accs = [a for a in raw if math.isfinite(a)]  # a failed seed (NaN) is shown, not averaged
         if accs:
-            m, s, lo, hi = mean_ci(accs)
+            m, s, lo, hi = mean_ci(accs, bounds=(0.0, 1.0))
             ms = f"{_pct(m)} ± {_pct(s)}" if math.isfinite(s) else f"{_pct(m)} (1 seed)"
             ci = f"{_pct(lo)} – {_pct(hi)}" if math.isfinite(lo) else "n/a (1 seed)"
             per = ", ".join(_pct(a) for a in raw)
