@@ -44,6 +44,8 @@ OPTIONS: dict[str, dict] = {
     "channels_last inline bs8": dict(method="channels_last", num_workers=0, batch_size=8),
     "fuse +1 thread": dict(method="fuse", num_workers=1, batch_size=32),
     "fuse_channels_last +1 thr": dict(method="fuse_channels_last", num_workers=1, batch_size=32),
+    "fuse_channels_last +1 thr bs8": dict(method="fuse_channels_last", num_workers=1, batch_size=8),
+    "fuse_channels_last +1 thr bs16": dict(method="fuse_channels_last", num_workers=1, batch_size=16),
     "jit freeze+optimize +1 thr": dict(method="jit", num_workers=1, batch_size=32),
     "jit +1 thr bs8": dict(method="jit", num_workers=1, batch_size=8),
     "torch.compile +1 thread": dict(method="compile", num_workers=1, batch_size=32),

@@ -20,6 +20,7 @@ from qtransfer.backbones import (
     published_transform,
 )
 from qtransfer.errors import CheckpointError, DownloadError, UsageError
+from qtransfer.features import DEFAULT_METHOD, _prepare
 
 REQUIRED = {
     "resnet18",
@@ -52,10 +53,15 @@ def test_every_backbone_builds_frozen_and_reports_its_feature_width(name):
     bb.train()  # must be ignored
     assert not bb.training and not any(m.training for m in bb.modules())
     assert not any(p.requires_grad for p in bb.parameters())
+    x = torch.randn(2, 3, side, side)
     with torch.inference_mode():
-        out = bb(torch.randn(2, 3, side, side))
+        out = bb(x)
     assert out.shape == (2, bb.num_features)  # read from the removed layer, checked by a forward pass
     assert torch.isfinite(out).all()
+    forward, convert = _prepare(bb, DEFAULT_METHOD)  # the default extraction path traces and folds every backbone
+    with torch.inference_mode():
+        fast = forward(convert(x))
+    torch.testing.assert_close(fast.reshape(out.shape), out, atol=1e-4, rtol=1e-4)
     assert bb.identity == {"backbone": name, "weights": "none", "transform": bb.identity["transform"]}
     assert bb.identity["transform"].startswith("published:")
 
