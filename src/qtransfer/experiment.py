@@ -232,9 +232,8 @@ def _load_for_inference(run_dir: Path, device: str | None):
 
 def _extract_for_model(saved, config: TrainConfig, paths: Sequence[Path], cache_dir, progress: bool, weights):
     """Features of ``paths`` from the backbone ``saved`` was trained on; refuses any other backbone."""
-    from .checkpoint import check_compatible
-
     from .backbones import looks_like_file
+    from .checkpoint import check_compatible
 
     if weights is None and config.weights and looks_like_file(config.weights) and not Path(config.weights).expanduser().is_file():
         raise UsageError(

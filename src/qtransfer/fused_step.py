@@ -27,7 +27,7 @@ The model, row convention (``B`` samples, ``n`` wires, ``D = 2**n``, ``L`` layer
 Every product state ``prod_q v_q[bit_q(k)]`` is differentiated by the same trick: the
 derivative of ``cos(h + o)`` in ``h`` is ``cos(h + o + pi/2)``, so the derivative of a
 product state in wire ``q``'s half-angle is the product state with that wire's half-angle
-shifted by ``pi/2``. One ``cos`` and one gather-and-product over ``(1 + n)`` copies of
+shifted by ``pi/2``. One ``cos`` and one chain of outer products over ``(1 + n)`` copies of
 every angle row (unshifted, then shifted on each wire in turn) give all product states and
 all their derivatives at once. The backward pass through the layers keeps every ``s_l``:
 ``g_L = 2 s_L * (de Z^T)``, ``g_{l-1} = g_l M_l^T``, ``dM_l = s_{l-1}^T g_l``,
@@ -147,7 +147,6 @@ class FusedQuantumHeadStep:
 
     def __init__(self, head: DressedQuantumHead) -> None:
         spec = head.quantum.spec
-        self.head = head
         self.n, self.depth, self.dim = spec.n_qubits, spec.depth, 2**spec.n_qubits
         self.n_classes = head.post.out_features
         self.hadamard = spec.embedding == "hadamard_ry"
