@@ -269,6 +269,20 @@ def test_resume_a_finished_run_changes_nothing(tmp_path, flat_data, cache):
     assert strip(after) == strip(before) and after["final"] == before["final"]
 
 
+def test_resume_removes_the_half_written_file_of_a_killed_write(tmp_path, flat_data, cache):
+    """SIGKILL during an atomic write leaves '.state.pt.XXXX.tmp' beside the complete state.pt; resume deletes it."""
+    out = tmp_path / "run"
+    assert call(tiny_train_args(flat_data, out, epochs=2, extra=["--cache-dir", cache]))[0] == 0
+    leftover = out / ".state.pt.abc123.tmp"
+    leftover.write_bytes(b"half a state")
+    unrelated = out / "notes.tmp"  # not an atomic_write temporary: kept
+    unrelated.write_text("mine")
+    code, _, err = call(["train", "--resume", out, "--cache-dir", cache, "--no-progress", "--no-report"])
+    assert code == 0, err
+    assert not leftover.exists() and unrelated.exists()
+    assert _metrics(out)["history"][-1]["epoch"] == 2
+
+
 @pytest.mark.slow
 def test_shared_hymenoptera_end_to_end(shared_train, mobilenet_weights, tmp_path):
     """The published protocol with MobileNetV2 features on the shared train folder: >= 0.92 val accuracy."""

@@ -12,14 +12,38 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, IO
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "is_temporary",
+           "remove_temporaries"]
+
+
+_TMP_SUFFIX = ".tmp"
+
+
+def is_temporary(path: Path) -> bool:
+    """Whether ``path`` is a temporary file of :func:`atomic_write` (left behind if its writer was killed)."""
+    return path.name.startswith(".") and path.name.endswith(_TMP_SUFFIX)
+
+
+def remove_temporaries(directory: str | os.PathLike) -> int:
+    """Delete the temporary files a killed writer left in ``directory``; returns how many.
+
+    Only for a directory no live process is writing to (e.g. a run being resumed)."""
+    n = 0
+    for p in Path(directory).iterdir():
+        if p.is_file() and is_temporary(p):
+            try:
+                p.unlink()
+                n += 1
+            except FileNotFoundError:
+                pass
+    return n
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
     """Call ``write(fileobj)`` on a temporary file, then atomically rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from .atomic import atomic_write_json, atomic_write_text
+from .atomic import atomic_write_json, atomic_write_text, remove_temporaries
 from .config import TrainConfig
 from .errors import CheckpointError, DataError, UsageError
 from .paths import cache_dir as resolve_cache_dir
@@ -160,6 +160,7 @@ def train_run(config: TrainConfig, out_dir: str | Path, *, cache_dir: str | Path
     if resume:
         if not (out / "state.pt").is_file():
             raise CheckpointError(f"{out}/state.pt does not exist: nothing to resume. Start a new run without --resume.")
+        remove_temporaries(out)  # half-written files of the interrupted process (the complete ones were renamed)
     elif (out / "state.pt").exists() or (out / "model.pt").exists():  # a run that trained at least one epoch
         raise UsageError(f"{out} already holds a run; continue it with --resume {out}, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .atomic import atomic_write
+from .atomic import atomic_write, is_temporary
 from .backbones import Backbone
 from .errors import UsageError
 from .images import BadImageError, open_image_rgb
@@ -209,7 +209,7 @@ class FeatureCache:
             for p in list(sub.iterdir()):
                 if p.name.endswith(_SUFFIX):
                     n += _unlink(p)
-                elif p.name.startswith(".") and p.name.endswith(".tmp"):
+                elif is_temporary(p):
                     _unlink(p)
             try:
                 sub.rmdir()
