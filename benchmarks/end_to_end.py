@@ -41,8 +41,8 @@ def published_protocol(train_items, val_items, *, backbone: str, weights: str, e
     import pennylane as qml
     from torch.utils.data import DataLoader, Dataset
 
-    from qtransfer.backbones import create_backbone, published_transform
-    from qtransfer.images import open_image_rgb
+    from qtransfer.features.backbones import create_backbone, published_transform
+    from qtransfer.data.images import open_image_rgb
 
     t_start = time.perf_counter()
     torch.manual_seed(seed)
@@ -149,10 +149,10 @@ def main() -> None:
     import pennylane  # noqa: F401
     import torchvision.models  # noqa: F401
 
-    import qtransfer.features
-    import qtransfer.training  # noqa: F401
+    import qtransfer.features.extract
+    import qtransfer.training.loop  # noqa: F401
     from qtransfer.config import TrainConfig
-    from qtransfer.experiment import prepare_features, train_run
+    from qtransfer.pipeline import prepare_features, train_run
 
     weights = str(Path(args.weights).resolve()) if Path(args.weights).is_file() else args.weights
     config = TrainConfig(data=str(Path(args.data).resolve()), backbone=args.backbone, weights=weights,

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
-from qtransfer.backbones import create_backbone
-from qtransfer.features import _load, extract_features
-from qtransfer.images import IMAGE_EXTENSIONS
+from qtransfer.features.backbones import create_backbone
+from qtransfer.features.extract import _load, extract_features
+from qtransfer.data.images import IMAGE_EXTENSIONS
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "hymenoptera_train"

@@ -3,8 +3,8 @@
 Compares, in one process and interleaved (median of ``--repeat`` rounds of ``--steps`` steps):
 
 (a) autograd + ``torch.optim.Adam(fused=True)``  (how qtransfer trained before the fused step)
-(b) autograd + ``qtransfer.optimizer.Adam``      (every head other than the dressed quantum one)
-(c) ``qtransfer.fused_step`` + ``qtransfer.optimizer.Adam`` (the dressed quantum head)
+(b) autograd + ``qtransfer.training.optimizer.Adam``      (every head other than the dressed quantum one)
+(c) ``qtransfer.heads.fused_step`` + ``qtransfer.training.optimizer.Adam`` (the dressed quantum head)
 
 and, each in a fresh subprocess, the one-off cost of building the first ``torch.optim``
 optimizer in a process (it imports ``torch._dynamo``) and of ``import torchvision.models``.
@@ -45,10 +45,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from qtransfer.fused_step import fused_step_for
-    from qtransfer.heads import build_head
-    from qtransfer.optimizer import Adam
-    from qtransfer.training import train_step
+    from qtransfer.heads.fused_step import fused_step_for
+    from qtransfer.heads.dressed import build_head
+    from qtransfer.training.optimizer import Adam
+    from qtransfer.training.loop import train_step
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(4, 1280, generator=g)

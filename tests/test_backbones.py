@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from qtransfer.backbones import (
+from qtransfer.features.backbones import (
     BACKBONES,
     TRANSFORMS,
     Backbone,
@@ -20,7 +20,7 @@ from qtransfer.backbones import (
     published_transform,
 )
 from qtransfer.errors import CheckpointError, DownloadError, UsageError
-from qtransfer.features import DEFAULT_METHOD, _prepare
+from qtransfer.features.extract import DEFAULT_METHOD, _prepare
 
 REQUIRED = {
     "resnet18",

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from helpers import one_torch_thread  # noqa: F401 - fixture
-from qtransfer.checkpoint import MODEL_FILE, SavedModel, check_compatible, load_model, save_model
+from qtransfer.training.checkpoint import MODEL_FILE, SavedModel, check_compatible, load_model, save_model
 from qtransfer.config import TrainConfig
 from qtransfer.errors import CheckpointError
-from qtransfer.heads import build_head
-from qtransfer.training import infer
+from qtransfer.heads.dressed import build_head
+from qtransfer.training.loop import infer
 
 BACKBONE = {"backbone": "resnet18", "weights": "none", "transform": "published:..."}
 CLASSES = ("ants", "bees", "wasps")

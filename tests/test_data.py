@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from qtransfer import data as data_mod
-from qtransfer.data import (
+from qtransfer.data import discover as data_mod
+from qtransfer.data.discover import (
     ImageData,
     Sample,
     Skipped,
@@ -23,7 +23,7 @@ from qtransfer.data import (
     stratified_split,
 )
 from qtransfer.errors import DataError, UsageError
-from qtransfer.images import BadImageError, open_image_rgb
+from qtransfer.data.images import BadImageError, open_image_rgb
 
 COLORS = [(220, 30, 30), (30, 220, 30), (30, 30, 220), (220, 220, 30)]
 
@@ -131,9 +131,9 @@ def test_hymenoptera_name_resolves_through_download(tmp_path, monkeypatch):
         calls.append((cache_dir, download))
         return tmp_path / "hymenoptera_data"
 
-    import qtransfer.download
+    import qtransfer.data.hymenoptera
 
-    monkeypatch.setattr(qtransfer.download, "ensure_hymenoptera", fake_ensure)
+    monkeypatch.setattr(qtransfer.data.hymenoptera, "ensure_hymenoptera", fake_ensure)
     data = discover("hymenoptera", cache_dir=tmp_path / "cache", download=False)
     assert calls == [(tmp_path / "cache", False)]
     assert sorted(data.splits) == ["train", "val"]

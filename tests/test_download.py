@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from qtransfer.download import (
+from qtransfer.data.hymenoptera import (
     HYMENOPTERA_URL,
     URL_ENV,
     ensure_hymenoptera,
@@ -193,8 +193,8 @@ def test_download_verify_extract_then_use_the_cache(server, cache):
 
 
 def test_discover_uses_the_downloaded_tree(server, cache, monkeypatch):
-    from qtransfer import data as data_mod
-    import qtransfer.download as dl
+    from qtransfer.data import discover as data_mod
+    import qtransfer.data.hymenoptera as dl
 
     url = server.serve("/h.zip", build_zip())
     monkeypatch.setenv(URL_ENV, url)  # the URL can come from the environment

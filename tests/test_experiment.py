@@ -313,7 +313,7 @@ def test_random_weights_backbone_is_the_same_in_every_process(flat_data, cache, 
     import torch
 
     from qtransfer.config import TrainConfig
-    from qtransfer.experiment import prepare_features
+    from qtransfer.pipeline import prepare_features
 
     config = TrainConfig(data=str(flat_data), weights="none")
     torch.manual_seed(1)

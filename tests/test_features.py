@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
-import qtransfer.features as features_mod
-from qtransfer.backbones import create_backbone
+import qtransfer.features.extract as features_mod
+from qtransfer.features.backbones import create_backbone
 from qtransfer.errors import UsageError
-from qtransfer.features import FeatureCache, extract_features
+from qtransfer.features.extract import FeatureCache, extract_features
 
 
 def _tiny_transform():
@@ -235,8 +235,8 @@ _WORKER = textwrap.dedent(
     from pathlib import Path
     import torch
     from torchvision import transforms as T
-    from qtransfer.backbones import create_backbone
-    from qtransfer.features import FeatureCache, extract_features
+    from qtransfer.features.backbones import create_backbone
+    from qtransfer.features.extract import FeatureCache, extract_features
 
     folder, cache_root, out = sys.argv[1:4]
     torch.manual_seed(0)

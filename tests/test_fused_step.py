@@ -7,9 +7,9 @@ import torch
 from helpers import one_torch_thread, separable_features  # noqa: F401 - fixture
 from torch import nn
 
-from qtransfer.fused_step import fused_step_for
-from qtransfer.heads import build_head
-from qtransfer.training import train_head
+from qtransfer.heads.fused_step import fused_step_for
+from qtransfer.heads.dressed import build_head
+from qtransfer.training.loop import train_head
 
 F64 = torch.float64
 

@@ -9,16 +9,16 @@ import pytest
 import torch
 from helpers import one_torch_thread  # noqa: F401 - fixture
 
-from qtransfer.heads import (
+from qtransfer.heads.dressed import (
     DressedClassicalHead,
     DressedQuantumHead,
     LinearHead,
     build_head,
     count_parameters,
 )
-from qtransfer.optimizer import Adam
+from qtransfer.training.optimizer import Adam
 from qtransfer.quantum import CircuitSpec
-from qtransfer.training import train_step
+from qtransfer.training.loop import train_step
 
 HEAD_KINDS = ("quantum", "product", "linear", "classical")
 
@@ -159,9 +159,9 @@ def test_frozen_backbone_does_not_change_during_training(tmp_path, monkeypatch):
     """The backbone's parameters never require grad, and train_run leaves them exactly as they were."""
     from helpers import make_image_folder
 
-    from qtransfer import backbones
+    from qtransfer.features import backbones
     from qtransfer.config import TrainConfig
-    from qtransfer.experiment import train_run
+    from qtransfer.pipeline import train_run
 
     bb = backbones.create_backbone("resnet18", weights=None)
     assert all(not p.requires_grad for p in bb.parameters())

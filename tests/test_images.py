@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qtransfer.images import IMAGE_EXTENSIONS, BadImageError, open_image_rgb
+from qtransfer.data.images import IMAGE_EXTENSIONS, BadImageError, open_image_rgb
 
 
 def _save(img: Image.Image, path: Path, **kw) -> Path:

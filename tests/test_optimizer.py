@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from qtransfer.optimizer import Adam
+from qtransfer.training.optimizer import Adam
 
 SHAPES = [(4, 12), (4,), (6, 4), (2, 4), (2,)]  # the dressed quantum head's parameters
 

@@ -1,4 +1,4 @@
-"""qtransfer.report: self-contained HTML reports of runs and comparisons."""
+"""qtransfer.report.html: self-contained HTML reports of runs and comparisons."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from qtransfer.errors import CheckpointError  # noqa: E402
-from qtransfer.report import write_report  # noqa: E402
+from qtransfer.report.html import write_report  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = Path("/usr/bin/chromium")

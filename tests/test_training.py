@@ -10,8 +10,8 @@ import torch
 
 from helpers import one_torch_thread, separable_features
 from qtransfer.errors import CheckpointError, TrainingDivergedError
-from qtransfer.heads import build_head
-from qtransfer.training import infer, load_state, loss_and_accuracy, train_head
+from qtransfer.heads.dressed import build_head
+from qtransfer.training.loop import infer, load_state, loss_and_accuracy, train_head
 
 HEAD = dict(n_qubits=2, depth=2, seed=0)
 

@@ -1,7 +1,7 @@
 """qtransfer: hybrid classical-quantum transfer learning.
 
 ``import qtransfer`` is cheap: torch, torchvision and PennyLane load only in the
-modules that use them (``qtransfer.quantum``, ``qtransfer.backbones`` ...).
+modules that use them (``qtransfer.quantum``, ``qtransfer.features.backbones`` ...).
 
 Example:
     >>> from qtransfer.quantum import QuantumLayer   # doctest: +SKIP

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import __version__
-from .errors import EXIT_CODES, QTransferError, UsageError
+from qtransfer import __version__
+from qtransfer.errors import EXIT_CODES, QTransferError, UsageError
 
 __all__ = ["main", "build_parser"]
 
@@ -56,7 +56,7 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
 
 
 def _defaults() -> dict[str, Any]:
-    from .config import TrainConfig
+    from qtransfer.config import TrainConfig
 
     return TrainConfig().to_dict()
 
@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train_config(args: argparse.Namespace, *, exclude: Sequence[str] = ()):
-    from .config import TrainConfig, load_config_file
+    from qtransfer.config import TrainConfig, load_config_file
 
     values: dict[str, Any] = {}
     if getattr(args, "config", None):
@@ -181,7 +181,7 @@ def _train_config(args: argparse.Namespace, *, exclude: Sequence[str] = ()):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .experiment import load_run_config, train_run
+    from qtransfer.pipeline import load_run_config, train_run
 
     if args.resume:
         given = [flag for flag, name, _, _ in _TRAIN_FLAGS if hasattr(args, name)]
@@ -206,7 +206,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .experiment import evaluate_run
+    from qtransfer.pipeline import evaluate_run
 
     m = evaluate_run(args.run_dir, args.data, split=args.split, cache_dir=args.cache_dir, weights=args.weights,
                      device=args.device, progress=not args.no_progress)
@@ -225,7 +225,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .experiment import predict_paths
+    from qtransfer.pipeline import predict_paths
 
     records = predict_paths(args.run_dir, args.inputs, cache_dir=args.cache_dir, weights=args.weights,
                             device=args.device, progress=not args.no_progress)
@@ -240,7 +240,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import run_compare
+    from qtransfer.compare import run_compare
 
     heads = [h.strip() for h in args.heads.split(",") if h.strip()]
     config = _train_config(args)
@@ -251,15 +251,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from qtransfer.report.html import write_report
 
     print(write_report(Path(args.directory)))
     return 0
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from .features import FeatureCache
-    from .paths import cache_dir
+    from qtransfer.features.extract import FeatureCache
+    from qtransfer.paths import cache_dir
 
     cache = FeatureCache(cache_dir(args.cache_dir) / "features")
     if args.action == "clear":
@@ -271,7 +271,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 
 def _cmd_backbones(args: argparse.Namespace) -> int:
-    from .backbones import BACKBONES
+    from qtransfer.features.backbones import BACKBONES
 
     for name, spec in BACKBONES.items():
         print(f"{name:<20} {spec.description}")

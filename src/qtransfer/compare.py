@@ -22,17 +22,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .atomic import atomic_write_json, atomic_write_text
-from .config import HEADS, TrainConfig
-from .errors import UsageError
+from qtransfer.atomic import atomic_write_json, atomic_write_text
+from qtransfer.config import HEADS, TrainConfig
+from qtransfer.errors import UsageError
 
 __all__ = ["run_compare", "selection_split"]
 
 
 def selection_split(split, val_fraction: float, seed: int):
     """Hold out a stratified ``val_fraction`` of a :class:`SplitFeatures` for model selection."""
-    from .data import Sample, stratified_split
-    from .experiment import split_features
+    from qtransfer.data.discover import Sample, stratified_split
+    from qtransfer.pipeline import split_features
 
     samples = [Sample(path=p, label=int(y)) for p, y in zip(split.paths, split.y.tolist())]
     position = {p: i for i, p in enumerate(split.paths)}
@@ -43,10 +43,10 @@ def selection_split(split, val_fraction: float, seed: int):
 def run_compare(config: TrainConfig, *, heads: Sequence[str], n_seeds: int, out_dir: Path,
                 cache_dir: str | Path | None = None, progress: bool = True, report: bool = True) -> dict[str, Any]:
     """Train ``heads`` x ``n_seeds`` seeds, evaluate, test against ``quantum``; write the results."""
-    from .experiment import prepare_features
-    from .heads import build_head, count_parameters
-    from .stats import compare_heads, summarise
-    from .training import infer, train_head
+    from qtransfer.pipeline import prepare_features
+    from qtransfer.heads.dressed import build_head, count_parameters
+    from qtransfer.stats import compare_heads, summarise
+    from qtransfer.training.loop import infer, train_head
 
     unknown = [h for h in heads if h not in HEADS]
     if unknown or not heads:
@@ -113,7 +113,7 @@ def run_compare(config: TrainConfig, *, heads: Sequence[str], n_seeds: int, out_
     atomic_write_text(out_dir / "results.csv", _csv(results))
     atomic_write_text(out_dir / "results.md", results["summary_markdown"] + "\n")
     if report:
-        from .report import write_report
+        from qtransfer.report.html import write_report
 
         write_report(out_dir)
     return results

@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from qtransfer.errors import UsageError
 
 __all__ = ["HEADS", "TrainConfig", "load_config_file"]
 
-#: heads that can be trained on the features (see :mod:`qtransfer.heads`)
+#: heads that can be trained on the features (see :mod:`qtransfer.heads.dressed`)
 HEADS = ("quantum", "linear", "classical", "product")
 
 
@@ -75,7 +75,7 @@ class TrainConfig:
             raise UsageError(f"unknown head {self.head!r}; choose one of {', '.join(HEADS)}")
         if self.device != "cpu" and not self.device.startswith("cuda"):
             raise UsageError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
-        from .quantum.circuit import EMBEDDINGS, LAYERS  # no torch import
+        from qtransfer.quantum.circuit import EMBEDDINGS, LAYERS  # no torch import
 
         if self.embedding not in EMBEDDINGS:
             raise UsageError(f"unknown embedding {self.embedding!r}; choose one of {', '.join(EMBEDDINGS)}")
@@ -104,7 +104,7 @@ class TrainConfig:
         return replace(self, **changes)
 
     def head_settings(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`qtransfer.heads.build_head` besides the head's kind (``self.head``)."""
+        """Keyword arguments of :func:`qtransfer.heads.dressed.build_head` besides the head's kind (``self.head``)."""
         keys = ("n_qubits", "depth", "q_delta", "embedding", "layer", "backend", "shots", "seed")
         return {k: getattr(self, k) for k in keys}
 

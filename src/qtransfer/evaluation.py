@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .training import infer
+from qtransfer.training.loop import infer
 
 __all__ = ["classification_metrics", "evaluate_features", "prediction_records"]
 

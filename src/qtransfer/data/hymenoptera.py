@@ -70,7 +70,7 @@ def load_manifest(path: Path | None = None) -> dict[str, str]:
     if path is None:
         from importlib.resources import files
 
-        text = files("qtransfer").joinpath(_MANIFEST_NAME).read_text(encoding="utf-8")
+        text = files("qtransfer.data").joinpath(_MANIFEST_NAME).read_text(encoding="utf-8")
         where = f"the packaged {_MANIFEST_NAME}"
     else:
         path = Path(path)

@@ -28,10 +28,10 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from .atomic import atomic_write_json, atomic_write_text, remove_temporaries
-from .config import TrainConfig
-from .errors import CheckpointError, DataError, UsageError
-from .paths import cache_dir as resolve_cache_dir
+from qtransfer.atomic import atomic_write_json, atomic_write_text, remove_temporaries
+from qtransfer.config import TrainConfig
+from qtransfer.errors import CheckpointError, DataError, UsageError
+from qtransfer.paths import cache_dir as resolve_cache_dir
 
 __all__ = ["SplitFeatures", "FeatureSet", "split_features", "prepare_features", "train_run", "evaluate_run", "predict_paths", "load_run_config"]
 
@@ -78,8 +78,8 @@ def _log(message: str) -> None:
 
 def _extract(paths: Sequence[Path], config: TrainConfig, cache_dir: str | Path | None, progress: bool, weights=None):
     """Build the frozen backbone and extract (or read cached) features for ``paths``."""
-    from .backbones import create_backbone
-    from .features import FeatureCache, extract_features
+    from qtransfer.features.backbones import create_backbone
+    from qtransfer.features.extract import FeatureCache, extract_features
 
     with torch.random.fork_rng(devices=[]):  # random-init ("none") backbones: the same in every process
         torch.manual_seed(0)
@@ -97,7 +97,7 @@ def prepare_features(config: TrainConfig, *, cache_dir: str | Path | None = None
     Without a ``val/`` folder, a stratified validation split of ``val_fraction`` (default
     ``config.val_fraction``) is drawn from train with ``split_seed`` (default ``config.seed``).
     """
-    from .data import check_splits, discover, stratified_split
+    from qtransfer.data.discover import check_splits, discover, stratified_split
 
     t0 = time.perf_counter()
     data = discover(config.data, cache_dir=resolve_cache_dir(cache_dir))
@@ -150,10 +150,10 @@ def train_run(config: TrainConfig, out_dir: str | Path, *, cache_dir: str | Path
         >>> metrics = train_run(TrainConfig(data="data/ants_bees", epochs=5), "runs/demo")  # doctest: +SKIP
         >>> metrics["final"]["val"]["accuracy"]                                           # doctest: +SKIP
     """
-    from .checkpoint import MODEL_FILE, save_model
-    from .evaluation import evaluate_features, prediction_records
-    from .heads import build_head, count_parameters
-    from .training import train_head
+    from qtransfer.training.checkpoint import MODEL_FILE, save_model
+    from qtransfer.evaluation import evaluate_features, prediction_records
+    from qtransfer.heads.dressed import build_head, count_parameters
+    from qtransfer.training.loop import train_head
 
     t_start = time.perf_counter()
     out = Path(out_dir)
@@ -217,7 +217,7 @@ def train_run(config: TrainConfig, out_dir: str | Path, *, cache_dir: str | Path
         + (f", test accuracy {final['test']['accuracy']:.3f}" if "test" in final else "")
         + f"; extract {extract_s:.1f} s, train {train_s:.1f} s; wrote {out}")
     if report:
-        from .report import write_report
+        from qtransfer.report.html import write_report
 
         log(f"report: {write_report(out)}")
     return metrics
@@ -225,7 +225,7 @@ def train_run(config: TrainConfig, out_dir: str | Path, *, cache_dir: str | Path
 
 def _load_for_inference(run_dir: Path, device: str | None):
     """The saved head and its config, set to run on ``device`` (default: the CPU)."""
-    from .checkpoint import load_model
+    from qtransfer.training.checkpoint import load_model
 
     saved = load_model(Path(run_dir), device=device or "cpu")
     return saved, saved.config.replace(device=device or "cpu")
@@ -233,8 +233,8 @@ def _load_for_inference(run_dir: Path, device: str | None):
 
 def _extract_for_model(saved, config: TrainConfig, paths: Sequence[Path], cache_dir, progress: bool, weights):
     """Features of ``paths`` from the backbone ``saved`` was trained on; refuses any other backbone."""
-    from .backbones import looks_like_file
-    from .checkpoint import check_compatible
+    from qtransfer.features.backbones import looks_like_file
+    from qtransfer.training.checkpoint import check_compatible
 
     if weights is None and config.weights and looks_like_file(config.weights) and not Path(config.weights).expanduser().is_file():
         raise UsageError(
@@ -254,9 +254,9 @@ def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = N
     ``data`` is a folder of class folders (every image is used) or a root with split
     folders (``split``, default ``test`` if present, else ``val``, else ``train``).
     """
-    from .checkpoint import check_compatible
-    from .data import discover
-    from .evaluation import evaluate_features
+    from qtransfer.training.checkpoint import check_compatible
+    from qtransfer.data.discover import discover
+    from qtransfer.evaluation import evaluate_features
 
     saved, config = _load_for_inference(Path(run_dir), device)
     found = discover(data, cache_dir=resolve_cache_dir(cache_dir))
@@ -280,8 +280,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = N
 def predict_paths(run_dir: str | Path, inputs: Sequence[str | Path], *, cache_dir: str | Path | None = None,
                   weights: str | None = None, device: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
     """Predicted class and probability for each image (folders are searched recursively)."""
-    from .evaluation import prediction_records
-    from .images import IMAGE_EXTENSIONS
+    from qtransfer.evaluation import prediction_records
+    from qtransfer.data.images import IMAGE_EXTENSIONS
 
     saved, config = _load_for_inference(Path(run_dir), device)
     paths: list[Path] = []

@@ -9,7 +9,7 @@ allocated once per batch size (0.19 against 1.2 ms per step with the optimizer,
 rounding (``tests/test_fused_step.py``: float64 to 1e-12 and against finite differences;
 whole training runs in float32).
 
-It applies to :class:`~qtransfer.heads.DressedQuantumHead` with the built-in simulator,
+It applies to :class:`~qtransfer.heads.dressed.DressedQuantumHead` with the built-in simulator,
 exact expectation values, a real embedding (``hadamard_ry`` or ``ry``), RY layers
 (``cnot_ry`` or ``ry``) and at most :data:`~qtransfer.quantum.simulator.DENSE_MAX_QUBITS`
 qubits: the published head and its product ablation. :func:`fused_step_for` returns
@@ -42,8 +42,8 @@ import math
 import torch
 from torch import nn
 
-from .heads import DressedQuantumHead
-from .quantum.simulator import DENSE_MAX_QUBITS, _ry_expansion, _z_signs
+from qtransfer.heads.dressed import DressedQuantumHead
+from qtransfer.quantum.simulator import DENSE_MAX_QUBITS, _ry_expansion, _z_signs
 
 __all__ = ["FusedQuantumHeadStep", "fused_step_for"]
 
@@ -131,7 +131,7 @@ class _Workspace:
 
 
 class FusedQuantumHeadStep:
-    """Loss gradient of a :class:`~qtransfer.heads.DressedQuantumHead` on a mini-batch, by hand.
+    """Loss gradient of a :class:`~qtransfer.heads.dressed.DressedQuantumHead` on a mini-batch, by hand.
 
     ``step(x, neg_target, logits_out)`` runs the forward pass, writes the logits into
     ``logits_out`` and the gradient of the mean cross-entropy into :attr:`grads` (aligned

@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from .quantum import CircuitSpec, QuantumLayer
+from qtransfer.quantum import CircuitSpec, QuantumLayer
 
 __all__ = ["DressedQuantumHead", "LinearHead", "MixingBlock", "DressedClassicalHead", "build_head", "count_parameters"]
 

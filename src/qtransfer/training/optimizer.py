@@ -12,7 +12,7 @@ five-thousand-parameter head (measured on the 2-core CI machine, see the README)
   methods are wrapped by ``torch._disable_dynamo``, which imports it on first call):
   1.7 s, more than a whole warm training run of the published experiment;
 * ``Optimizer.step()`` spends about 80 us per call in Python bookkeeping around a kernel
-  that takes 6 us, about half of a fused training step (:mod:`qtransfer.fused_step`).
+  that takes 6 us, about half of a fused training step (:mod:`qtransfer.heads.fused_step`).
 
 The learning-rate schedule is StepLR's: after every ``step_size`` epochs, ``lr *= gamma``.
 """

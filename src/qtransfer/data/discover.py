@@ -11,7 +11,7 @@ Scanning is cheap: each file is ``stat``-ed and its first bytes are compared wit
 known image signatures, but nothing is decoded. Files that are obviously unusable
 (empty, unreadable, broken symlinks, not an image) are reported in
 :attr:`ImageData.skipped` with a reason; the pipeline decodes every image once during
-feature extraction, drops those :func:`qtransfer.images.open_image_rgb` refuses and
+feature extraction, drops those :func:`qtransfer.data.images.open_image_rgb` refuses and
 calls :func:`check_splits` again.
 
 Example:
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Sequence
 
 from qtransfer.errors import DataError, UsageError
-from qtransfer.images import IMAGE_EXTENSIONS
+from qtransfer.data.images import IMAGE_EXTENSIONS
 
 __all__ = [
     "HYMENOPTERA",
@@ -102,7 +102,7 @@ def discover(data: str | Path, *, cache_dir: Path | None = None, download: bool 
     """Find the labelled images named by ``--data``.
 
     ``"hymenoptera"`` (a ``str``) means the published data set: it is taken from the
-    cache, or downloaded and verified (see :func:`qtransfer.download.ensure_hymenoptera`).
+    cache, or downloaded and verified (see :func:`qtransfer.data.hymenoptera.ensure_hymenoptera`).
     Anything else is a folder: either a root with ``train/`` (and optional ``val/`` and
     ``test/``) holding class folders, or a folder of class folders (only ``"train"``).
     Class names are the sorted names of the train class folders; labels index into them.
@@ -117,7 +117,7 @@ def discover(data: str | Path, *, cache_dir: Path | None = None, download: bool 
         ['train']
     """
     if isinstance(data, str) and data == HYMENOPTERA:
-        from qtransfer.download import ensure_hymenoptera
+        from qtransfer.data.hymenoptera import ensure_hymenoptera
 
         root = ensure_hymenoptera(cache_dir, download=download)
     else:

@@ -6,9 +6,9 @@ schedule, then measures the validation split; the weights of the epoch with the 
 validation accuracy (first one on ties) are kept. Model selection sees only the
 validation split, never a test split.
 
-A step's gradient comes from :mod:`qtransfer.fused_step` (hand-derived, for the dressed
+A step's gradient comes from :mod:`qtransfer.heads.fused_step` (hand-derived, for the dressed
 quantum head on the built-in simulator) or from autograd (every other head); the update
-from :class:`qtransfer.optimizer.Adam` (PyTorch's Adam kernel, without ``torch.optim``'s
+from :class:`qtransfer.training.optimizer.Adam` (PyTorch's Adam kernel, without ``torch.optim``'s
 fixed costs). Both choices give the same numbers as ``loss.backward()`` and
 ``torch.optim.Adam`` to float rounding; they exist because a step of the published head
 is so small that fixed per-operation costs are all its time.
@@ -31,10 +31,10 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .atomic import atomic_write
-from .errors import CheckpointError, TrainingDivergedError
-from .fused_step import FusedQuantumHeadStep, fused_step_for
-from .optimizer import Adam
+from qtransfer.atomic import atomic_write
+from qtransfer.errors import CheckpointError, TrainingDivergedError
+from qtransfer.heads.fused_step import FusedQuantumHeadStep, fused_step_for
+from qtransfer.training.optimizer import Adam
 
 __all__ = ["TrainResult", "train_head", "train_step", "run_epoch", "infer", "loss_and_accuracy"]
 
@@ -74,7 +74,7 @@ def run_epoch(
 ) -> tuple[float, float]:
     """One pass over shuffled training data; returns (mean loss, accuracy).
 
-    ``step``, the :func:`~qtransfer.fused_step.fused_step_for` of ``head``, takes hand-derived
+    ``step``, the :func:`~qtransfer.heads.fused_step.fused_step_for` of ``head``, takes hand-derived
     gradient steps (the same numbers as autograd's to float rounding, several times faster);
     without it every step is :func:`train_step`.
     """
@@ -167,7 +167,7 @@ def train_head(
 ) -> TrainResult:
     """Train ``head`` (Adam + StepLR + cross-entropy) and select the best epoch on ``val``.
 
-    ``fused`` (default) takes the hand-derived step of :mod:`qtransfer.fused_step` where it
+    ``fused`` (default) takes the hand-derived step of :mod:`qtransfer.heads.fused_step` where it
     applies (the dressed quantum head on the built-in simulator); ``False`` forces autograd.
 
     Example:

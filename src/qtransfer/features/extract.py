@@ -17,8 +17,8 @@ Undecodable images are cached as failures with their reason, so a warm run repor
 skips without decoding again.
 
 Example:
-    >>> from qtransfer.backbones import create_backbone
-    >>> from qtransfer.features import FeatureCache, extract_features
+    >>> from qtransfer.features.backbones import create_backbone
+    >>> from qtransfer.features.extract import FeatureCache, extract_features
     >>> bb = create_backbone("resnet18", weights=None)
     >>> ex = extract_features(paths, bb, cache=FeatureCache(tmp / "features"))  # doctest: +SKIP
     >>> ex.features.shape, ex.n_computed                                         # doctest: +SKIP
@@ -41,10 +41,10 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .atomic import atomic_write, is_temporary
-from .backbones import Backbone
-from .errors import UsageError
-from .images import BadImageError, open_image_rgb
+from qtransfer.atomic import atomic_write, is_temporary
+from qtransfer.features.backbones import Backbone
+from qtransfer.errors import UsageError
+from qtransfer.data.images import BadImageError, open_image_rgb
 
 __all__ = [
     "FEATURE_FORMAT",
@@ -404,7 +404,7 @@ def extract_features(
 
     Args:
         paths: image files; the result's ``ok`` indexes into this sequence.
-        backbone: from :func:`qtransfer.backbones.create_backbone`.
+        backbone: from :func:`qtransfer.features.backbones.create_backbone`.
         cache: a :class:`FeatureCache`, or ``None`` to compute everything and store nothing.
         batch_size: images per forward pass (8 measured fastest on CPU).
         device: where the backbone runs (it is moved there).

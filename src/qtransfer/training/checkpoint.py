@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .atomic import atomic_write
-from .config import TrainConfig
-from .errors import CheckpointError
-from .heads import build_head
+from qtransfer.atomic import atomic_write
+from qtransfer.config import TrainConfig
+from qtransfer.errors import CheckpointError
+from qtransfer.heads.dressed import build_head
 
 __all__ = ["MODEL_FILE", "SavedModel", "save_model", "load_model", "check_compatible"]
 

@@ -326,7 +326,7 @@ def _samples_figure(items: Sequence[Mapping], run_dir: Path) -> tuple[Any | None
     """Grid of thumbnails; returns (figure or None, images shown, paths skipped)."""
     from PIL import ImageOps
 
-    from qtransfer.images import BadImageError, open_image_rgb
+    from qtransfer.data.images import BadImageError, open_image_rgb
 
     loaded, skipped = [], []
     for it in items:

@@ -7,7 +7,7 @@ so ``"IMAGENET1K_V1"``, ``"DEFAULT"`` and ``"ResNet18_Weights.IMAGENET1K_V1"`` a
 local ``.pth`` state dict of the full model works offline.
 
 Example:
-    >>> from qtransfer.backbones import create_backbone, list_backbones
+    >>> from qtransfer.features.backbones import create_backbone, list_backbones
     >>> "resnet18" in list_backbones()
     True
     >>> bb = create_backbone("resnet18", weights=None)       # random init, no download
@@ -31,7 +31,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .errors import CheckpointError, DownloadError, UsageError
+from qtransfer.errors import CheckpointError, DownloadError, UsageError
 
 __all__ = [
     "BACKBONES",
