@@ -18,9 +18,10 @@ from qtransfer.features.backbones import (
     create_backbone,
     list_backbones,
     published_transform,
+    resolve_backbone,
 )
 from qtransfer.errors import CheckpointError, DownloadError, UsageError
-from qtransfer.features.extract import DEFAULT_METHOD, _prepare
+from qtransfer.features.extract import prepare_forward
 
 REQUIRED = {
     "resnet18",
@@ -58,7 +59,7 @@ def test_every_backbone_builds_frozen_and_reports_its_feature_width(name):
         out = bb(x)
     assert out.shape == (2, bb.num_features)  # read from the removed layer, checked by a forward pass
     assert torch.isfinite(out).all()
-    forward, convert = _prepare(bb, DEFAULT_METHOD)  # the default extraction path traces and folds every backbone
+    forward, convert = prepare_forward(bb)  # the extraction path traces and folds every backbone
     with torch.inference_mode():
         fast = forward(convert(x))
     torch.testing.assert_close(fast.reshape(out.shape), out, atol=1e-4, rtol=1e-4)
@@ -261,3 +262,50 @@ def test_corrupt_hub_checkpoint_is_a_download_error(offline_torch_home):
     (ckpt / "mobilenet_v2-b0353104.pth").write_bytes(b"truncated")
     with pytest.raises(DownloadError, match="mobilenet_v2-b0353104.pth"):
         create_backbone("mobilenet_v2", weights="IMAGENET1K_V1")
+
+
+# --------------------------------------------------------------------- the registry without torchvision
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_registry_describes_torchvision_weights_exactly(name):
+    """What resolve_backbone knows without torchvision equals torchvision's own weights enum."""
+    import re
+
+    from torchvision.models import get_model_weights
+
+    spec = BACKBONES[name]
+    enum = get_model_weights(name)
+    assert spec.weights_enum == enum.__name__
+    assert spec.default_weights == enum.DEFAULT.name
+    assert set(spec.weights) == set(enum.__members__) - {"DEFAULT"}
+    for member in enum:
+        ref = resolve_backbone(name, member.name)
+        assert ref.identity["transform"] == "weights:" + re.sub(r"\s+", "", repr(member.transforms()))
+        assert ref.identity["weights"] == member.name
+
+
+def test_resolving_names_files_and_none():
+    assert resolve_backbone("resnet50", "DEFAULT").weights_id == "IMAGENET1K_V2"
+    assert resolve_backbone("resnet50", "ResNet50_Weights.imagenet1k_v1").weights_id == "IMAGENET1K_V1"
+    assert resolve_backbone("resnet18", None).identity == create_backbone("resnet18", None).identity
+    with pytest.raises(UsageError, match="ResNet34_Weights.IMAGENET1K_V1"):
+        resolve_backbone("resnet18", "ResNet34_Weights.IMAGENET1K_V1")
+    with pytest.raises(UsageError, match="DEFAULT, IMAGENET1K_V1"):
+        resolve_backbone("resnet18", "IMAGENET1K_V9")
+
+
+def test_resolving_imports_no_torchvision(mobilenet_weights):
+    """Identity and feature width come from the registry: no torchvision import, no weights load."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from qtransfer.features.backbones import resolve_backbone\n"
+        f"r = resolve_backbone('mobilenet_v2', {str(mobilenet_weights)!r})\n"
+        "n = resolve_backbone('resnet18', 'DEFAULT')\n"
+        "print(r.num_features, r.identity['weights'][:5], n.identity['weights'], 'torchvision' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1280", "file:", "IMAGENET1K_V1", "False"]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from helpers import (
+    PYTHON,
     call_cli,
+    cli_env,
     make_image_folder,
     one_torch_thread,  # noqa: F401 - fixture
     run_cli,
@@ -353,3 +356,18 @@ def test_a_moved_weights_file_is_named_and_found_again_by_content(flat_data, cac
     code, _, stderr = call(["evaluate", run, "--data", flat_data, "--weights", other, "--cache-dir", cache,
                             "--no-progress"])
     assert code == 5 and "weights" in stderr
+
+
+def test_a_warm_run_in_a_fresh_process_imports_no_torchvision(flat_data, tmp_path):
+    """With every feature cached, `train` neither imports torchvision nor builds the backbone."""
+    cache = tmp_path / "cache"
+    probe = ("import sys, runpy\n"
+             "sys.argv = ['qtransfer', *sys.argv[1:]]\n"
+             "try:\n    runpy.run_module('qtransfer.cli', run_name='__main__')\n"
+             "except SystemExit as e:\n    print('exit', e.code, 'torchvision' in sys.modules)\n")
+    for run, expected in (("cold", "True"), ("warm", "False")):
+        args = tiny_train_args(flat_data, tmp_path / run, epochs=1)
+        result = subprocess.run([PYTHON, "-c", probe, *args], env=cli_env(cache), capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split()[-3:] == ["exit", "0", expected], result.stdout + result.stderr

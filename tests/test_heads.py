@@ -169,14 +169,14 @@ def test_frozen_backbone_does_not_change_during_training(tmp_path, monkeypatch):
     assert not bb.training  # stays in eval mode: batch-norm statistics cannot move
 
     created = []
-    original = backbones.create_backbone
+    original = backbones.BackboneRef.build
 
-    def spy(*args, **kwargs):
-        model = original(*args, **kwargs)
+    def spy(self, *args, **kwargs):
+        model = original(self, *args, **kwargs)
         created.append((model, {k: v.clone() for k, v in model.state_dict().items()}))
         return model
 
-    monkeypatch.setattr(backbones, "create_backbone", spy)
+    monkeypatch.setattr(backbones.BackboneRef, "build", spy)
     data = make_image_folder(tmp_path / "data", n_per_class=4)
     config = TrainConfig(data=str(data), weights="none", head="quantum", n_qubits=2, depth=1, epochs=2)
     train_run(config, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False, report=False, log=lambda m: None)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from helpers import PYTHON, REPO, cli_env, make_image_folder, run_cli
-from qtransfer.training.loop import load_state
+from qtransfer.training.state import load_state
 
 EPOCHS = 40
 

@@ -11,7 +11,8 @@ import torch
 from helpers import one_torch_thread, separable_features
 from qtransfer.errors import CheckpointError, TrainingDivergedError
 from qtransfer.heads.dressed import build_head
-from qtransfer.training.loop import infer, load_state, loss_and_accuracy, train_head
+from qtransfer.training.loop import infer, loss_and_accuracy, train_head
+from qtransfer.training.state import load_state
 
 HEAD = dict(n_qubits=2, depth=2, seed=0)
 
@@ -191,3 +192,21 @@ def test_no_training_samples_is_refused():
     x, y = separable_features(2, 2, dim=4)
     with pytest.raises(ValueError, match="no training samples"):
         train_head(build_head("linear", 4, 2), (x[:0], y[:0]), (x, y), epochs=1, progress=False)
+
+
+def test_training_and_inference_run_on_one_thread_and_restore_the_callers():
+    """A head's tensors are tiny: one intra-op thread while training and inferring, the caller's count after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x, y = torch.randn(12, 6), torch.arange(12) % 2
+        seen = []
+        head = build_head("quantum", 6, 2, n_qubits=2, depth=1)
+        train_head(head, (x, y), (x, y), epochs=2, progress=False, on_epoch=lambda r: seen.append(torch.get_num_threads()))
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+        original = head.forward
+        head.forward = lambda f: (seen.append(torch.get_num_threads()), original(f))[1]
+        infer(head, x)
+        assert seen[-1] == 1 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

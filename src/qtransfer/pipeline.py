@@ -77,17 +77,19 @@ def _log(message: str) -> None:
 
 
 def _extract(paths: Sequence[Path], config: TrainConfig, cache_dir: str | Path | None, progress: bool, weights=None):
-    """Build the frozen backbone and extract (or read cached) features for ``paths``."""
-    from qtransfer.features.backbones import create_backbone
-    from qtransfer.features.extract import FeatureCache, extract_features
+    """Features of ``paths`` from the configured backbone: cached ones read, the rest computed.
 
-    with torch.random.fork_rng(devices=[]):  # random-init ("none") backbones: the same in every process
-        torch.manual_seed(0)
-        backbone = create_backbone(config.backbone, weights if weights is not None else config.weights,
-                                   transform=config.transform, device=config.device)
+    The backbone is resolved without torchvision and built only if some image is not cached.
+    Returns ``(BackboneRef, Extraction)``.
+    """
+    from qtransfer.features.backbones import resolve_backbone
+    from qtransfer.features.cache import FeatureCache
+    from qtransfer.features.extract import extract_features
+
+    ref = resolve_backbone(config.backbone, weights if weights is not None else config.weights,
+                           transform=config.transform)
     cache = FeatureCache(resolve_cache_dir(cache_dir) / "features")
-    extraction = extract_features(paths, backbone, cache=cache, device=config.device, progress=progress)
-    return backbone, extraction
+    return ref, extract_features(paths, ref, cache=cache, device=config.device, progress=progress)
 
 
 def prepare_features(config: TrainConfig, *, cache_dir: str | Path | None = None, progress: bool = True,

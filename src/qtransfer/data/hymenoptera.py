@@ -28,7 +28,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from qtransfer.errors import DataError, DownloadError, UsageError
-from qtransfer.paths import cache_dir as _cache_dir
+from qtransfer.paths import cache_dir as _cache_dir, sha256_file
 
 __all__ = [
     "HYMENOPTERA_URL",
@@ -118,7 +118,7 @@ def verify_tree(root: Path, manifest: dict[str, str]) -> list[str]:
             if not stat.S_ISREG(path.stat().st_mode):
                 problems.append(f"{rel}: not a regular file")
                 continue
-            got = _sha256_file(path)
+            got = sha256_file(path)
         except FileNotFoundError:
             problems.append(f"{rel}: missing")
             continue
@@ -351,14 +351,6 @@ def _map_members(infos: list[zipfile.ZipInfo], manifest: dict[str, str]) -> dict
         if len(mapped) > len(best):
             best = mapped
     return best
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _remove_tree(path: Path) -> None:

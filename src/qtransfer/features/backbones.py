@@ -6,10 +6,24 @@ Pretrained weights come through torchvision's own weights API (``ResNet18_Weight
 so ``"IMAGENET1K_V1"``, ``"DEFAULT"`` and ``"ResNet18_Weights.IMAGENET1K_V1"`` all work; a
 local ``.pth`` state dict of the full model works offline.
 
+Two steps, so that a run whose features are all cached never imports torchvision:
+
+* :func:`resolve_backbone` turns (name, weights, transform) into a :class:`BackboneRef`:
+  the backbone's *identity* (architecture, weights name or file digest, preprocessing
+  description) and feature width, read from the registry below. It needs no torchvision
+  and no weights file download. The registry describes each architecture's torchvision
+  weights the way torchvision does (``DEFAULT``, each member's preprocessing); a test holds
+  it to torchvision's own enums.
+* :meth:`BackboneRef.build` builds the frozen :class:`Backbone` (torchvision, weights,
+  transform). :func:`create_backbone` does both.
+
 Example:
-    >>> from qtransfer.features.backbones import create_backbone, list_backbones
+    >>> from qtransfer.features.backbones import create_backbone, list_backbones, resolve_backbone
     >>> "resnet18" in list_backbones()
     True
+    >>> ref = resolve_backbone("mobilenet_v2", "DEFAULT")   # no torchvision, no download
+    >>> ref.identity["weights"], ref.num_features
+    ('IMAGENET1K_V2', 1280)
     >>> bb = create_backbone("resnet18", weights=None)       # random init, no download
     >>> bb.num_features
     512
@@ -19,12 +33,11 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
-import re
 import urllib.error
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +45,7 @@ import torch
 from torch import nn
 
 from qtransfer.errors import CheckpointError, DownloadError, UsageError
+from qtransfer.paths import sha256_file
 
 __all__ = [
     "BACKBONES",
@@ -40,10 +54,15 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "Backbone",
+    "BackboneRef",
     "BackboneSpec",
+    "Preprocessing",
     "create_backbone",
     "list_backbones",
+    "looks_like_file",
     "published_transform",
+    "register_backbone",
+    "resolve_backbone",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -56,17 +75,46 @@ DEFAULT_BACKBONE = "resnet18"
 
 
 @dataclass(frozen=True)
+class Preprocessing:
+    """Resize (shorter side), centre crop, ToTensor, ImageNet normalisation: a weights' preprocessing.
+
+    :attr:`text` is the same description torchvision's ``ImageClassification`` preset gives of
+    itself (whitespace removed), so it can key caches and checkpoints without torchvision.
+    """
+
+    resize: int
+    crop: int
+    interpolation: str = "BILINEAR"
+
+    @property
+    def text(self) -> str:
+        return (f"weights:ImageClassification(crop_size=[{self.crop}]resize_size=[{self.resize}]"
+                f"mean={_fmt_list(IMAGENET_MEAN)}std={_fmt_list(IMAGENET_STD)}"
+                f"interpolation=InterpolationMode.{self.interpolation})")
+
+
+def _fmt_list(values: tuple[float, ...]) -> str:
+    return "[" + ",".join(repr(v) for v in values) + "]"
+
+
+@dataclass(frozen=True)
 class BackboneSpec:
     """How to turn one torchvision classifier into a feature extractor.
 
     ``classifier`` is the dotted attribute path of the last layer (an ``nn.Linear``), which
-    is replaced by ``nn.Identity``; the feature width is that layer's ``in_features``.
+    is replaced by ``nn.Identity``; ``num_features`` is that layer's ``in_features``.
+    ``weights`` maps each torchvision weights name of the architecture to its preprocessing;
+    ``default_weights`` is what ``DEFAULT`` means; ``weights_enum`` the torchvision enum's name.
     ``input_size`` is the smallest input side the architecture accepts (ViT needs exactly it).
     """
 
     name: str
     classifier: str
     description: str
+    num_features: int
+    weights_enum: str
+    weights: dict[str, Preprocessing] = field(hash=False)
+    default_weights: str = "IMAGENET1K_V1"
     input_size: int = 32
     fixed_input: bool = False
 
@@ -74,28 +122,35 @@ class BackboneSpec:
 BACKBONES: dict[str, BackboneSpec] = {}
 
 
-def _register(spec: BackboneSpec) -> None:
+def register_backbone(spec: BackboneSpec) -> BackboneSpec:
+    """Add ``spec`` to :data:`BACKBONES` (the names ``--backbone`` accepts)."""
+    if spec.default_weights not in spec.weights:
+        raise ValueError(f"{spec.name}: default weights {spec.default_weights!r} are not among {sorted(spec.weights)}")
     BACKBONES[spec.name] = spec
+    return spec
 
 
-_register(BackboneSpec("resnet18", "fc", "ResNet-18 (He et al. 2016), 11.7 M params; Mari et al.'s choice"))
-_register(BackboneSpec("resnet34", "fc", "ResNet-34, 21.8 M params"))
-_register(BackboneSpec("resnet50", "fc", "ResNet-50, 25.6 M params, 2048 features"))
-_register(BackboneSpec("mobilenet_v2", "classifier.1", "MobileNetV2, 3.5 M params, fast on CPU"))
-_register(
-    BackboneSpec("mobilenet_v3_large", "classifier.3", "MobileNetV3-Large, 5.5 M params, fast on CPU")
-)
-_register(BackboneSpec("efficientnet_b0", "classifier.1", "EfficientNet-B0, 5.3 M params"))
-_register(BackboneSpec("convnext_tiny", "classifier.2", "ConvNeXt-Tiny, 28.6 M params"))
-_register(
-    BackboneSpec(
-        "vit_b_16",
-        "heads.head",
-        "ViT-B/16, 86.6 M params; needs exactly 224x224 input",
-        input_size=224,
-        fixed_input=True,
-    )
-)
+_V1 = {"IMAGENET1K_V1": Preprocessing(256, 224)}
+_V1_V2 = {"IMAGENET1K_V1": Preprocessing(256, 224), "IMAGENET1K_V2": Preprocessing(232, 224)}
+register_backbone(BackboneSpec("resnet18", "fc", "ResNet-18 (He et al. 2016), 11.7 M params; Mari et al.'s choice",
+                               512, "ResNet18_Weights", _V1))
+register_backbone(BackboneSpec("resnet34", "fc", "ResNet-34, 21.8 M params", 512, "ResNet34_Weights", _V1))
+register_backbone(BackboneSpec("resnet50", "fc", "ResNet-50, 25.6 M params, 2048 features", 2048, "ResNet50_Weights",
+                               _V1_V2, "IMAGENET1K_V2"))
+register_backbone(BackboneSpec("mobilenet_v2", "classifier.1", "MobileNetV2, 3.5 M params, fast on CPU", 1280,
+                               "MobileNet_V2_Weights", _V1_V2, "IMAGENET1K_V2"))
+register_backbone(BackboneSpec("mobilenet_v3_large", "classifier.3", "MobileNetV3-Large, 5.5 M params, fast on CPU",
+                               1280, "MobileNet_V3_Large_Weights", _V1_V2, "IMAGENET1K_V2"))
+register_backbone(BackboneSpec("efficientnet_b0", "classifier.1", "EfficientNet-B0, 5.3 M params", 1280,
+                               "EfficientNet_B0_Weights", {"IMAGENET1K_V1": Preprocessing(256, 224, "BICUBIC")}))
+register_backbone(BackboneSpec("convnext_tiny", "classifier.2", "ConvNeXt-Tiny, 28.6 M params", 768,
+                               "ConvNeXt_Tiny_Weights", {"IMAGENET1K_V1": Preprocessing(236, 224)}))
+register_backbone(BackboneSpec(
+    "vit_b_16", "heads.head", "ViT-B/16, 86.6 M params; needs exactly 224x224 input", 768, "ViT_B_16_Weights",
+    {"IMAGENET1K_V1": Preprocessing(256, 224), "IMAGENET1K_SWAG_E2E_V1": Preprocessing(384, 384, "BICUBIC"),
+     "IMAGENET1K_SWAG_LINEAR_V1": Preprocessing(224, 224, "BICUBIC")},
+    input_size=224, fixed_input=True,
+))
 
 
 def list_backbones() -> list[str]:
@@ -148,6 +203,7 @@ class Backbone(nn.Module):
         num_features: int,
         transform: Callable,
         identity: dict[str, str],
+        ref: BackboneRef | None = None,
     ):
         super().__init__()
         self.model = model
@@ -155,6 +211,7 @@ class Backbone(nn.Module):
         self.num_features = int(num_features)
         self.transform = transform
         self.identity = dict(identity)
+        self.ref = ref
         for p in self.model.parameters():
             p.requires_grad_(False)
         super().train(False)
@@ -183,12 +240,6 @@ def _spec(name: str) -> BackboneSpec:
     return BACKBONES[name]
 
 
-def _weights_enum(name: str):
-    from torchvision.models import get_model_weights
-
-    return get_model_weights(name)
-
-
 def looks_like_file(weights: str | Path) -> bool:
     """Whether ``weights`` names a file (a path, or a name ending like a checkpoint) rather than a weights name."""
     if isinstance(weights, Path):
@@ -202,22 +253,126 @@ def looks_like_file(weights: str | Path) -> bool:
     )
 
 
-def _resolve_enum(spec: BackboneSpec, weights: str):
-    enum = _weights_enum(spec.name)
+def _weights_name(spec: BackboneSpec, weights: str) -> str:
+    """The torchvision weights member ``weights`` means: ``DEFAULT``, ``IMAGENET1K_V1``, ``Enum.MEMBER``, any case."""
     text = weights.strip()
     prefix, dot, member = text.rpartition(".")
-    if dot and prefix != enum.__name__:
-        member = text  # wrong enum class (e.g. ResNet34_Weights for resnet18): rejected below
-    elif not dot:
-        member = text
-    try:
-        return enum[member.upper()] if member.upper() in enum.__members__ else enum.verify(member)
-    except (KeyError, ValueError, TypeError):
-        valid = ", ".join(list(enum.__members__))
+    if not dot or prefix == spec.weights_enum:  # another enum's member (ResNet34_Weights.X for resnet18) is refused
+        name = (member if dot else text).upper()
+        if name == "DEFAULT":
+            return spec.default_weights
+        if name in spec.weights:
+            return name
+    valid = ", ".join(["DEFAULT", *spec.weights])
+    raise UsageError(
+        f"unknown weights {weights!r} for backbone {spec.name!r}; choose one of: {valid} "
+        f"(or {spec.weights_enum}.<NAME>), a path to a local .pth state dict, or none"
+    )
+
+
+@dataclass(frozen=True)
+class BackboneRef:
+    """A resolved backbone: what determines its features, known without building it.
+
+    ``weights`` is ``"none"``, a torchvision weights name, or the absolute path of a state-dict
+    file; ``weights_id`` is what the identity records (the name, ``"none"``, or
+    ``"file:<sha256 of the file>"``, so a moved file is still recognised).
+    """
+
+    spec: BackboneSpec
+    weights: str
+    weights_id: str
+    transform: str
+    preprocessing: Preprocessing | None  # None: the published transform
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def num_features(self) -> int:
+        return self.spec.num_features
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """``{"backbone", "weights", "transform"}``: a cache key, stored in checkpoints."""
+        text = self.preprocessing.text if self.preprocessing is not None else _PUBLISHED_TEXT
+        return {"backbone": self.spec.name, "weights": self.weights_id, "transform": text}
+
+    def build(self, device: str | torch.device = "cpu") -> "Backbone":
+        """The frozen :class:`Backbone` (imports torchvision; may download named weights).
+
+        Random weights (``"none"``) are drawn from a fixed seed, so every process builds the
+        same backbone whatever the global random state.
+        """
+        from torchvision.models import get_model
+
+        spec = self.spec
+        member = None
+        if self.weights == "none":
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                model = get_model(spec.name, weights=None)
+        elif self.weights_id.startswith("file:"):
+            model = _load_file(spec, Path(self.weights))
+        else:
+            member = _weights_enum(spec)[self.weights]
+            model = _build_pretrained(spec, member)
+        if self.transform == "weights":
+            tf = (member if member is not None else _weights_enum(spec).DEFAULT).transforms()
+        else:
+            tf = published_transform()
+        if _remove_classifier(model, spec) != spec.num_features:  # pragma: no cover - guards the registry
+            raise TypeError(f"{spec.name}: the registry's num_features {spec.num_features} is not the classifier's input")
+        return Backbone(model, spec=spec, num_features=spec.num_features, transform=tf, identity=self.identity,
+                        ref=self).to(device)
+
+
+def _weights_enum(spec: BackboneSpec):
+    from torchvision.models import get_model_weights
+
+    return get_model_weights(spec.name)
+
+
+def resolve_backbone(
+    name: str = DEFAULT_BACKBONE,
+    weights: str | Path | None = "DEFAULT",
+    *,
+    transform: str | None = None,
+) -> BackboneRef:
+    """Resolve a backbone's identity without building it (no torchvision import, no download).
+
+    Arguments as :func:`create_backbone`. A weights file is hashed (its identity is its content).
+
+    Example:
+        >>> ref = resolve_backbone("resnet18", "ResNet18_Weights.IMAGENET1K_V1")
+        >>> ref.identity["weights"], ref.identity["transform"][:40]
+        ('IMAGENET1K_V1', 'weights:ImageClassification(crop_size=[2')
+    """
+    spec = _spec(name)
+    if transform is not None and transform not in TRANSFORMS:
+        raise UsageError(f"unknown transform {transform!r}; choose one of: {', '.join(TRANSFORMS)}")
+    named = None
+    if weights is None or (isinstance(weights, str) and weights.strip().lower() == "none"):
+        resolved, weights_id = "none", "none"
+    elif looks_like_file(weights):
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise UsageError(
+                f"weights file {path} does not exist; pass the path of a .pth state dict of a "
+                f"torchvision {spec.name}, a weights name, or none"
+            )
+        resolved, weights_id = str(path.resolve()), f"file:{sha256_file(path)}"
+    elif isinstance(weights, str):
+        named = resolved = weights_id = _weights_name(spec, weights)
+    else:
         raise UsageError(
-            f"unknown weights {weights!r} for backbone {spec.name!r}; choose one of: {valid} "
-            f"(or {enum.__name__}.<NAME>), a path to a local .pth state dict, or none"
-        ) from None
+            f"weights must be a name, a path or None, got {type(weights).__name__} {weights!r}"
+        )
+    if transform is None:
+        transform = "weights" if named is not None else "published"
+    preprocessing = spec.weights[named or spec.default_weights] if transform == "weights" else None
+    return BackboneRef(spec, resolved, weights_id, transform, preprocessing)
 
 
 def _checkpoint_path(weights_member) -> Path:
@@ -268,23 +423,9 @@ def _unreadable(spec: BackboneSpec, member, target: Path, e: BaseException, fix:
     )
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _load_file(spec: BackboneSpec, path: Path) -> tuple[nn.Module, str]:
+def _load_file(spec: BackboneSpec, path: Path) -> nn.Module:
     from torchvision.models import get_model
 
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise UsageError(
-            f"weights file {path} does not exist; pass the path of a .pth state dict of a "
-            f"torchvision {spec.name}, a weights name, or none"
-        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling refused, truncated zip, not a torch file ...
@@ -323,7 +464,7 @@ def _load_file(spec: BackboneSpec, path: Path) -> tuple[nn.Module, str]:
             f"weights file {path} does not match backbone {spec.name!r}: {'; '.join(detail)}. "
             f"Pass the backbone these weights belong to (--backbone), or weights for {spec.name}"
         ) from None
-    return model, f"file:{_sha256_file(path)}"
+    return model
 
 
 def _remove_classifier(model: nn.Module, spec: BackboneSpec) -> int:
@@ -340,10 +481,6 @@ def _remove_classifier(model: nn.Module, spec: BackboneSpec) -> int:
     return n
 
 
-def _transform_text(t) -> str:
-    return "weights:" + re.sub(r"\s+", "", repr(t))
-
-
 def create_backbone(
     name: str = DEFAULT_BACKBONE,
     weights: str | Path | None = "DEFAULT",
@@ -351,14 +488,14 @@ def create_backbone(
     transform: str | None = None,
     device: str | torch.device = "cpu",
 ) -> Backbone:
-    """Build a frozen feature extractor.
+    """Build a frozen feature extractor: :func:`resolve_backbone`, then :meth:`BackboneRef.build`.
 
     Args:
         name: one of :func:`list_backbones`.
-        weights: ``None`` / ``"none"`` (random init), a weights name (``"DEFAULT"``,
-            ``"IMAGENET1K_V1"``, ``"ResNet18_Weights.IMAGENET1K_V1"``) downloaded through
-            torchvision into ``torch.hub.get_dir()/checkpoints``, or a path to a local ``.pth``
-            state dict of the full torchvision model.
+        weights: ``None`` / ``"none"`` (random init from a fixed seed), a weights name
+            (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ``"ResNet18_Weights.IMAGENET1K_V1"``)
+            downloaded through torchvision into ``torch.hub.get_dir()/checkpoints``, or a path
+            to a local ``.pth`` state dict of the full torchvision model.
         transform: ``"weights"`` (the weights' own preprocessing), ``"published"``
             (Resize(256), CenterCrop(224), ToTensor, ImageNet normalisation) or ``None``:
             the weights' own for named weights, the published one otherwise.
@@ -374,42 +511,4 @@ def create_backbone(
         >>> bb.num_features, bb.identity["transform"].split(":")[0]
         (1280, 'published')
     """
-    from torchvision.models import get_model
-
-    spec = _spec(name)
-    if transform is not None and transform not in TRANSFORMS:
-        raise UsageError(f"unknown transform {transform!r}; choose one of: {', '.join(TRANSFORMS)}")
-
-    member = None
-    if weights is None or (isinstance(weights, str) and weights.strip().lower() == "none"):
-        model = get_model(spec.name, weights=None)
-        weights_id = "none"
-    elif looks_like_file(weights):
-        model, weights_id = _load_file(spec, Path(weights))
-    elif isinstance(weights, str):
-        member = _resolve_enum(spec, weights)
-        model = _build_pretrained(spec, member)
-        weights_id = member.name
-    else:
-        raise UsageError(
-            f"weights must be a name, a path or None, got {type(weights).__name__} {weights!r}"
-        )
-
-    if transform is None:
-        transform = "weights" if member is not None else "published"
-    if transform == "weights":
-        tf = (member if member is not None else _weights_enum(spec.name).DEFAULT).transforms()
-        tf_text = _transform_text(tf)
-    else:
-        tf = published_transform()
-        tf_text = _PUBLISHED_TEXT
-
-    num_features = _remove_classifier(model, spec)
-    backbone = Backbone(
-        model,
-        spec=spec,
-        num_features=num_features,
-        transform=tf,
-        identity={"backbone": spec.name, "weights": weights_id, "transform": tf_text},
-    )
-    return backbone.to(device)
+    return resolve_backbone(name, weights, transform=transform).build(device)

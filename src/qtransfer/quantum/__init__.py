@@ -13,12 +13,6 @@ from .circuit import EMBEDDINGS, LAYERS, CircuitSpec, Gate
 
 __all__ = ["EMBEDDINGS", "LAYERS", "CircuitSpec", "Gate", "QuantumLayer", "parse_backend", "simulate"]
 
-_LAZY = {"QuantumLayer": "layer", "parse_backend": "layer", "simulate": "simulator"}
+from qtransfer._lazy import lazy_getattr
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        from importlib import import_module
-
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, {"QuantumLayer": "layer", "parse_backend": "layer", "simulate": "simulator"})

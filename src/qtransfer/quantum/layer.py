@@ -88,6 +88,21 @@ class QuantumLayer(nn.Module):
         s = self.spec
         return f"n_qubits={s.n_qubits}, depth={s.depth}, embedding={s.embedding!r}, layer={s.layer!r}, backend={self.backend!r}, shots={self.shots}"
 
+    @property
+    def is_builtin(self) -> bool:
+        """Whether the built-in simulator runs this layer (not a PennyLane device)."""
+        return self._qnode is None
+
+    def sampler_state(self) -> torch.Tensor | None:
+        """The seeded shot sampler's generator state, or ``None`` (exact values, or nothing drawn yet)."""
+        return None if self._generator is None else self._generator.get_state()
+
+    def set_sampler_state(self, state: torch.Tensor) -> None:
+        """Continue shot sampling from ``state`` (a :meth:`sampler_state`), on the weights' device."""
+        if self.seed is None:
+            raise ValueError("this layer has no seeded shot sampler (seed=None): there is no state to set")
+        self._sampler(self.weights.device).set_state(state)
+
     def _sampler(self, device: torch.device) -> torch.Generator | None:
         if self.seed is None:
             return None

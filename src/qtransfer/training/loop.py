@@ -24,22 +24,21 @@ from __future__ import annotations
 import copy
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
 
-from qtransfer.atomic import atomic_write
-from qtransfer.errors import CheckpointError, TrainingDivergedError
+from qtransfer.errors import TrainingDivergedError
 from qtransfer.heads.fused_step import FusedQuantumHeadStep, fused_step_for
 from qtransfer.training.optimizer import Adam
+from qtransfer.training.state import load_state, sampler_states, save_state, set_sampler_states
 
-__all__ = ["TrainResult", "train_head", "train_step", "run_epoch", "infer", "loss_and_accuracy"]
+__all__ = ["TrainResult", "train_head", "train_step", "run_epoch", "infer", "loss_and_accuracy", "one_intra_op_thread"]
 
-_STATE_FORMAT = "qtransfer-train-state"
-_STATE_VERSION = 2  # 2: qtransfer's own Adam state (1 held torch.optim's)
 
 
 @dataclass
@@ -114,11 +113,12 @@ def _run_fused_epoch(
 
 @torch.no_grad()
 def infer(head: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Logits for features ``x`` in evaluation mode."""
+    """Logits for features ``x`` in evaluation mode (one intra-op thread)."""
     head.eval()
     if x.shape[0] == 0:
         return torch.empty(0, 0, device=x.device)
-    return torch.cat([head(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+    with one_intra_op_thread():
+        return torch.cat([head(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
 
 
 def loss_and_accuracy(head: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -128,24 +128,64 @@ def loss_and_accuracy(head: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tupl
     return loss, (logits.argmax(-1) == y).float().mean().item()
 
 
-def _save_state(path: Path, state: dict[str, Any]) -> None:
-    atomic_write(path, lambda f: torch.save(state, f))
+@contextmanager
+def one_intra_op_thread() -> Iterator[None]:
+    """Run the block with one intra-op thread, then restore the caller's setting.
 
-
-def load_state(path: Path) -> dict[str, Any]:
-    """Load a training state without unpickling arbitrary objects."""
+    A head's tensors are a few hundred elements: splitting them across threads costs more
+    than it saves, and torch's thread pool spin-waits, so on a machine where another
+    process keeps a core busy every operation waits for the descheduled thread
+    (``benchmarks/end_to_end.py`` measures training idle and next to a busy process).
+    The backbone's pass, which is large, keeps every thread.
+    """
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} does not exist: nothing to resume (start a new run without --resume)") from None
-    except Exception as e:
-        raise CheckpointError(f"{path} is not a readable qtransfer training state ({e.__class__.__name__}: {e})") from None
-    if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT:
-        raise CheckpointError(f"{path} is not a qtransfer training state")
-    if state.get("version") != _STATE_VERSION:
-        raise CheckpointError(f"{path} was written by another version of qtransfer (training state version "
-                              f"{state.get('version')}, this one reads {_STATE_VERSION}): start a new run without --resume")
-    return state
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+@dataclass
+class _Selection:
+    """Model selection so far: the best epoch's weights and accuracy, and the history."""
+
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int = 0
+    best_acc: float = -1.0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def update(self, head: nn.Module, record: dict[str, float]) -> None:
+        self.history.append(record)
+        if math.isfinite(record["val_acc"]) and record["val_acc"] > self.best_acc:  # first best epoch on ties
+            self.best_acc, self.best_epoch = record["val_acc"], int(record["epoch"])
+            self.best_state = copy.deepcopy(head.state_dict())
+
+
+def _resume(state_path: Path | None, head: nn.Module, optimizer: Adam, generator: torch.Generator) -> tuple[int, _Selection]:
+    """Load the saved training state into ``head``, ``optimizer`` and ``generator``; (last epoch, selection)."""
+    if state_path is None:
+        raise ValueError("resume=True needs state_path")
+    state = load_state(state_path)
+    head.load_state_dict(state["head"])
+    optimizer.load_state_dict(state["optimizer"])
+    generator.set_state(state["shuffle_rng"])
+    set_sampler_states(head, state.get("sampler_rng", []))
+    best = state["best"]
+    return state["epoch"], _Selection(best["head"], best["epoch"], best["val_acc"], list(state["history"]))
+
+
+def _check_finite(epoch: int, train_loss: float, val_loss: float, has_val: bool, state_path: Path | None, lr: float) -> None:
+    if math.isfinite(train_loss) and (not has_val or math.isfinite(val_loss)):
+        return
+    where = f"; the last good state (epoch {epoch - 1}) is kept in {state_path}" if state_path else ""
+    raise TrainingDivergedError(
+        f"training diverged at epoch {epoch}: loss is {train_loss if not math.isfinite(train_loss) else val_loss}"
+        f"{where}. Try a smaller --lr (now {lr})."
+    )
 
 
 def train_head(
@@ -169,84 +209,55 @@ def train_head(
 
     ``fused`` (default) takes the hand-derived step of :mod:`qtransfer.heads.fused_step` where it
     applies (the dressed quantum head on the built-in simulator); ``False`` forces autograd.
+    Runs on one intra-op thread (:func:`one_intra_op_thread`).
 
     Example:
-        >>> result = train_head(head, (x_train, y_train), (x_val, y_val), epochs=5)  # doctest: +SKIP
-        >>> head.load_state_dict(result.best_state)                                  # doctest: +SKIP
+        >>> from qtransfer.heads import build_head
+        >>> x, y = torch.randn(16, 8), torch.arange(16) % 2
+        >>> result = train_head(build_head("linear", 8, 2), (x, y), (x, y), epochs=3, progress=False)
+        >>> len(result.history), result.best_epoch in (1, 2, 3)
+        (3, True)
     """
     x_train, y_train = train
     x_val, y_val = val
     if x_train.shape[0] == 0:
         raise ValueError("no training samples")
+    has_val = x_val.shape[0] > 0
     optimizer = Adam(head.parameters(), lr=lr)
     step = fused_step_for(head) if fused else None
     generator = torch.Generator(device="cpu")
     generator.manual_seed(seed)
-    history: list[dict[str, float]] = []
-    best_state = copy.deepcopy(head.state_dict())
-    best_epoch, best_acc = 0, -1.0
-    first_epoch = 1
-    if resume:
-        if state_path is None:
-            raise ValueError("resume=True needs state_path")
-        state = load_state(state_path)
-        head.load_state_dict(state["head"])
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["shuffle_rng"])
-        _set_sampler_states(head, state.get("sampler_rng", []))
-        history = list(state["history"])
-        best_state = state["best"]["head"]
-        best_epoch, best_acc = state["best"]["epoch"], state["best"]["val_acc"]
-        first_epoch = state["epoch"] + 1
-
+    last_epoch, selection = 0, _Selection(copy.deepcopy(head.state_dict()))
     started = time.perf_counter()
-    bar = _progress(range(first_epoch, epochs + 1), epochs, first_epoch - 1, progress)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        lr_now = optimizer.lr
-        train_loss, train_acc = run_epoch(head, optimizer, x_train, y_train, batch_size, generator, step=step)
-        optimizer.decay(epoch, step_size, gamma)  # StepLR
-        val_loss, val_acc = loss_and_accuracy(head, x_val, y_val) if x_val.shape[0] else (math.nan, math.nan)
-        if not math.isfinite(train_loss) or (x_val.shape[0] and not math.isfinite(val_loss)):
-            where = f"; the last good state (epoch {epoch - 1}) is kept in {state_path}" if state_path else ""
-            raise TrainingDivergedError(
-                f"training diverged at epoch {epoch}: loss is {train_loss if not math.isfinite(train_loss) else val_loss}"
-                f"{where}. Try a smaller --lr (now {lr})."
-            )
-        record = dict(
-            epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss, val_acc=val_acc,
-            lr=lr_now, seconds=time.perf_counter() - t0,
-        )
-        history.append(record)
-        if x_val.shape[0] and val_acc > best_acc:
-            best_acc, best_epoch = val_acc, epoch
-            best_state = copy.deepcopy(head.state_dict())
-        if state_path is not None:
-            _save_state(state_path, {
-                "format": _STATE_FORMAT, "version": _STATE_VERSION, "epoch": epoch,
-                "head": head.state_dict(), "optimizer": optimizer.state_dict(),
-                "shuffle_rng": generator.get_state(), "sampler_rng": _sampler_states(head),
-                "best": {"epoch": best_epoch, "val_acc": best_acc, "head": best_state},
-                "history": history,
-            })
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{train_acc:.3f}", val_acc=f"{val_acc:.3f}")
-        if on_epoch is not None:
-            on_epoch(record)
-    if not x_val.shape[0]:  # nothing to select on: keep the last epoch
-        best_state, best_epoch, best_acc = copy.deepcopy(head.state_dict()), epochs, math.nan
-    return TrainResult(best_state, best_epoch, best_acc, history, time.perf_counter() - started)
-
-
-def _sampler_states(head: nn.Module) -> list[torch.Tensor]:
-    """States of the shot samplers of quantum layers (empty for exact simulation)."""
-    return [m._generator.get_state() for m in head.modules() if getattr(m, "_generator", None) is not None]
-
-
-def _set_sampler_states(head: nn.Module, states: list[torch.Tensor]) -> None:
-    layers = [m for m in head.modules() if hasattr(m, "_sampler") and getattr(m, "seed", None) is not None]
-    for layer, state in zip(layers, states):
-        layer._sampler(layer.weights.device).set_state(state)
+    with one_intra_op_thread():
+        if resume:
+            last_epoch, selection = _resume(state_path, head, optimizer, generator)
+        bar = _progress(range(last_epoch + 1, epochs + 1), epochs, last_epoch, progress)
+        for epoch in bar:
+            t0 = time.perf_counter()
+            lr_now = optimizer.lr
+            train_loss, train_acc = run_epoch(head, optimizer, x_train, y_train, batch_size, generator, step=step)
+            optimizer.decay(epoch, step_size, gamma)  # StepLR
+            val_loss, val_acc = loss_and_accuracy(head, x_val, y_val) if has_val else (math.nan, math.nan)
+            _check_finite(epoch, train_loss, val_loss, has_val, state_path, lr)
+            record = dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss, val_acc=val_acc,
+                          lr=lr_now, seconds=time.perf_counter() - t0)
+            selection.update(head, record)
+            if state_path is not None:
+                save_state(state_path, {
+                    "epoch": epoch, "head": head.state_dict(), "optimizer": optimizer.state_dict(),
+                    "shuffle_rng": generator.get_state(), "sampler_rng": sampler_states(head),
+                    "best": {"epoch": selection.best_epoch, "val_acc": selection.best_acc, "head": selection.best_state},
+                    "history": selection.history,
+                })
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{train_acc:.3f}", val_acc=f"{val_acc:.3f}")
+            if on_epoch is not None:
+                on_epoch(record)
+    if not has_val:  # nothing to select on: keep the last epoch
+        selection = _Selection(copy.deepcopy(head.state_dict()), epochs, math.nan, selection.history)
+    return TrainResult(selection.best_state, selection.best_epoch, selection.best_acc, selection.history,
+                       time.perf_counter() - started)
 
 
 def _progress(iterable, total: int, initial: int, enabled: bool):
