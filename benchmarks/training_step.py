@@ -46,7 +46,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from qtransfer.heads.fused_step import fused_step_for
-    from qtransfer.heads.dressed import build_head
+    from qtransfer.heads import build_head
     from qtransfer.training.optimizer import Adam
     from qtransfer.training.loop import train_step
 

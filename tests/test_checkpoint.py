@@ -12,7 +12,7 @@ from helpers import one_torch_thread  # noqa: F401 - fixture
 from qtransfer.training.checkpoint import MODEL_FILE, SavedModel, check_compatible, load_model, save_model
 from qtransfer.config import TrainConfig
 from qtransfer.errors import CheckpointError
-from qtransfer.heads.dressed import build_head
+from qtransfer.heads import build_head
 from qtransfer.training.loop import infer
 
 BACKBONE = {"backbone": "resnet18", "weights": "none", "transform": "published:..."}

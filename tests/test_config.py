@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qtransfer.config import HEADS, TrainConfig, load_config_file
+from qtransfer.config import TrainConfig, load_config_file
+from qtransfer.heads.registry import HEADS
 from qtransfer.errors import UsageError
 
 

@@ -8,7 +8,7 @@ from helpers import one_torch_thread, separable_features  # noqa: F401 - fixture
 from torch import nn
 
 from qtransfer.heads.fused_step import fused_step_for
-from qtransfer.heads.dressed import build_head
+from qtransfer.heads import build_head
 from qtransfer.training.loop import train_head
 
 F64 = torch.float64

@@ -9,13 +9,8 @@ import pytest
 import torch
 from helpers import one_torch_thread  # noqa: F401 - fixture
 
-from qtransfer.heads.dressed import (
-    DressedClassicalHead,
-    DressedQuantumHead,
-    LinearHead,
-    build_head,
-    count_parameters,
-)
+from qtransfer.heads import build_head, count_parameters
+from qtransfer.heads.dressed import DressedClassicalHead, DressedQuantumHead, LinearHead
 from qtransfer.training.optimizer import Adam
 from qtransfer.quantum import CircuitSpec
 from qtransfer.training.loop import train_step
@@ -185,3 +180,23 @@ def test_frozen_backbone_does_not_change_during_training(tmp_path, monkeypatch):
     assert all(not p.requires_grad for p in model.parameters())
     after = model.state_dict()
     assert all(torch.equal(after[k], snapshot[k]) for k in snapshot)  # incl. batch-norm running stats
+
+
+def test_the_registry_is_what_config_cli_and_builder_read(monkeypatch):
+    """A registered head is accepted by the config, listed by --help and built by build_head."""
+    from qtransfer.cli import build_parser
+    from qtransfer.config import TrainConfig
+    from qtransfer.errors import UsageError
+    from qtransfer.heads.registry import HEADS, HeadInfo, register_head
+
+    assert list(HEADS) == ["quantum", "linear", "classical", "product"]
+    monkeypatch.setitem(HEADS, "wide", HeadInfo("wide", "a test head", "qtransfer.heads.dressed:linear_head", "#000000"))
+    assert TrainConfig(head="wide").head == "wide"
+    assert isinstance(build_head("wide", 8, 3), LinearHead)
+    help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert "wide (a test head)" in " ".join(help_text.split())
+    with pytest.raises(ValueError, match="already registered"):
+        register_head(HEADS["quantum"])
+    monkeypatch.delitem(HEADS, "wide")
+    with pytest.raises(UsageError, match="unknown head 'wide'; choose one of quantum, linear, classical, product"):
+        TrainConfig(head="wide")

@@ -10,7 +10,7 @@ import torch
 
 from helpers import one_torch_thread, separable_features
 from qtransfer.errors import CheckpointError, TrainingDivergedError
-from qtransfer.heads.dressed import build_head
+from qtransfer.heads import build_head
 from qtransfer.training.loop import infer, loss_and_accuracy, train_head
 from qtransfer.training.state import load_state
 

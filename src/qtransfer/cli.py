@@ -36,7 +36,7 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
      "state-dict file, or none (random)"),
     ("--transform", "transform", str, "image preprocessing: 'weights' (the weights' own) or 'published' "
      "(Resize 256, CenterCrop 224, ImageNet normalisation); default: the weights' own for named weights, published otherwise"),
-    ("--head", "head", str, "quantum | product (no entanglement) | linear | classical (same shape and parameter count as quantum)"),
+    ("--head", "head", str, "the head to train: {heads}"),
     ("--qubits", "n_qubits", int, "number of qubits"),
     ("--depth", "depth", int, "variational layers"),
     ("--q-delta", "q_delta", float, "scale of the initial circuit weights (q_delta * randn)"),
@@ -53,6 +53,12 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--val-fraction", "val_fraction", float, "fraction of each class held out for validation when there is no val/ folder"),
     ("--device", "device", str, "cpu or cuda[:N]"),
 ]
+
+
+def _heads_help() -> str:
+    from qtransfer.heads.registry import HEADS  # no torch import
+
+    return "; ".join(f"{name} ({info.description})" for name, info in HEADS.items())
 
 
 def _defaults() -> dict[str, Any]:
@@ -73,7 +79,8 @@ def _add_train_flags(p: argparse.ArgumentParser, defaults: dict[str, Any], skip:
     """The TrainConfig flags; absent ones stay absent so a --config file's values survive."""
     for flag, name, typ, text in _TRAIN_FLAGS:
         if name not in skip:
-            p.add_argument(flag, dest=name, type=typ, default=argparse.SUPPRESS, help=f"{text} (default: {defaults[name]})")
+            p.add_argument(flag, dest=name, type=typ, default=argparse.SUPPRESS,
+                           help=f"{text.format(heads=_heads_help())} (default: {defaults[name]})")
 
 
 def _add_inference_flags(p: argparse.ArgumentParser, json_help: str) -> None:

@@ -23,7 +23,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from qtransfer.atomic import atomic_write_json, atomic_write_text
-from qtransfer.config import HEADS, TrainConfig
+from qtransfer.config import TrainConfig
+from qtransfer.heads.registry import HEADS
 from qtransfer.errors import UsageError
 
 __all__ = ["run_compare", "selection_split"]
@@ -44,7 +45,7 @@ def run_compare(config: TrainConfig, *, heads: Sequence[str], n_seeds: int, out_
                 cache_dir: str | Path | None = None, progress: bool = True, report: bool = True) -> dict[str, Any]:
     """Train ``heads`` x ``n_seeds`` seeds, evaluate, test against ``quantum``; write the results."""
     from qtransfer.pipeline import prepare_features
-    from qtransfer.heads.dressed import build_head, count_parameters
+    from qtransfer.heads import build_head, count_parameters
     from qtransfer.stats import compare_heads, summarise
     from qtransfer.training.loop import infer, train_head
 

@@ -15,10 +15,7 @@ from typing import Any
 
 from qtransfer.errors import UsageError
 
-__all__ = ["HEADS", "TrainConfig", "load_config_file"]
-
-#: heads that can be trained on the features (see :mod:`qtransfer.heads.dressed`)
-HEADS = ("quantum", "linear", "classical", "product")
+__all__ = ["TrainConfig", "load_config_file"]
 
 
 @dataclass(frozen=True)
@@ -71,8 +68,9 @@ class TrainConfig:
             raise UsageError(f"gamma must be in (0, 1], got {self.gamma!r}")
         if not isinstance(self.val_fraction, (int, float)) or not 0 < self.val_fraction < 1:
             raise UsageError(f"val_fraction must be between 0 and 1 (exclusive), got {self.val_fraction!r}")
-        if self.head not in HEADS:
-            raise UsageError(f"unknown head {self.head!r}; choose one of {', '.join(HEADS)}")
+        from qtransfer.heads.registry import get_head  # no torch import
+
+        get_head(self.head)
         if self.device != "cpu" and not self.device.startswith("cuda"):
             raise UsageError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
         from qtransfer.quantum.circuit import EMBEDDINGS, LAYERS  # no torch import
@@ -104,7 +102,7 @@ class TrainConfig:
         return replace(self, **changes)
 
     def head_settings(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`qtransfer.heads.dressed.build_head` besides the head's kind (``self.head``)."""
+        """Keyword arguments of :func:`qtransfer.heads.build_head` besides the head's kind (``self.head``)."""
         keys = ("n_qubits", "depth", "q_delta", "embedding", "layer", "backend", "shots", "seed")
         return {k: getattr(self, k) for k in keys}
 

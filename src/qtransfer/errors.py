@@ -24,8 +24,8 @@ class QTransferError(Exception):
     exit_code = 1
 
 
-class UsageError(QTransferError):
-    """A bad option or value (wrong backbone name, negative epochs, ...)."""
+class UsageError(QTransferError, ValueError):
+    """A bad option or value (wrong backbone name, negative epochs, ...); also a ``ValueError``."""
 
     exit_code = 2
 

@@ -154,7 +154,7 @@ def train_run(config: TrainConfig, out_dir: str | Path, *, cache_dir: str | Path
     """
     from qtransfer.training.checkpoint import MODEL_FILE, save_model
     from qtransfer.evaluation import evaluate_features, prediction_records
-    from qtransfer.heads.dressed import build_head, count_parameters
+    from qtransfer.heads import build_head, count_parameters
     from qtransfer.training.loop import train_head
 
     t_start = time.perf_counter()

@@ -1,1 +1,76 @@
-"""heads"""
+"""The trainable heads on the frozen features: registry, modules, and the fused training step.
+
+* :mod:`~qtransfer.heads.registry`: the head names and what they are (no torch);
+* :mod:`~qtransfer.heads.dressed`: the modules (dressed quantum and classical heads, linear head);
+* :mod:`~qtransfer.heads.fused_step`: the hand-derived training step of the dressed quantum head.
+
+Example:
+    >>> import torch
+    >>> from qtransfer.heads import build_head
+    >>> head = build_head("quantum", in_features=512, n_classes=2)
+    >>> head(torch.zeros(3, 512)).shape
+    torch.Size([3, 2])
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from qtransfer._lazy import lazy_getattr
+from qtransfer.heads.registry import HEADS, HeadInfo, get_head, head_names, register_head
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+__all__ = ["HEADS", "HeadInfo", "build_head", "count_parameters", "get_head", "head_names", "register_head",
+           "DressedQuantumHead", "DressedClassicalHead", "LinearHead"]
+
+__getattr__ = lazy_getattr(__name__, {"DressedQuantumHead": "dressed", "DressedClassicalHead": "dressed",
+                                      "LinearHead": "dressed"})
+
+
+def build_head(
+    kind: str,
+    in_features: int,
+    n_classes: int,
+    *,
+    n_qubits: int = 4,
+    depth: int = 6,
+    q_delta: float = 0.01,
+    embedding: str = "hadamard_ry",
+    layer: str = "cnot_ry",
+    backend: str = "builtin",
+    shots: int | None = None,
+    seed: int | None = None,
+    device: "torch.device | str | None" = None,
+) -> "nn.Module":
+    """Build a registered head (``quantum``, ``product``, ``linear``, ``classical``), seeded by ``seed``.
+
+    Its initial weights come from a generator forked from torch's and seeded with ``seed``,
+    so the same seed gives the same head whatever else ran before.
+    """
+    import torch
+
+    info = get_head(kind)
+    if not isinstance(in_features, int) or in_features < 1:
+        raise ValueError(f"in_features must be a positive integer, got {in_features!r}")
+    if not isinstance(n_classes, int) or n_classes < 2:
+        raise ValueError(f"a classifier needs at least 2 classes, got {n_classes!r}")
+    if info.circuit_layer not in (None, "config"):
+        layer = info.circuit_layer
+    module_name, _, function = info.builder.partition(":")
+    builder = getattr(import_module(module_name), function)
+    devices = [torch.device(device)] if device is not None and torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        if seed is not None:
+            torch.manual_seed(seed)
+        head = builder(in_features, n_classes, n_qubits=n_qubits, depth=depth, q_delta=q_delta, embedding=embedding,
+                       layer=layer, backend=backend, shots=shots, seed=seed)
+    return head.to(device) if device is not None else head
+
+
+def count_parameters(module: "nn.Module") -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

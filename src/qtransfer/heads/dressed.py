@@ -21,9 +21,13 @@ import math
 import torch
 from torch import nn
 
-from qtransfer.quantum import CircuitSpec, QuantumLayer
+from qtransfer.quantum.circuit import CircuitSpec
+from qtransfer.quantum.layer import QuantumLayer
 
-__all__ = ["DressedQuantumHead", "LinearHead", "MixingBlock", "DressedClassicalHead", "build_head", "count_parameters"]
+__all__ = [
+    "DressedQuantumHead", "LinearHead", "MixingBlock", "DressedClassicalHead",
+    "dressed_quantum_head", "linear_head", "dressed_classical_head",
+]
 
 
 class DressedQuantumHead(nn.Module):
@@ -79,58 +83,21 @@ class DressedClassicalHead(nn.Module):
         return self.post(self.mixing(torch.tanh(self.pre(features))))
 
 
-def build_head(
-    kind: str,
-    in_features: int,
-    n_classes: int,
-    *,
-    n_qubits: int = 4,
-    depth: int = 6,
-    q_delta: float = 0.01,
-    embedding: str = "hadamard_ry",
-    layer: str = "cnot_ry",
-    backend: str = "builtin",
-    shots: int | None = None,
-    seed: int | None = None,
-    device: torch.device | str | None = None,
-) -> nn.Module:
-    """Build a head by name (``quantum``, ``product``, ``linear``, ``classical``), seeded by ``seed``.
-
-    Example:
-        >>> head = build_head("quantum", in_features=512, n_classes=2)
-        >>> head(torch.zeros(3, 512)).shape
-        torch.Size([3, 2])
-    """
-    if not isinstance(in_features, int) or in_features < 1:
-        raise ValueError(f"in_features must be a positive integer, got {in_features!r}")
-    if not isinstance(n_classes, int) or n_classes < 2:
-        raise ValueError(f"a classifier needs at least 2 classes, got {n_classes!r}")
-    devices = [torch.device(device)] if device is not None and torch.device(device).type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        if seed is not None:
-            torch.manual_seed(seed)
-        if kind in ("quantum", "product"):
-            quantum = QuantumLayer(
-                n_qubits,
-                depth,
-                backend,
-                embedding=embedding,
-                layer="ry" if kind == "product" else layer,
-                q_delta=q_delta,
-                shots=shots,
-                seed=seed if shots is not None else None,
-            )
-            head: nn.Module = DressedQuantumHead(in_features, n_classes, quantum=quantum)
-        elif kind == "linear":
-            head = LinearHead(in_features, n_classes)
-        elif kind == "classical":  # as many mixing parameters as the circuit has weights
-            n_weights = CircuitSpec(n_qubits, depth, embedding=embedding, layer=layer).n_weights
-            head = DressedClassicalHead(in_features, n_classes, n=n_qubits, depth=n_weights // n_qubits, init_scale=q_delta)
-        else:
-            raise ValueError(f"unknown head {kind!r}; choose one of quantum, product, linear, classical")
-    return head.to(device) if device is not None else head
+def dressed_quantum_head(in_features: int, n_classes: int, *, n_qubits: int, depth: int, q_delta: float,
+                         embedding: str, layer: str, backend: str, shots: int | None, seed: int | None) -> DressedQuantumHead:
+    """The ``quantum`` head (and ``product``, built with ``layer="ry"``)."""
+    quantum = QuantumLayer(n_qubits, depth, backend, embedding=embedding, layer=layer, q_delta=q_delta, shots=shots,
+                           seed=seed if shots is not None else None)
+    return DressedQuantumHead(in_features, n_classes, quantum=quantum)
 
 
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+def linear_head(in_features: int, n_classes: int, **_circuit_settings) -> LinearHead:
+    """The ``linear`` head; it has no circuit, so the circuit settings do not apply."""
+    return LinearHead(in_features, n_classes)
+
+
+def dressed_classical_head(in_features: int, n_classes: int, *, n_qubits: int, depth: int, q_delta: float,
+                           embedding: str, layer: str, **_quantum_only) -> DressedClassicalHead:
+    """The ``classical`` head: as many mixing parameters as the configured circuit has weights."""
+    n_weights = CircuitSpec(n_qubits, depth, embedding=embedding, layer=layer).n_weights
+    return DressedClassicalHead(in_features, n_classes, n=n_qubits, depth=n_weights // n_qubits, init_scale=q_delta)

@@ -17,7 +17,7 @@ from torch import nn
 from qtransfer.atomic import atomic_write
 from qtransfer.config import TrainConfig
 from qtransfer.errors import CheckpointError
-from qtransfer.heads.dressed import build_head
+from qtransfer.heads import build_head
 
 __all__ = ["MODEL_FILE", "SavedModel", "save_model", "load_model", "check_compatible"]
 
