@@ -8,9 +8,12 @@ import math
 import pytest
 import torch
 
-from qtransfer.quantum import simulator as sim
+from qtransfer.quantum import dense, measurement, states
 from qtransfer.quantum.circuit import EMBEDDINGS, LAYERS, CircuitSpec
-from qtransfer.quantum.simulator import apply_layers, embed, expval_z, simulate
+from qtransfer.quantum.measurement import expval_z
+from qtransfer.quantum.simulator import simulate
+from qtransfer.quantum.states import embed
+from qtransfer.quantum.statevector import apply_layers
 
 F64 = torch.float64
 MODES = ("dense", "statevector")
@@ -168,8 +171,8 @@ def test_any_leading_batch_shape(mode, tol64):
 
 
 def test_automatic_mode_switches_at_dense_max_qubits():
-    assert sim.use_dense(sim.DENSE_MAX_QUBITS, 1)
-    assert not sim.use_dense(sim.DENSE_MAX_QUBITS + 1, 10_000)
+    assert dense.use_dense(dense.DENSE_MAX_QUBITS, 1)
+    assert not dense.use_dense(dense.DENSE_MAX_QUBITS + 1, 10_000)
 
 
 @pytest.mark.parametrize("spec", [CircuitSpec(4, 6), CircuitSpec(8, 3), CircuitSpec(3, 2, "rx", "rot_ring")], ids=str)
@@ -187,7 +190,7 @@ def test_expval_two_pass_marginals_match_the_sign_matrix(tol64):
     state = torch.randn(3, 2**n, dtype=F64)
     state = state / state.norm(dim=1, keepdim=True)
     probs = state.square()
-    expected = probs @ (1 - 2 * sim._bit_table(n, state.device).T).to(F64)
+    expected = probs @ (1 - 2 * states.bit_table(n, state.device).T).to(F64)
     torch.testing.assert_close(expval_z(state, n), expected, **tol64)
 
 
@@ -250,8 +253,8 @@ def test_simulate_rejects_wrong_shapes_and_modes():
 def test_no_tensor_is_created_on_the_default_device(spec):
     """Every constant takes its device from the inputs: with the default device set to
     'meta', any tensor created without ``device=`` would be 'meta' and fail to mix."""
-    for cached in (sim._offsets, sim._bit_table, sim._wire_index, sim._permutation, sim._z_signs,
-                   sim._dense_index, sim._ry_expansion, sim._rx_phases):
+    for cached in (states.angle_offsets, states.bit_table, states._wire_index, states.cnot_permutation,
+                   measurement.z_signs, dense.dense_index, dense.layer_basis, states.rx_phases):
         cached.cache_clear()
     x, w = _inputs(spec, batch=3)
     w.requires_grad_()

@@ -33,11 +33,11 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import urllib.error
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
@@ -212,6 +212,7 @@ class Backbone(nn.Module):
         self.transform = transform
         self.identity = dict(identity)
         self.ref = ref
+        self._digest: str | None = None
         for p in self.model.parameters():
             p.requires_grad_(False)
         super().train(False)
@@ -227,6 +228,16 @@ class Backbone(nn.Module):
                 f"{tuple(images.shape)}; apply backbone.transform to each image and stack them"
             )
         return self.model(images)
+
+    def parameter_digest(self) -> str:
+        """SHA-256 of every tensor of the state dict (computed once: the parameters are frozen)."""
+        if self._digest is None:
+            h = hashlib.sha256()
+            for name, t in self.model.state_dict().items():
+                h.update(name.encode())
+                h.update(t.detach().cpu().contiguous().numpy().tobytes())
+            self._digest = h.hexdigest()
+        return self._digest
 
     def extra_repr(self) -> str:
         return f"name={self.spec.name!r}, num_features={self.num_features}, weights={self.identity['weights']!r}"

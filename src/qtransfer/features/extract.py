@@ -63,14 +63,7 @@ def _fingerprint(backbone: Backbone | BackboneRef) -> str:
     if isinstance(backbone, BackboneRef):  # built from seed 0 by BackboneRef.build
         ident["weights"] = f"none:seed=0,torch={metadata.version('torch')},torchvision={metadata.version('torchvision')}"
     else:  # a built backbone may have been drawn otherwise: its parameters decide
-        digest = getattr(backbone, "_qt_param_digest", None)
-        if digest is None:
-            h = hashlib.sha256()
-            for name, t in backbone.state_dict().items():
-                h.update(name.encode())
-                h.update(t.detach().cpu().contiguous().numpy().tobytes())
-            digest = backbone._qt_param_digest = h.hexdigest()  # parameters are frozen
-        ident["weights"] = f"none:{digest}"
+        ident["weights"] = f"none:{backbone.parameter_digest()}"
     return json.dumps(ident, sort_keys=True)
 
 

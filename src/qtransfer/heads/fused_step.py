@@ -11,7 +11,7 @@ whole training runs in float32).
 
 It applies to :class:`~qtransfer.heads.dressed.DressedQuantumHead` with the built-in simulator,
 exact expectation values, a real embedding (``hadamard_ry`` or ``ry``), RY layers
-(``cnot_ry`` or ``ry``) and at most :data:`~qtransfer.quantum.simulator.DENSE_MAX_QUBITS`
+(``cnot_ry`` or ``ry``) and at most :data:`~qtransfer.quantum.dense.DENSE_MAX_QUBITS`
 qubits: the published head and its product ablation. :func:`fused_step_for` returns
 ``None`` for anything else, and training uses autograd.
 
@@ -43,7 +43,8 @@ import torch
 from torch import nn
 
 from qtransfer.heads.dressed import DressedQuantumHead
-from qtransfer.quantum.simulator import DENSE_MAX_QUBITS, _ry_expansion, _z_signs
+from qtransfer.quantum.dense import DENSE_MAX_QUBITS, layer_basis
+from qtransfer.quantum.measurement import z_signs
 
 __all__ = ["FusedQuantumHeadStep", "fused_step_for"]
 
@@ -54,7 +55,7 @@ def fused_step_for(head: nn.Module) -> FusedQuantumHeadStep | None:
         return None
     layer = head.quantum
     spec = layer.spec
-    if layer._qnode is not None or layer.shots is not None:  # PennyLane backend, or shot sampling
+    if not layer.is_builtin or layer.shots is not None:  # PennyLane backend, or shot sampling
         return None
     if spec.embedding not in ("hadamard_ry", "ry") or spec.rotation_gate != "RY" or spec.n_qubits > DENSE_MAX_QUBITS:
         return None
@@ -152,9 +153,9 @@ class FusedQuantumHeadStep:
         self.hadamard = spec.embedding == "hadamard_ry"
         weight = head.pre.weight
         self.device, self.dtype = weight.device, weight.dtype
-        self.basis = _ry_expansion(spec, self.device, self.dtype)  # (D, D * D)
+        self.basis = layer_basis(spec, self.device, self.dtype)  # (D, D * D)
         self.basis_t = self.basis.t()
-        self.signs = _z_signs(self.n, self.device, self.dtype)  # (D, n)
+        self.signs = z_signs(self.n, self.device, self.dtype)  # (D, n)
         self.signs_2t = (2 * self.signs.t()).contiguous()
         # Views of the parameters stay valid: optimizers and load_state_dict update them in place.
         self.w1_t, self.b1 = head.pre.weight.t(), head.pre.bias
