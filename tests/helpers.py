@@ -135,3 +135,22 @@ def call_cli(args) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main([str(a) for a in args])
     return code, out.getvalue(), err.getvalue()
+
+
+def compare_results(correct: dict, *, n_params: dict | None = None, train_seconds: dict | None = None,
+                    accuracies: dict | None = None, classes=("ants", "bees"), n_boot: int = 500):
+    """A typed :class:`~qtransfer.results.CompareResults` from per-head (seeds, images) 0/1 arrays."""
+    from qtransfer.results import CompareResults, HeadResults
+    from qtransfer.stats import compare_heads
+
+    correct = {h: np.asarray(c, dtype=int) for h, c in correct.items()}
+    n_seeds, n_eval = next(iter(correct.values())).shape
+    heads = {h: HeadResults((n_params or {}).get(h, 1000), tuple((accuracies or {}).get(h, c.mean(axis=1).tolist())),
+                            tuple((train_seconds or {}).get(h, [1.0] * n_seeds)), tuple(map(tuple, c.tolist())))
+             for h, c in correct.items()}
+    reference = next(iter(correct))
+    comparisons = compare_heads(correct, reference=reference, n_boot=n_boot) if len(correct) > 1 else []
+    return CompareResults(heads=heads, classes=tuple(classes), eval_split="val", n_train=100, n_select=20,
+                          n_eval=n_eval, eval_paths=tuple(f"val/{i}.jpg" for i in range(n_eval)),
+                          seeds=tuple(range(n_seeds)), reference=reference, comparisons=tuple(comparisons),
+                          config={"backbone": "mobilenet_v2", "epochs": 30, "n_qubits": 4, "depth": 6}, backbone={})

@@ -59,9 +59,9 @@ def test_results_json_has_every_head_and_seed(compared):
 
 def test_test_split_is_the_evaluation_set(compared):
     _, results = compared
-    assert results["eval_split"] == "test"
-    assert (results["n_train"], results["n_select"], results["n_eval"]) == (12, 6, 6)
-    assert all("/test/" in p for p in results["eval_paths"])
+    assert results.eval_split == "test"
+    assert (results.n_train, results.n_select, results.n_eval) == (12, 6, 6)
+    assert all("/test/" in p for p in results.eval_paths)
 
 
 def test_results_csv_has_heads_times_seeds_rows(compared):
@@ -70,13 +70,16 @@ def test_results_csv_has_heads_times_seeds_rows(compared):
     assert len(rows) == len(HEADS) * 2
     assert [(r["head"], int(r["seed"])) for r in rows] == [(h, s) for h in HEADS for s in (0, 1)]
     for r in rows:
-        assert float(r["accuracy"]) == pytest.approx(results["heads"][r["head"]]["accuracies"][int(r["seed"]) ], abs=1e-6)
+        assert float(r["accuracy"]) == pytest.approx(results.heads[r["head"]].accuracies[int(r["seed"])], abs=1e-6)
         assert int(r["n_eval"]) == 6
 
 
 def test_results_md_is_the_summary(compared):
     out, results = compared
-    assert (out / "results.md").read_text().strip() == results["summary_markdown"].strip()
+    from qtransfer.report.tables import markdown_summary
+
+    saved = json.loads((out / "results.json").read_text())
+    assert (out / "results.md").read_text() == saved["summary_markdown"] == markdown_summary(results)
 
 
 def test_seeds_are_reproducible_and_heads_are_independent(tmp_path_factory, compared):
@@ -85,18 +88,18 @@ def test_seeds_are_reproducible_and_heads_are_independent(tmp_path_factory, comp
     data = session_data(tmp_path_factory, "splits", layout="splits")
     again = run_compare(_config(data), heads=["linear"], n_seeds=2, out_dir=tmp_path_factory.mktemp("again"),
                         cache_dir=session_cache(tmp_path_factory), progress=False, report=False)
-    assert again["heads"]["linear"]["accuracies"] == results["heads"]["linear"]["accuracies"]
-    assert again["correct"]["linear"] == results["correct"]["linear"]
-    assert again["comparisons"] == []  # nothing to compare a single head with
+    mine, theirs = again.heads["linear"], results.heads["linear"]
+    assert (mine.accuracies, mine.correct, mine.n_params) == (theirs.accuracies, theirs.correct, theirs.n_params)
+    assert again.comparisons == ()  # nothing to compare a single head with
 
 
 def test_without_test_split_selection_is_held_out_of_train(tmp_path_factory, tmp_path):
     data = session_data(tmp_path_factory, "flat")
     results = run_compare(_config(data), heads=["quantum", "linear"], n_seeds=1, out_dir=tmp_path,
                           cache_dir=session_cache(tmp_path_factory), progress=False, report=False)
-    assert results["eval_split"] == "val"
-    assert results["n_train"] + results["n_select"] + results["n_eval"] == 12
-    assert results["n_select"] >= 2 and results["n_eval"] >= 2
+    assert results.eval_split == "val"
+    assert results.n_train + results.n_select + results.n_eval == 12
+    assert results.n_select >= 2 and results.n_eval >= 2
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from qtransfer.errors import CheckpointError  # noqa: E402
-from qtransfer.report.html import write_report  # noqa: E402
+from qtransfer.report import write_report  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -37,7 +37,7 @@ def _make_run_dir(root: Path, head: str = "quantum") -> Path:
     run.mkdir(parents=True)
     config = {"backbone": "mobilenet_v2", "weights": "IMAGENET1K_V1", "head": head, "n_qubits": 4, "depth": 6,
               "embedding": "hadamard_ry", "layer": "cnot_ry", "epochs": 5, "batch_size": 4, "lr": 0.0004,
-              "seed": 0, "data": {"root": "hymenoptera", "image_size": 224}}
+              "seed": 0, "data": "hymenoptera"}
     history = []
     for e in range(1, 6):
         history.append({"epoch": e, "train_loss": 0.7 - 0.1 * e, "train_acc": 0.5 + 0.08 * e,
@@ -53,6 +53,9 @@ def _make_run_dir(root: Path, head: str = "quantum") -> Path:
                           "confusion_matrix": [[4, 1], [0, 5]]}},
         "timing": {"extract_s": 3.2, "train_s": 7.5, "total_s": 10.7},
         "n_params": {"head": 2070},
+        "n_images": {"train": 40, "val": 10}, "n_skipped": 0, "val_from_train": True,
+        "backbone": {"backbone": "mobilenet_v2", "weights": "IMAGENET1K_V1", "transform": "published:..."},
+        "features": {"n_cached": 0, "n_computed": 50, "num_features": 1280},
     }
     items = []
     for i in range(10):
@@ -70,23 +73,14 @@ def _make_run_dir(root: Path, head: str = "quantum") -> Path:
 
 
 def _make_compare_dir(root: Path) -> Path:
-    from qtransfer.stats import compare_heads, summarise
+    from helpers import compare_results
 
     d = root / "compare"
     d.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    seeds, n = list(range(5)), 49
-    correct = {"quantum": (rng.random((5, n)) < 0.93).astype(int), "linear": (rng.random((5, n)) < 0.92).astype(int)}
-    results = {
-        "classes": ["ants", "bees"], "eval_split": "val", "n_eval": n, "seeds": seeds,
-        "heads": {h: {"n_params": p, "accuracies": c.mean(axis=1).tolist(), "train_seconds": [2.0] * 5}
-                  for (h, c), p in zip(correct.items(), (2070, 2562))},
-        "config": {"backbone": "mobilenet_v2", "epochs": 30, "n_qubits": 4, "depth": 6},
-        "correct": {h: c.tolist() for h, c in correct.items()},
-    }
-    results["comparisons"] = compare_heads({h: np.asarray(c) for h, c in correct.items()}, n_boot=500)
-    results["summary_markdown"] = summarise(results)
-    (d / "results.json").write_text(json.dumps(results))
+    correct = {"quantum": (rng.random((5, 49)) < 0.93).astype(int), "linear": (rng.random((5, 49)) < 0.92).astype(int)}
+    results = compare_results(correct, n_params={"quantum": 2070, "linear": 2562}, train_seconds={"quantum": [2.0] * 5})
+    (d / "results.json").write_text(json.dumps(results.to_json()))
     return d
 
 
@@ -136,9 +130,12 @@ def test_run_report_is_self_contained(run_dir: Path):
 
 
 def test_run_report_tolerates_missing_optional_files(tmp_path: Path):
-    run = tmp_path / "bare"
-    run.mkdir()
-    (run / "metrics.json").write_text(json.dumps({"classes": ["a", "b"], "history": []}))
+    run = _make_run_dir(tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics.update(history=[], final={})
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    for name in ("config.json", "predictions.json"):
+        (run / name).unlink()
     page = write_report(run).read_text()
     assert "No per-epoch history" in page and "No final evaluation" in page
     assert _img_srcs(page) == []
@@ -168,10 +165,29 @@ def test_compare_report(compare_dir: Path):
 def test_compare_report_recomputes_missing_comparisons(compare_dir: Path):
     path = compare_dir / "results.json"
     results = json.loads(path.read_text())
-    del results["comparisons"], results["summary_markdown"]
+    del results["comparisons"]
     path.write_text(json.dumps(results))
     page = write_report(compare_dir).read_text()
     assert "linear vs quantum" in page and "Paired comparisons" in page
+
+
+def test_product_head_gets_its_circuit_without_cnots(tmp_path: Path):
+    run = _make_run_dir(tmp_path, head="product")
+    page = write_report(run).read_text()
+    assert "Quantum circuit" in page and "layer <code>ry</code>" in page
+
+
+def test_metrics_of_another_kind_are_refused_naming_the_field(tmp_path: Path):
+    run = _make_run_dir(tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    del metrics["best_epoch"]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(CheckpointError, match="metrics.json is not the metrics of a qtransfer run: missing field 'best_epoch'"):
+        write_report(run)
+    metrics.update(best_epoch=4, schema="qtransfer-run-metrics", version=99)
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(CheckpointError, match="schema version 99"):
+        write_report(run)
 
 
 def test_errors_name_the_directory(tmp_path: Path):

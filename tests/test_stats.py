@@ -12,7 +12,6 @@ from qtransfer.stats import (
     mcnemar_exact,
     mean_ci,
     paired_bootstrap,
-    summarise,
     t_quantile,
 )
 
@@ -149,24 +148,24 @@ def test_bootstrap_null_p_values_are_not_small():
     assert np.mean(np.asarray(ps) < 0.05) <= 0.2
 
 
-# ----------------------------------------------------------------- compare_heads / summarise
+# ----------------------------------------------------------------- compare_heads
 def test_compare_identical_heads_not_significant():
     rng = np.random.default_rng(5)
     q = rng.random((10, 49)) < 0.9
     (row,) = compare_heads({"quantum": q, "linear": q.copy()}, n_boot=500)
-    assert row["head"] == "linear" and row["reference"] == "quantum"
-    assert row["bootstrap_p"] == 1.0 and row["mcnemar"]["p_value"] == 1.0
-    assert not row["significant"]
-    assert "not significant at 0.05" in row["sentence"]
-    assert "cannot tell them apart" in row["sentence"]
+    assert row.head == "linear" and row.reference == "quantum"
+    assert row.bootstrap_p == 1.0 and row.mcnemar.p_value == 1.0
+    assert not row.significant
+    assert "not significant at 0.05" in row.sentence
+    assert "cannot tell them apart" in row.sentence
 
 
 def test_compare_always_right_vs_always_wrong_is_significant():
     (row,) = compare_heads({"quantum": np.ones((1, 50), bool), "linear": np.zeros((1, 50), bool)}, n_boot=500)
-    assert row["mcnemar"]["p_value"] < 1e-6
-    assert row["significant"]
-    assert row["diff_points"] == pytest.approx(-100.0)
-    assert "— significant at 0.05; quantum is more accurate" in row["sentence"]
+    assert row.mcnemar.p_value < 1e-6
+    assert row.significant
+    assert row.diff_points == pytest.approx(-100.0)
+    assert "— significant at 0.05; quantum is more accurate" in row.sentence
 
 
 def test_compare_holm_adjusts_several_heads():
@@ -174,10 +173,10 @@ def test_compare_holm_adjusts_several_heads():
     q = rng.random((3, 80)) < 0.8
     heads = {"quantum": q, "linear": rng.random((3, 80)) < 0.8, "mlp": rng.random((3, 80)) < 0.8}
     rows = compare_heads(heads, n_boot=300)
-    assert [r["head"] for r in rows] == ["linear", "mlp"]
+    assert [r.head for r in rows] == ["linear", "mlp"]
     for r in rows:
-        assert r["p_adjusted"] >= r["bootstrap_p"]
-        assert "Holm-adjusted for 2 comparisons" in r["sentence"]
+        assert r.p_adjusted >= r.bootstrap_p
+        assert "Holm-adjusted for 2 comparisons" in r.sentence
 
 
 def test_compare_errors_name_the_problem():
@@ -185,39 +184,3 @@ def test_compare_errors_name_the_problem():
         compare_heads({"linear": np.ones(3, bool)})
     with pytest.raises(ValueError, match="'linear'.*same seeds and images"):
         compare_heads({"quantum": np.ones((2, 3), bool), "linear": np.ones((2, 4), bool)})
-
-
-def test_summarise_table_and_conclusion():
-    rng = np.random.default_rng(7)
-    q = (rng.random((3, 49)) < 0.9).astype(int)
-    lin = (rng.random((3, 49)) < 0.9).astype(int)
-    results = {
-        "classes": ["ants", "bees"],
-        "eval_split": "val",
-        "n_eval": 49,
-        "seeds": [0, 1, 2],
-        "heads": {
-            "quantum": {"n_params": 2070, "accuracies": q.mean(axis=1).tolist(), "train_seconds": [10, 12, 11]},
-            "linear": {"n_params": 2562, "accuracies": lin.mean(axis=1).tolist(), "train_seconds": [1, 1, 1]},
-        },
-        "correct": {"quantum": q.tolist(), "linear": lin.tolist()},
-    }
-    md = summarise(results)
-    assert "| head | params | mean ± std (%)" in md
-    assert "| quantum | 2,070 |" in md and "| linear | 2,562 |" in md
-    assert "## Paired comparisons" in md and "linear vs quantum" in md
-    assert "In plain words" in md
-    assert "one image is 2.0 points" in md
-    assert "11.0 s/seed" in md
-
-
-def test_summarise_tolerates_minimal_results():
-    md = summarise({"heads": {"quantum": {"accuracies": [0.9]}, "linear": {}}})
-    assert "90.0 (1 seed)" in md and "| linear | n/a |" in md
-    with pytest.raises(ValueError, match="heads"):
-        summarise({})
-
-
-def test_summarise_shows_but_does_not_average_a_failed_seed():
-    md = summarise({"heads": {"quantum": {"accuracies": [0.9, float("nan"), 0.92]}}})
-    assert "| quantum | n/a | 91.0 ± 1.4 |" in md and "90.0, n/a, 92.0" in md

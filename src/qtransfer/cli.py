@@ -206,28 +206,28 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"\nqtransfer: interrupted. Completed epochs are saved in {out / 'state.pt'}; "
               f"continue with: qtransfer train --resume {out}", file=sys.stderr)
         return 130
-    final = metrics["final"]
-    print(json.dumps({"run_dir": str(out), "best_epoch": metrics["best_epoch"],
-                      **{f"{k}_accuracy": v["accuracy"] for k, v in final.items()}, "timing": metrics["timing"]}))
+    print(json.dumps({"run_dir": str(out), "best_epoch": metrics.best_epoch,
+                      **{f"{k}_accuracy": v.accuracy for k, v in metrics.final.items()}, "timing": metrics.timing.to_json()}))
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from qtransfer.pipeline import evaluate_run
 
-    m = evaluate_run(args.run_dir, args.data, split=args.split, cache_dir=args.cache_dir, weights=args.weights,
-                     device=args.device, progress=not args.no_progress)
+    ev = evaluate_run(args.run_dir, args.data, split=args.split, cache_dir=args.cache_dir, weights=args.weights,
+                      device=args.device, progress=not args.no_progress)
     if args.json:
-        print(json.dumps(m))
+        print(json.dumps(ev.to_json()))
         return 0
-    print(f"{m['data']} ({m['split']}): accuracy {m['accuracy']:.4f}, loss {m['loss']:.4f}, {m['n_images']} images")
-    for name, acc in m["per_class_accuracy"].items():
+    m = ev.metrics
+    print(f"{ev.data} ({ev.split}): accuracy {m.accuracy:.4f}, loss {m.loss:.4f}, {m.n_images} images")
+    for name, acc in m.per_class_accuracy.items():
         print(f"  {name:<20} {'-' if acc is None else f'{acc:.4f}'}")
     print("confusion matrix (rows: true, columns: predicted):")
-    for row in m["confusion_matrix"]:
+    for row in m.confusion_matrix:
         print("  " + " ".join(f"{v:5d}" for v in row))
-    for item in m["skipped"]:
-        print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
+    for path, reason in ev.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
     return 0
 
 
@@ -253,12 +253,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     config = _train_config(args)
     results = run_compare(config, heads=heads, n_seeds=args.seeds, out_dir=Path(args.out), cache_dir=args.cache_dir,
                           progress=not args.no_progress, report=not args.no_report)
-    print(results["summary_markdown"])
+    from qtransfer.report.tables import markdown_summary
+
+    print(markdown_summary(results))
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from qtransfer.report.html import write_report
+    from qtransfer.report import write_report
 
     print(write_report(Path(args.directory)))
     return 0

@@ -18,13 +18,13 @@ import io
 import math
 import time
 from pathlib import Path
-from typing import Any, Sequence
-
-import numpy as np
+from typing import Sequence
 
 from qtransfer.atomic import atomic_write_json, atomic_write_text
 from qtransfer.config import TrainConfig
 from qtransfer.heads.registry import HEADS
+from qtransfer.results import CompareResults, HeadResults
+from qtransfer.stats import compare_heads
 from qtransfer.errors import UsageError
 
 __all__ = ["run_compare", "selection_split"]
@@ -42,24 +42,14 @@ def selection_split(split, val_fraction: float, seed: int):
 
 
 def run_compare(config: TrainConfig, *, heads: Sequence[str], n_seeds: int, out_dir: Path,
-                cache_dir: str | Path | None = None, progress: bool = True, report: bool = True) -> dict[str, Any]:
+                cache_dir: str | Path | None = None, progress: bool = True, report: bool = True) -> CompareResults:
     """Train ``heads`` x ``n_seeds`` seeds, evaluate, test against ``quantum``; write the results."""
     from qtransfer.pipeline import prepare_features
-    from qtransfer.heads import build_head, count_parameters
-    from qtransfer.stats import compare_heads, summarise
-    from qtransfer.training.loop import infer, train_head
 
-    unknown = [h for h in heads if h not in HEADS]
-    if unknown or not heads:
-        raise UsageError(f"unknown head(s) {', '.join(unknown) or '(none given)'}; choose among {', '.join(HEADS)}")
-    if len(set(heads)) != len(heads):
-        raise UsageError(f"--heads lists a head twice: {','.join(heads)}")
-    if not isinstance(n_seeds, int) or n_seeds < 1:
-        raise UsageError(f"--seeds must be a positive integer, got {n_seeds!r}")
+    _check_arguments(heads, n_seeds)
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-
     features = prepare_features(config, cache_dir=cache_dir, progress=progress)
     if "test" in features.splits:
         train, select, evaluate, eval_split = (features.splits["train"], features.splits["val"],
@@ -68,65 +58,81 @@ def run_compare(config: TrainConfig, *, heads: Sequence[str], n_seeds: int, out_
         train, select = selection_split(features.splits["train"], config.val_fraction, config.seed)
         evaluate, eval_split = features.splits["val"], "val"
 
-    seeds = list(range(config.seed, config.seed + n_seeds))
-    results: dict[str, Any] = {"heads": {}, "correct": {}}
+    seeds = tuple(range(config.seed, config.seed + n_seeds))
     bar = _progress(len(heads) * n_seeds, progress)
-    for head_name in heads:
-        accuracies, seconds, correct = [], [], []
-        n_params = 0
-        for seed in seeds:
-            settings = {**config.head_settings(), "seed": seed}
-            head = build_head(head_name, features.num_features, len(features.classes), device=config.device, **settings)
-            n_params = count_parameters(head)
-            result = train_head(head, (train.x, train.y), (select.x, select.y), epochs=config.epochs,
-                                batch_size=config.batch_size, lr=config.lr, step_size=config.step_size,
-                                gamma=config.gamma, seed=seed, progress=False)
-            head.load_state_dict(result.best_state)
-            right = (infer(head, evaluate.x).argmax(-1) == evaluate.y).cpu().numpy()
-            accuracies.append(float(right.mean()))
-            seconds.append(round(result.seconds, 4))
-            correct.append(right.astype(np.int8).tolist())
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(head=head_name, seed=seed, acc=f"{accuracies[-1]:.3f}")
-        results["heads"][head_name] = {"n_params": n_params, "accuracies": accuracies, "train_seconds": seconds}
-        results["correct"][head_name] = correct
+    per_head = {name: _train_head_over_seeds(name, seeds, config, features, train, select, evaluate, bar) for name in heads}
     if bar is not None:
         bar.close()
 
     reference = "quantum" if "quantum" in heads else heads[0]
-    comparisons = compare_heads({h: np.asarray(c, dtype=bool) for h, c in results["correct"].items()}, reference=reference) \
-        if len(heads) > 1 else []
-    results.update({
-        "classes": list(features.classes),
-        "eval_split": eval_split,
-        "n_train": len(train), "n_select": len(select), "n_eval": len(evaluate),
-        "eval_paths": [str(p) for p in evaluate.paths],
-        "seeds": seeds,
-        "reference": reference,
-        "comparisons": comparisons,
-        "config": config.to_dict(),
-        "backbone": features.backbone,
-        "timing": {"extract_s": round(features.seconds, 4), "total_s": round(time.perf_counter() - t_start, 4)},
-    })
-    results["summary_markdown"] = summarise(results)
-    atomic_write_json(out_dir / "results.json", results)
-    atomic_write_text(out_dir / "results.csv", _csv(results))
-    atomic_write_text(out_dir / "results.md", results["summary_markdown"] + "\n")
-    if report:
-        from qtransfer.report.html import write_report
-
-        write_report(out_dir)
+    comparisons = compare_heads({h: r.correct for h, r in per_head.items()}, reference=reference) if len(heads) > 1 else []
+    results = CompareResults(
+        heads=per_head, classes=features.classes, eval_split=eval_split, n_train=len(train), n_select=len(select),
+        n_eval=len(evaluate), eval_paths=tuple(str(p) for p in evaluate.paths), seeds=seeds, reference=reference,
+        comparisons=tuple(comparisons), config=config.to_dict(), backbone=dict(features.backbone),
+        timing={"extract_s": round(features.seconds, 4), "total_s": round(time.perf_counter() - t_start, 4)},
+    )
+    _write_results(results, out_dir, report)
     return results
 
 
-def _csv(results: dict[str, Any]) -> str:
+def _check_arguments(heads: Sequence[str], n_seeds: int) -> None:
+    unknown = [h for h in heads if h not in HEADS]
+    if unknown or not heads:
+        raise UsageError(f"unknown head(s) {', '.join(unknown) or '(none given)'}; choose among {', '.join(HEADS)}")
+    if len(set(heads)) != len(heads):
+        raise UsageError(f"--heads lists a head twice: {','.join(heads)}")
+    if not isinstance(n_seeds, int) or n_seeds < 1:
+        raise UsageError(f"--seeds must be a positive integer, got {n_seeds!r}")
+
+
+def _train_head_over_seeds(name: str, seeds: Sequence[int], config: TrainConfig, features, train, select, evaluate,
+                           bar) -> HeadResults:
+    """Train head ``name`` once per seed (epoch selected on ``select``) and record its per-image results on ``evaluate``."""
+    from qtransfer.heads import build_head, count_parameters
+    from qtransfer.training.loop import infer, train_head
+
+    accuracies, seconds, correct = [], [], []
+    n_params = 0
+    for seed in seeds:
+        head = build_head(name, features.num_features, len(features.classes), device=config.device,
+                          **{**config.head_settings(), "seed": seed})
+        n_params = count_parameters(head)
+        result = train_head(head, (train.x, train.y), (select.x, select.y), epochs=config.epochs,
+                            batch_size=config.batch_size, lr=config.lr, step_size=config.step_size,
+                            gamma=config.gamma, seed=seed, progress=False)
+        head.load_state_dict(result.best_state)
+        right = (infer(head, evaluate.x).argmax(-1) == evaluate.y).cpu().numpy()
+        accuracies.append(float(right.mean()))
+        seconds.append(round(result.seconds, 4))
+        correct.append(tuple(int(v) for v in right))
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(head=name, seed=seed, acc=f"{accuracies[-1]:.3f}")
+    return HeadResults(n_params, tuple(accuracies), tuple(seconds), tuple(correct))
+
+
+def _write_results(results: CompareResults, out_dir: Path, report: bool) -> None:
+    """``results.json``, ``results.csv``, ``results.md`` and (unless told not to) ``report.html``."""
+    from qtransfer.report.tables import markdown_summary
+
+    summary = markdown_summary(results)
+    atomic_write_json(out_dir / "results.json", results.to_json(summary_markdown=summary))
+    atomic_write_text(out_dir / "results.csv", _csv(results))
+    atomic_write_text(out_dir / "results.md", summary)
+    if report:
+        from qtransfer.report import write_report
+
+        write_report(out_dir)
+
+
+def _csv(results: CompareResults) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["head", "seed", "accuracy", "n_eval", "n_params", "train_seconds"])
-    for head, h in results["heads"].items():
-        for seed, acc, secs in zip(results["seeds"], h["accuracies"], h["train_seconds"]):
-            writer.writerow([head, seed, f"{acc:.6f}" if math.isfinite(acc) else "nan", results["n_eval"], h["n_params"], secs])
+    for head, h in results.heads.items():
+        for seed, acc, secs in zip(results.seeds, h.accuracies, h.train_seconds):
+            writer.writerow([head, seed, f"{acc:.6f}" if math.isfinite(acc) else "nan", results.n_eval, h.n_params, secs])
     return buffer.getvalue()
 
 

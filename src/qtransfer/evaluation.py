@@ -9,25 +9,26 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from qtransfer.results import SplitMetrics
 from qtransfer.training.loop import infer
 
 __all__ = ["classification_metrics", "evaluate_features", "prediction_records"]
 
 
-def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]) -> dict[str, Any]:
+def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]) -> SplitMetrics:
     """Accuracy, mean cross-entropy, per-class accuracy and confusion matrix (rows: true, columns: predicted).
 
     Example:
         >>> m = classification_metrics(torch.tensor([[2., 0.], [0., 1.]]), torch.tensor([0, 0]), ["ants", "bees"])
-        >>> m["accuracy"], m["confusion_matrix"]
-        (0.5, [[1, 1], [0, 0]])
+        >>> m.accuracy, m.confusion_matrix
+        (0.5, ((1, 1), (0, 0)))
     """
     n_classes = len(classes)
     labels = labels.to(logits.device)
     n = int(labels.shape[0])
     if n == 0:
-        return {"accuracy": float("nan"), "loss": float("nan"), "n_images": 0,
-                "per_class_accuracy": {c: None for c in classes}, "confusion_matrix": [[0] * n_classes for _ in classes]}
+        return SplitMetrics(float("nan"), float("nan"), 0, {c: None for c in classes},
+                            tuple((0,) * n_classes for _ in classes))
     pred = logits.argmax(-1)
     confusion = torch.zeros(n_classes, n_classes, dtype=torch.long)
     confusion.index_put_((labels.cpu(), pred.cpu()), torch.ones(n, dtype=torch.long), accumulate=True)
@@ -35,16 +36,11 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: 
     for i, name in enumerate(classes):
         total = int(confusion[i].sum())
         per_class[name] = float(confusion[i, i]) / total if total else None
-    return {
-        "accuracy": float((pred == labels).float().mean()),
-        "loss": float(nn.functional.cross_entropy(logits, labels)),
-        "n_images": n,
-        "per_class_accuracy": per_class,
-        "confusion_matrix": confusion.tolist(),
-    }
+    return SplitMetrics(float((pred == labels).float().mean()), float(nn.functional.cross_entropy(logits, labels)), n,
+                        per_class, tuple(tuple(row) for row in confusion.tolist()))
 
 
-def evaluate_features(head: nn.Module, features: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]) -> dict[str, Any]:
+def evaluate_features(head: nn.Module, features: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]) -> SplitMetrics:
     """:func:`classification_metrics` of ``head`` on a feature matrix."""
     device = next(head.parameters()).device
     return classification_metrics(infer(head, features.to(device)), labels.to(device), classes)

@@ -22,7 +22,7 @@ import json
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -32,6 +32,7 @@ from qtransfer.atomic import atomic_write_json, atomic_write_text, remove_tempor
 from qtransfer.config import TrainConfig
 from qtransfer.errors import CheckpointError, DataError, UsageError
 from qtransfer.paths import cache_dir as resolve_cache_dir
+from qtransfer.results import EpochRecord, Evaluation, RunMetrics, Timing
 
 __all__ = ["SplitFeatures", "FeatureSet", "split_features", "prepare_features", "train_run", "evaluate_run", "predict_paths", "load_run_config"]
 
@@ -62,7 +63,6 @@ class FeatureSet:
     n_cached: int = 0
     n_computed: int = 0
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def split_features(features: torch.Tensor, samples: Sequence, row: dict[Path, int]) -> SplitFeatures:
@@ -145,20 +145,34 @@ def load_run_config(run_dir: Path) -> TrainConfig:
 
 
 def train_run(config: TrainConfig, out_dir: str | Path, *, cache_dir: str | Path | None = None, resume: bool = False,
-              progress: bool = True, report: bool = True, log: Callable[[str], None] = _log) -> dict[str, Any]:
+              progress: bool = True, report: bool = True, log: Callable[[str], None] = _log) -> RunMetrics:
     """Train ``config`` end to end and write the run directory; returns the metrics.
 
     Example:
         >>> metrics = train_run(TrainConfig(data="data/ants_bees", epochs=5), "runs/demo")  # doctest: +SKIP
-        >>> metrics["final"]["val"]["accuracy"]                                           # doctest: +SKIP
+        >>> metrics.final["val"].accuracy                                                 # doctest: +SKIP
     """
-    from qtransfer.training.checkpoint import MODEL_FILE, save_model
-    from qtransfer.evaluation import evaluate_features, prediction_records
-    from qtransfer.heads import build_head, count_parameters
-    from qtransfer.training.loop import train_head
-
     t_start = time.perf_counter()
-    out = Path(out_dir)
+    out = _open_run_dir(Path(out_dir), config, resume)
+    features = prepare_features(config, cache_dir=cache_dir, progress=progress)
+    atomic_write_text(out / "skipped.txt", "".join(f"{p}\t{r}\n" for p, r in features.skipped))
+    log(_data_summary(features, config, out))
+    t_train = time.perf_counter()
+    head, result = _train(config, features, out, resume, progress)
+    train_s = time.perf_counter() - t_train
+    metrics = _evaluate_and_save(config, features, head, result, out, extract_s=features.seconds, train_s=train_s,
+                                 t_start=t_start)
+    final = metrics.final
+    log(f"best epoch {result.best_epoch}: val accuracy {final['val'].accuracy:.3f}"
+        + (f", test accuracy {final['test'].accuracy:.3f}" if "test" in final else "")
+        + f"; extract {features.seconds:.1f} s, train {train_s:.1f} s; wrote {out}")
+    if report:
+        _write_report(out, log)
+    return metrics
+
+
+def _open_run_dir(out: Path, config: TrainConfig, resume: bool) -> Path:
+    """Check that ``out`` may be (re)used, clean what an interrupted process left, write ``config.json``."""
     if resume:
         if not (out / "state.pt").is_file():
             raise CheckpointError(f"{out}/state.pt does not exist: nothing to resume. Start a new run without --resume.")
@@ -167,62 +181,72 @@ def train_run(config: TrainConfig, out_dir: str | Path, *, cache_dir: str | Path
         raise UsageError(f"{out} already holds a run; continue it with --resume {out}, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", config.to_dict())
+    return out
 
-    features = prepare_features(config, cache_dir=cache_dir, progress=progress)
-    extract_s = features.seconds
-    train_split, val_split = features.splits["train"], features.splits["val"]
-    atomic_write_text(out / "skipped.txt", "".join(f"{p}\t{r}\n" for p, r in features.skipped))
-    log(f"{len(features.classes)} classes ({', '.join(features.classes)}); train {len(train_split)}, val {len(val_split)}"
-        + (f" (split off train, {config.val_fraction:.0%})" if features.val_from_train else "")
-        + (f", test {len(features.splits['test'])}" if "test" in features.splits else "")
-        + f"; features: {features.n_cached} cached, {features.n_computed} computed in {extract_s:.1f} s"
-        + (f"; {len(features.skipped)} file(s) skipped, see {out / 'skipped.txt'}" if features.skipped else ""))
+
+def _data_summary(features: FeatureSet, config: TrainConfig, out: Path) -> str:
+    train, val = features.splits["train"], features.splits["val"]
+    return (f"{len(features.classes)} classes ({', '.join(features.classes)}); train {len(train)}, val {len(val)}"
+            + (f" (split off train, {config.val_fraction:.0%})" if features.val_from_train else "")
+            + (f", test {len(features.splits['test'])}" if "test" in features.splits else "")
+            + f"; features: {features.n_cached} cached, {features.n_computed} computed in {features.seconds:.1f} s"
+            + (f"; {len(features.skipped)} file(s) skipped, see {out / 'skipped.txt'}" if features.skipped else ""))
+
+
+def _train(config: TrainConfig, features: FeatureSet, out: Path, resume: bool, progress: bool):
+    """Build the head and train it (resumable through ``out/state.pt``); the head holds the selected weights."""
+    from qtransfer.heads import build_head
+    from qtransfer.training.loop import train_head
 
     try:
         head = build_head(config.head, features.num_features, len(features.classes), device=config.device,
                           **config.head_settings())
     except (ValueError, ImportError) as e:  # e.g. a PennyLane device that is not installed
         raise UsageError(str(e)) from None
-    t_train = time.perf_counter()
+    train, val = features.splits["train"], features.splits["val"]
     result = train_head(
-        head, (train_split.x, train_split.y), (val_split.x, val_split.y), epochs=config.epochs,
-        batch_size=config.batch_size, lr=config.lr, step_size=config.step_size, gamma=config.gamma, seed=config.seed,
-        state_path=out / "state.pt", resume=resume, progress=progress,
+        head, (train.x, train.y), (val.x, val.y), epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+        step_size=config.step_size, gamma=config.gamma, seed=config.seed, state_path=out / "state.pt", resume=resume,
+        progress=progress,
     )
-    train_s = time.perf_counter() - t_train
     head.load_state_dict(result.best_state)
-    save_model(out / MODEL_FILE, head, config, features.classes, features.backbone, features.num_features, result.best_epoch)
+    return head, result
 
+
+def _evaluate_and_save(config: TrainConfig, features: FeatureSet, head, result, out: Path, *, extract_s: float,
+                       train_s: float, t_start: float) -> RunMetrics:
+    """Write ``model.pt``, ``predictions.json`` and ``metrics.json`` for the selected head."""
+    from qtransfer.evaluation import evaluate_features, prediction_records
+    from qtransfer.heads import count_parameters
+    from qtransfer.training.checkpoint import MODEL_FILE, save_model
+
+    save_model(out / MODEL_FILE, head, config, features.classes, features.backbone, features.num_features, result.best_epoch)
     final = {name: evaluate_features(head, split.x, split.y, features.classes)
              for name, split in features.splits.items() if name != "train"}
     shown = "test" if "test" in features.splits else "val"
     split = features.splits[shown]
     atomic_write_json(out / "predictions.json", {
         "split": shown, "items": prediction_records(head, split.x, split.paths, features.classes, split.y)})
-    metrics = {
-        "classes": list(features.classes),
-        "history": result.history,
-        "best_epoch": result.best_epoch,
-        "best_val_acc": result.best_val_acc,
-        "final": final,
-        "n_images": {name: len(s) for name, s in features.splits.items()},
-        "n_skipped": len(features.skipped),
-        "val_from_train": features.val_from_train,
-        "n_params": {"head": count_parameters(head)},
-        "backbone": features.backbone,
-        "features": {"n_cached": features.n_cached, "n_computed": features.n_computed, "num_features": features.num_features},
-        "timing": {"extract_s": round(extract_s, 4), "train_s": round(train_s, 4),
-                   "total_s": round(time.perf_counter() - t_start, 4)},
-    }
-    atomic_write_json(out / "metrics.json", metrics)
-    log(f"best epoch {result.best_epoch}: val accuracy {final['val']['accuracy']:.3f}"
-        + (f", test accuracy {final['test']['accuracy']:.3f}" if "test" in final else "")
-        + f"; extract {extract_s:.1f} s, train {train_s:.1f} s; wrote {out}")
-    if report:
-        from qtransfer.report.html import write_report
-
-        log(f"report: {write_report(out)}")
+    metrics = RunMetrics(
+        classes=features.classes, history=tuple(EpochRecord(**r) for r in result.history), best_epoch=result.best_epoch,
+        best_val_acc=result.best_val_acc, final=final, n_images={name: len(s) for name, s in features.splits.items()},
+        n_skipped=len(features.skipped), val_from_train=features.val_from_train, n_params=count_parameters(head),
+        backbone=dict(features.backbone), n_cached=features.n_cached, n_computed=features.n_computed,
+        num_features=features.num_features,
+        timing=Timing(extract_s=extract_s, train_s=train_s, total_s=time.perf_counter() - t_start),
+    )
+    metrics.save(out / "metrics.json")
     return metrics
+
+
+def _write_report(out: Path, log: Callable[[str], None]) -> None:
+    """``report.html``; a missing plotting library skips it with one line instead of failing the run."""
+    from qtransfer.report import write_report
+
+    try:
+        log(f"report: {write_report(out)}")
+    except ImportError as e:
+        log(f"report skipped ({e}); everything else is written. Then: qtransfer report {out}")
 
 
 def _load_for_inference(run_dir: Path, device: str | None):
@@ -250,7 +274,7 @@ def _extract_for_model(saved, config: TrainConfig, paths: Sequence[Path], cache_
 
 
 def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = None, cache_dir: str | Path | None = None,
-                 weights: str | None = None, device: str | None = None, progress: bool = True) -> dict[str, Any]:
+                 weights: str | None = None, device: str | None = None, progress: bool = True) -> Evaluation:
     """Accuracy, loss, per-class accuracy and confusion matrix of a trained run on ``data``.
 
     ``data`` is a folder of class folders (every image is used) or a root with split
@@ -271,12 +295,9 @@ def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = N
     extraction = _extract_for_model(saved, config, [s.path for s in samples], cache_dir, progress, weights)
     to_model = {name: saved.classes.index(name) for name in found.classes}
     labels = torch.tensor([to_model[found.classes[samples[i].label]] for i in extraction.ok], dtype=torch.long)
-    metrics = evaluate_features(saved.head, extraction.features, labels, saved.classes)
-    metrics["split"] = split
-    metrics["data"] = str(found.root)
-    metrics["skipped"] = [{"path": str(p), "reason": r} for p, r in
-                          [(s.path, s.reason) for s in found.skipped] + list(extraction.failures)]
-    return metrics
+    skipped = [(str(s.path), s.reason) for s in found.skipped] + [(str(p), r) for p, r in extraction.failures]
+    return Evaluation(evaluate_features(saved.head, extraction.features, labels, saved.classes), split, str(found.root),
+                      tuple(skipped))
 
 
 def predict_paths(run_dir: str | Path, inputs: Sequence[str | Path], *, cache_dir: str | Path | None = None,

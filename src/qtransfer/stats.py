@@ -11,15 +11,16 @@ comparison is *paired*: image by image, seed by seed. This module needs only num
 * :func:`paired_bootstrap` -- resample images (keeping all seeds of an image together)
   to get a confidence interval and a p-value for the accuracy difference.
 * :func:`compare_heads` -- both tests for every head against a reference head, with a
-  sentence a newcomer can read.
-* :func:`summarise` -- a Markdown report of a comparison (``results.json``).
+  sentence a newcomer can read (:class:`Comparison`).
+
+Formatting the numbers (tables, figures) is :mod:`qtransfer.report`'s job.
 
 Example:
     >>> import numpy as np
     >>> q = np.ones((3, 50), bool)          # 3 seeds x 50 images, always right
     >>> lin = np.zeros((3, 50), bool)       # always wrong
     >>> r = compare_heads({"quantum": q, "linear": lin})
-    >>> r[0]["significant"]
+    >>> r[0].significant
     True
 """
 
@@ -38,8 +39,9 @@ __all__ = [
     "mean_ci",
     "mcnemar_exact",
     "paired_bootstrap",
+    "Comparison",
     "compare_heads",
-    "summarise",
+    "fmt_p",
 ]
 
 
@@ -313,7 +315,7 @@ def paired_bootstrap(
 
 
 # --------------------------------------------------------------------------- comparisons
-def _fmt_p(p: float) -> str:
+def fmt_p(p: float) -> str:
     if p < 1e-4:
         return f"{p:.1e}"
     if p < 0.01:
@@ -333,6 +335,49 @@ def _holm(pvalues: list[float]) -> list[float]:
     return adjusted
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """One head against the reference head on paired per-image correctness.
+
+    ``diff`` is the accuracy of ``head`` minus ``reference`` (a fraction; ``diff_points`` in
+    percentage points) with its 95% paired-bootstrap interval ``ci95``; ``bootstrap_p`` the
+    bootstrap p-value, ``p_adjusted`` the same Holm-adjusted over the comparisons made;
+    ``significant`` is ``p_adjusted < alpha``; ``sentence`` says it in plain words.
+    """
+
+    head: str
+    reference: str
+    n_seeds: int
+    n_images: int
+    diff: float
+    ci95: tuple[float, float]
+    bootstrap_p: float
+    n_boot: int
+    mcnemar: McNemarResult
+    alpha: float
+    p_adjusted: float
+    significant: bool
+    sentence: str
+
+    @property
+    def diff_points(self) -> float:
+        return 100.0 * self.diff
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"head": self.head, "reference": self.reference, "n_seeds": self.n_seeds, "n_images": self.n_images,
+                "diff": self.diff, "diff_points": self.diff_points, "ci95": list(self.ci95),
+                "bootstrap_p": self.bootstrap_p, "n_boot": self.n_boot, "mcnemar": self.mcnemar.to_dict(),
+                "alpha": self.alpha, "p_adjusted": self.p_adjusted, "significant": self.significant,
+                "sentence": self.sentence}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Comparison":
+        return cls(str(d["head"]), str(d["reference"]), int(d["n_seeds"]), int(d["n_images"]), float(d["diff"]),
+                   (float(d["ci95"][0]), float(d["ci95"][1])), float(d["bootstrap_p"]), int(d["n_boot"]),
+                   McNemarResult(**d["mcnemar"]), float(d["alpha"]), float(d["p_adjusted"]), bool(d["significant"]),
+                   str(d["sentence"]))
+
+
 def compare_heads(
     correct: Mapping[str, Any],
     reference: str = "quantum",
@@ -340,16 +385,11 @@ def compare_heads(
     *,
     n_boot: int = 10000,
     seed: int = 0,
-) -> list[dict]:
+) -> list[Comparison]:
     """Compare every head with ``reference`` on paired per-image correctness.
 
     ``correct`` maps head name -> booleans shaped ``(seeds, images)`` (all heads on the
-    same seeds and images). For each other head *h*, the dict holds ``head``,
-    ``reference``, ``diff`` (accuracy of h minus reference, a fraction),
-    ``diff_points`` (percentage points), ``ci95`` (bootstrap, fraction),
-    ``bootstrap_p``, ``p_adjusted`` (Holm-adjusted over the comparisons made),
-    ``mcnemar`` (:meth:`McNemarResult.to_dict`), ``alpha``, ``significant`` and
-    ``sentence``.
+    same seeds and images). Returns one :class:`Comparison` per other head.
 
     The decision rule is fixed in advance: the paired bootstrap is the primary test
     (it uses every seed); with several comparisons its p-values are Holm-adjusted so
@@ -358,7 +398,7 @@ def compare_heads(
 
     Example:
         >>> q = np.ones((1, 50), bool); lin = np.zeros((1, 50), bool)
-        >>> compare_heads({"quantum": q, "linear": lin})[0]["sentence"][:35]
+        >>> compare_heads({"quantum": q, "linear": lin})[0].sentence[:35]
         'linear vs quantum: -100.0 points (9'
     """
     if reference not in correct:
@@ -369,136 +409,36 @@ def compare_heads(
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be strictly between 0 and 1, got {alpha!r}")
     ref = _as_seed_image(correct[reference], f"correct[{reference!r}]")
-    others = [h for h in correct if h != reference]
-    rows: list[dict] = []
-    for head in others:
+    tests = []
+    for head in (h for h in correct if h != reference):
         arr = _as_seed_image(correct[head], f"correct[{head!r}]")
         if arr.shape != ref.shape:
             raise ValueError(
                 f"head {head!r} has correctness shaped {arr.shape} but {reference!r} has {ref.shape}; "
                 f"every head must be evaluated on the same seeds and images"
             )
-        boot = paired_bootstrap(arr, ref, n_boot=n_boot, seed=seed)
-        mc = mcnemar_exact(arr, ref)
-        rows.append({
-            "head": head,
-            "reference": reference,
-            "n_seeds": int(arr.shape[0]),
-            "n_images": int(arr.shape[1]),
-            "diff": boot.diff,
-            "diff_points": 100.0 * boot.diff,
-            "ci95": [boot.ci_lo, boot.ci_hi],
-            "bootstrap_p": boot.p_value,
-            "n_boot": boot.n_boot,
-            "mcnemar": mc.to_dict(),
-            "alpha": alpha,
-        })
-    adjusted = _holm([r["bootstrap_p"] for r in rows])
-    for r, p_adj in zip(rows, adjusted):
-        r["p_adjusted"] = p_adj
-        r["significant"] = bool(p_adj < alpha)
-        r["sentence"] = _sentence(r, n_comparisons=len(rows))
+        tests.append((head, arr.shape, paired_bootstrap(arr, ref, n_boot=n_boot, seed=seed), mcnemar_exact(arr, ref)))
+    adjusted = _holm([boot.p_value for _, _, boot, _ in tests])
+    rows = []
+    for (head, shape, boot, mc), p_adj in zip(tests, adjusted):
+        significant = bool(p_adj < alpha)
+        sentence = _sentence(head, reference, alpha, boot, mc, p_adj, significant, n_comparisons=len(tests))
+        rows.append(Comparison(head, reference, int(shape[0]), int(shape[1]), boot.diff, (boot.ci_lo, boot.ci_hi),
+                               boot.p_value, boot.n_boot, mc, alpha, p_adj, significant, sentence))
     return rows
 
 
-def _sentence(r: dict, n_comparisons: int) -> str:
-    head, ref, alpha = r["head"], r["reference"], r["alpha"]
-    lo, hi = (100.0 * v for v in r["ci95"])
-    p_main = r["p_adjusted"]
-    p_txt = f"p={_fmt_p(p_main)}" + (f" (Holm-adjusted for {n_comparisons} comparisons)" if n_comparisons > 1 else "")
-    s = f"{head} vs {ref}: {r['diff_points']:+.1f} points (95% CI {lo:+.1f} to {hi:+.1f}), {p_txt}"
-    if r["significant"]:
-        better = head if r["diff"] > 0 else ref
+def _sentence(head: str, ref: str, alpha: float, boot: BootstrapResult, mc: McNemarResult, p_adjusted: float,
+              significant: bool, n_comparisons: int) -> str:
+    lo, hi = 100.0 * boot.ci_lo, 100.0 * boot.ci_hi
+    p_txt = f"p={fmt_p(p_adjusted)}" + (f" (Holm-adjusted for {n_comparisons} comparisons)" if n_comparisons > 1 else "")
+    s = f"{head} vs {ref}: {100.0 * boot.diff:+.1f} points (95% CI {lo:+.1f} to {hi:+.1f}), {p_txt}"
+    if significant:
+        better = head if boot.diff > 0 else ref
         s += f" — significant at {alpha:g}; {better} is more accurate on this data"
     else:
         s += f" — not significant at {alpha:g}; the data cannot tell them apart"
-    mc_p = r["mcnemar"]["p_value"]
-    if (mc_p < alpha) != r["significant"]:
-        s += (f". The exact McNemar test on majority votes disagrees (p={_fmt_p(mc_p)}), "
+    if (mc.p_value < alpha) != significant:
+        s += (f". The exact McNemar test on majority votes disagrees (p={fmt_p(mc.p_value)}), "
               f"so treat this as weak evidence either way")
     return s + "."
-
-
-# --------------------------------------------------------------------------- summary
-def _pct(x: float) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{100.0 * x:.1f}"
-
-
-def summarise(results: Mapping[str, Any]) -> str:
-    """A Markdown summary of a comparison (the ``results.json`` of ``qtransfer compare``).
-
-    Uses ``results["heads"][name]`` with ``accuracies`` (per seed, fractions) and
-    optional ``n_params`` and ``train_seconds``; ``results["comparisons"]`` if present,
-    else recomputes them from ``results["correct"]`` (head -> per-seed 0/1 lists);
-    optional ``eval_split``, ``n_eval``, ``seeds``, ``reference``.
-
-    Example:
-        >>> md = summarise({"heads": {"quantum": {"accuracies": [0.9, 0.92]},
-        ...                           "linear": {"accuracies": [0.91, 0.93]}}})
-        >>> md.splitlines()[0]
-        '## Accuracy by head'
-    """
-    heads = results.get("heads")
-    if not isinstance(heads, Mapping) or not heads:
-        raise ValueError("results has no 'heads' mapping (head name -> {'accuracies': [...]}); "
-                         "is this a compare results.json?")
-    split = results.get("eval_split", "evaluation")
-    n_eval = results.get("n_eval")
-    lines = ["## Accuracy by head", ""]
-    lines.append("| head | params | mean ± std (%) | 95% CI (%) | per-seed accuracy (%) | train time |")
-    lines.append("|---|---:|---:|---:|---|---:|")
-    for name, h in heads.items():
-        raw = [float(a) if a is not None else math.nan for a in h.get("accuracies", [])]
-        accs = [a for a in raw if math.isfinite(a)]  # a failed seed (NaN) is shown, not averaged
-        if accs:
-            m, s, lo, hi = mean_ci(accs, bounds=(0.0, 1.0))
-            ms = f"{_pct(m)} ± {_pct(s)}" if math.isfinite(s) else f"{_pct(m)} (1 seed)"
-            ci = f"{_pct(lo)} – {_pct(hi)}" if math.isfinite(lo) else "n/a (1 seed)"
-            per = ", ".join(_pct(a) for a in raw)
-        else:
-            ms = ci = per = "n/a"
-        n_params = h.get("n_params")
-        params = f"{n_params:,}" if isinstance(n_params, (int, np.integer)) else "n/a"
-        secs = [float(t) for t in h.get("train_seconds", []) or []]
-        t = f"{np.mean(secs):.1f} s/seed" if secs else "n/a"
-        lines.append(f"| {name} | {params} | {ms} | {ci} | {per} | {t} |")
-    n_seeds = max((len(h.get("accuracies", [])) for h in heads.values()), default=0)
-    lines += ["", f"Accuracy on the {split} split"
-              + (f" ({n_eval} images)" if n_eval else "") + f", {n_seeds} seed(s) per head."]
-
-    comparisons = results.get("comparisons")
-    if not comparisons and results.get("correct"):
-        correct = {k: np.asarray(v) for k, v in results["correct"].items()}
-        ref = results.get("reference", "quantum" if "quantum" in correct else next(iter(correct)))
-        comparisons = compare_heads(correct, reference=ref)
-    if comparisons:
-        lines += ["", "## Paired comparisons", ""]
-        lines.append("| comparison | difference (points) | 95% CI (points) | bootstrap p | McNemar p "
-                     "(only reference right : only head right) | significant |")
-        lines.append("|---|---:|---:|---:|---:|:---:|")
-        for c in comparisons:
-            lo, hi = (100.0 * v for v in c["ci95"])
-            mc = c["mcnemar"]
-            lines.append(
-                f"| {c['head']} vs {c['reference']} | {c['diff_points']:+.1f} | {lo:+.1f} – {hi:+.1f} "
-                f"| {_fmt_p(c.get('p_adjusted', c['bootstrap_p']))} | {_fmt_p(mc['p_value'])} "
-                f"({mc['n01']}:{mc['n10']}) | {'yes' if c['significant'] else 'no'} |"
-            )
-        lines += ["", "## Conclusion", ""]
-        for c in comparisons:
-            lines.append(f"- {c['sentence']}")
-        sig = [c for c in comparisons if c["significant"]]
-        ref = comparisons[0]["reference"]
-        lines.append("")
-        if sig:
-            lines.append(f"In plain words: {len(sig)} of {len(comparisons)} head(s) differ from {ref} "
-                         f"beyond what image and seed noise explain (primary test: paired bootstrap over images).")
-        else:
-            lines.append(f"In plain words: on this data, the {ref} head is not distinguishable from "
-                         f"{'any other head' if len(comparisons) > 1 else comparisons[0]['head']}; "
-                         f"differences this size are within image-sampling and seed noise.")
-    if n_eval:
-        lines += ["", f"For scale: one image is {100.0 / n_eval:.1f} points on this split. "
-                      f"The published 0.967 vs 0.954 (Mari et al. 2020) was 148 vs 146 of 153 images, "
-                      f"one run each."]
-    return "\n".join(lines) + "\n"

@@ -1,1 +1,58 @@
-"""report"""
+"""A self-contained HTML report of a training run or of a head comparison.
+
+:func:`write_report` looks at a directory, decides what it is from the files present,
+and writes ``report.html`` there, plus the PNG figures it embeds under ``figures/``:
+
+* a **run directory** (``metrics.json``, optional ``config.json`` and
+  ``predictions.json``): headline numbers, training curves with the best epoch marked,
+  confusion matrices, the circuit diagram (every quantum head), a grid of sample
+  predictions (green = right, red = wrong) and the resolved configuration;
+* a **compare directory** (``results.json``): the answer to "does the quantum head
+  help?" in plain words, accuracy by head with 95% confidence intervals and every
+  seed, the paired differences, and the tables of ``results.md``.
+
+Modules: :mod:`~qtransfer.report.html` (pages), :mod:`~qtransfer.report.figures`,
+:mod:`~qtransfer.report.circuit` (diagram), :mod:`~qtransfer.report.tables`. matplotlib is
+imported only when a report is written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from qtransfer.atomic import atomic_write_text
+from qtransfer.errors import CheckpointError
+
+__all__ = ["write_report"]
+
+
+def write_report(path: str | os.PathLike) -> Path:
+    """Write ``report.html`` (and ``figures/*.png``) into a run or compare directory; returns its path.
+
+    ``results.json`` makes it a comparison report, else ``metrics.json`` a run report.
+    Raises :class:`~qtransfer.errors.CheckpointError` when the directory is missing, has
+    neither file, or holds one that is not valid JSON of the expected schema.
+
+    Example:
+        >>> write_report("runs/quantum-seed0").name       # doctest: +SKIP
+        'report.html'
+    """
+    from qtransfer.report.html import compare_page, run_page
+
+    directory = Path(path)
+    if not directory.is_dir():
+        raise CheckpointError(
+            f"{directory}: no such directory; pass a run directory (with metrics.json) "
+            f"or a compare directory (with results.json)"
+        )
+    if (directory / "results.json").is_file():
+        page = compare_page(directory)
+    elif (directory / "metrics.json").is_file():
+        page = run_page(directory)
+    else:
+        raise CheckpointError(
+            f"{directory}: neither results.json (a comparison) nor metrics.json (a training run) is here; "
+            f"point the report at the directory that training or comparison wrote"
+        )
+    return atomic_write_text(directory / "report.html", page)
