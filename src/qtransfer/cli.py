@@ -188,19 +188,19 @@ def _train_config(args: argparse.Namespace, *, exclude: Sequence[str] = ()):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from qtransfer.pipeline import load_run_config, train_run
+    from qtransfer import api
 
     if args.resume:
         given = [flag for flag, name, _, _ in _TRAIN_FLAGS if hasattr(args, name)]
         if given or args.config:
             raise UsageError(f"--resume continues {args.resume} with its saved configuration; drop {', '.join(given) or '--config'}")
-        config, out = load_run_config(Path(args.resume)), Path(args.resume)
+        config, out = None, Path(args.resume)
     else:
         if not args.out:
             raise UsageError("train needs --out RUN_DIR (or --resume RUN_DIR)")
         config, out = _train_config(args), Path(args.out)
     try:
-        metrics = train_run(config, out, cache_dir=args.cache_dir, resume=bool(args.resume),
+        metrics = api.train(out=out, config=config, resume=bool(args.resume), cache_dir=args.cache_dir,
                             progress=not args.no_progress, report=not args.no_report)
     except KeyboardInterrupt:
         print(f"\nqtransfer: interrupted. Completed epochs are saved in {out / 'state.pt'}; "
@@ -212,9 +212,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from qtransfer.pipeline import evaluate_run
+    from qtransfer import api
 
-    ev = evaluate_run(args.run_dir, args.data, split=args.split, cache_dir=args.cache_dir, weights=args.weights,
+    ev = api.evaluate(args.run_dir, args.data, split=args.split, cache_dir=args.cache_dir, weights=args.weights,
                       device=args.device, progress=not args.no_progress)
     if args.json:
         print(json.dumps(ev.to_json()))
@@ -232,9 +232,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from qtransfer.pipeline import predict_paths
+    from qtransfer import api
 
-    records = predict_paths(args.run_dir, args.inputs, cache_dir=args.cache_dir, weights=args.weights,
+    records = api.predict(args.run_dir, args.inputs, cache_dir=args.cache_dir, weights=args.weights,
                             device=args.device, progress=not args.no_progress)
     for r in records:
         if args.json:
@@ -247,12 +247,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from qtransfer.compare import run_compare
+    from qtransfer import api
 
     heads = [h.strip() for h in args.heads.split(",") if h.strip()]
-    config = _train_config(args)
-    results = run_compare(config, heads=heads, n_seeds=args.seeds, out_dir=Path(args.out), cache_dir=args.cache_dir,
-                          progress=not args.no_progress, report=not args.no_report)
+    results = api.compare(out=Path(args.out), heads=heads, seeds=args.seeds, config=_train_config(args),
+                          cache_dir=args.cache_dir, progress=not args.no_progress, report=not args.no_report)
     from qtransfer.report.tables import markdown_summary
 
     print(markdown_summary(results))

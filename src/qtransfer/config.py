@@ -120,7 +120,10 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file of settings into a dict.
 
     Example:
-        >>> load_config_file("experiment.toml")  # doctest: +SKIP
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "experiment.toml"
+        >>> _ = path.write_text('epochs = 10\\nbackbone = "mobilenet_v2"\\n')
+        >>> load_config_file(path)
         {'epochs': 10, 'backbone': 'mobilenet_v2'}
     """
     path = Path(path)

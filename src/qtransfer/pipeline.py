@@ -34,7 +34,10 @@ from qtransfer.errors import CheckpointError, DataError, UsageError
 from qtransfer.paths import cache_dir as resolve_cache_dir
 from qtransfer.results import EpochRecord, Evaluation, RunMetrics, Timing
 
-__all__ = ["SplitFeatures", "FeatureSet", "split_features", "prepare_features", "train_run", "evaluate_run", "predict_paths", "load_run_config"]
+__all__ = [
+    "SplitFeatures", "FeatureSet", "split_features", "prepare_features", "train_run", "evaluate_run", "predict_paths",
+    "load_run_config", "load_for_inference", "backbone_for", "image_paths",
+]
 
 
 @dataclass
@@ -249,7 +252,7 @@ def _write_report(out: Path, log: Callable[[str], None]) -> None:
         log(f"report skipped ({e}); everything else is written. Then: qtransfer report {out}")
 
 
-def _load_for_inference(run_dir: Path, device: str | None):
+def load_for_inference(run_dir: Path, device: str | None):
     """The saved head and its config, set to run on ``device`` (default: the CPU)."""
     from qtransfer.training.checkpoint import load_model
 
@@ -257,9 +260,10 @@ def _load_for_inference(run_dir: Path, device: str | None):
     return saved, saved.config.replace(device=device or "cpu")
 
 
-def _extract_for_model(saved, config: TrainConfig, paths: Sequence[Path], cache_dir, progress: bool, weights):
-    """Features of ``paths`` from the backbone ``saved`` was trained on; refuses any other backbone."""
-    from qtransfer.features.backbones import looks_like_file
+def backbone_for(saved, config: TrainConfig, weights: str | None = None):
+    """The :class:`~qtransfer.features.backbones.BackboneRef` a saved model was trained on (``weights``: a moved
+    weights file); refuses any other backbone, weights or preprocessing."""
+    from qtransfer.features.backbones import looks_like_file, resolve_backbone
     from qtransfer.training.checkpoint import check_compatible
 
     if weights is None and config.weights and looks_like_file(config.weights) and not Path(config.weights).expanduser().is_file():
@@ -267,10 +271,20 @@ def _extract_for_model(saved, config: TrainConfig, paths: Sequence[Path], cache_
             f"the weights file this model was trained with, {config.weights}, does not exist (moved or deleted?); "
             f"pass its new location with --weights FILE (accepted if its content is the same)"
         )
-    backbone, extraction = _extract(paths, config, cache_dir, progress, weights)
-    check_compatible(saved, backbone=backbone.identity, num_features=backbone.num_features,
+    ref = resolve_backbone(config.backbone, weights if weights is not None else config.weights, transform=config.transform)
+    check_compatible(saved, backbone=ref.identity, num_features=ref.num_features,
                      source=f" (--weights {weights or config.weights})")
-    return extraction
+    return ref
+
+
+def _extract_for_model(saved, config: TrainConfig, paths: Sequence[Path], cache_dir, progress: bool, weights):
+    """Features of ``paths`` from the backbone ``saved`` was trained on (cached where possible)."""
+    from qtransfer.features.cache import FeatureCache
+    from qtransfer.features.extract import extract_features
+
+    ref = backbone_for(saved, config, weights)
+    cache = FeatureCache(resolve_cache_dir(cache_dir) / "features")
+    return extract_features(paths, ref, cache=cache, device=config.device, progress=progress)
 
 
 def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = None, cache_dir: str | Path | None = None,
@@ -284,7 +298,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = N
     from qtransfer.data.discover import discover
     from qtransfer.evaluation import evaluate_features
 
-    saved, config = _load_for_inference(Path(run_dir), device)
+    saved, config = load_for_inference(Path(run_dir), device)
     found = discover(data, cache_dir=resolve_cache_dir(cache_dir))
     if split is None:
         split = next(s for s in ("test", "val", "train") if s in found.splits)
@@ -300,13 +314,10 @@ def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = N
                       tuple(skipped))
 
 
-def predict_paths(run_dir: str | Path, inputs: Sequence[str | Path], *, cache_dir: str | Path | None = None,
-                  weights: str | None = None, device: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
-    """Predicted class and probability for each image (folders are searched recursively)."""
-    from qtransfer.evaluation import prediction_records
+def image_paths(inputs: Sequence[str | Path]) -> list[Path]:
+    """Image files given directly or found in folders (recursively, sorted); a missing input is a DataError."""
     from qtransfer.data.images import IMAGE_EXTENSIONS
 
-    saved, config = _load_for_inference(Path(run_dir), device)
     paths: list[Path] = []
     for item in inputs:
         p = Path(item)
@@ -318,6 +329,16 @@ def predict_paths(run_dir: str | Path, inputs: Sequence[str | Path], *, cache_di
             raise DataError(f"{p} does not exist; pass image files or folders of images")
     if not paths:
         raise DataError(f"no image files found in {', '.join(map(str, inputs))} (extensions: {', '.join(IMAGE_EXTENSIONS)})")
+    return paths
+
+
+def predict_paths(run_dir: str | Path, inputs: Sequence[str | Path], *, cache_dir: str | Path | None = None,
+                  weights: str | None = None, device: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Predicted class and probability for each image (folders are searched recursively)."""
+    from qtransfer.evaluation import prediction_records
+
+    saved, config = load_for_inference(Path(run_dir), device)
+    paths = image_paths(inputs)
     extraction = _extract_for_model(saved, config, paths, cache_dir, progress, weights)
     records = prediction_records(saved.head, extraction.features, [paths[i] for i in extraction.ok], saved.classes)
     records += [{"path": str(p), "error": reason} for p, reason in extraction.failures]

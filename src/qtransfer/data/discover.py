@@ -14,10 +14,7 @@ known image signatures, but nothing is decoded. Files that are obviously unusabl
 feature extraction, drops those :func:`qtransfer.data.images.open_image_rgb` refuses and
 calls :func:`check_splits` again.
 
-Example:
-    >>> data = discover("../shared/data/hymenoptera_train")  # doctest: +SKIP
-    >>> data.classes, len(data.splits["train"])              # doctest: +SKIP
-    (('ants', 'bees'), 244)
+Example: see :func:`discover`.
 """
 
 from __future__ import annotations
@@ -110,11 +107,16 @@ def discover(data: str | Path, *, cache_dir: Path | None = None, download: bool 
     Raises :class:`DataError` naming the folder and the fix when the data are unusable.
 
     Example:
-        >>> data = discover("../shared/data/hymenoptera_train")  # doctest: +SKIP
-        >>> data.classes
-        ('ants', 'bees')
-        >>> sorted(data.splits)
-        ['train']
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for name, colour in (("ants", "red"), ("bees", "blue")):
+        ...     for i in range(3):
+        ...         (root / name).mkdir(exist_ok=True)
+        ...         Image.new("RGB", (8, 8), colour).save(root / name / f"{i}.png")
+        >>> data = discover(root)
+        >>> data.classes, sorted(data.splits), len(data.splits["train"])
+        (('ants', 'bees'), ['train'], 6)
     """
     if isinstance(data, str) and data == HYMENOPTERA:
         from qtransfer.data.hymenoptera import ensure_hymenoptera
@@ -171,9 +173,6 @@ def scan_class_folders(
     Hidden entries (``.name``) and files whose extension is not an image extension are
     ignored silently; empty, unreadable, non-regular and non-image files, broken
     symlinks, symlink loops and known placeholders are returned in ``skipped``.
-
-    Example:
-        >>> classes, samples, skipped = scan_class_folders(Path("data/train"))  # doctest: +SKIP
     """
     folder = Path(folder)
     try:
@@ -263,7 +262,10 @@ def stratified_split(samples: Sequence[Sample], val_fraction: float, seed: int) 
     so adding a class does not change how the others are split.
 
     Example:
-        >>> train, val = stratified_split(data.splits["train"], 0.2, seed=0)  # doctest: +SKIP
+        >>> samples = [Sample(Path(f"{i}.jpg"), label=i % 2) for i in range(10)]
+        >>> train, val = stratified_split(samples, 0.2, seed=0)
+        >>> len(train), sorted(s.label for s in val)
+        (8, [0, 1])
     """
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not (
         0.0 < float(val_fraction) < 1.0
@@ -301,9 +303,6 @@ def check_splits(classes: Sequence[str], splits: dict[str, list[Sample]], root: 
     * ``val`` and ``test``, when present, are not empty; ``val`` holds at least 2 classes
       (accuracy on a one-class val set says nothing, and it picks the checkpoint);
     * no file is in two splits (that would leak test images into training).
-
-    Example:
-        >>> check_splits(data.classes, data.splits, data.root)  # doctest: +SKIP
     """
     root = Path(root)
     classes = tuple(classes)

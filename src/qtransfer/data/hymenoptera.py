@@ -10,7 +10,7 @@ a half file where a complete one is expected.
 
 Example:
     >>> root = ensure_hymenoptera()          # doctest: +SKIP
-    >>> sorted(p.name for p in root.iterdir())
+    >>> sorted(p.name for p in root.iterdir())  # doctest: +SKIP
     ['train', 'val']
 """
 
@@ -150,7 +150,7 @@ def ensure_hymenoptera(
 
     Example:
         >>> root = ensure_hymenoptera(Path("/tmp/qt-cache"), progress=False)  # doctest: +SKIP
-        >>> (root / "train" / "ants").is_dir()
+        >>> (root / "train" / "ants").is_dir()                               # doctest: +SKIP
         True
     """
     manifest = load_manifest() if manifest is None else manifest

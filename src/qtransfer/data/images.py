@@ -38,9 +38,17 @@ def open_image_rgb(path: str | os.PathLike) -> Image.Image:
     (transparency is composited onto white).
 
     Example:
-        >>> img = open_image_rgb("ants/0013035.jpg")  # doctest: +SKIP
-        >>> img.mode
-        'RGB'
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "grey.png"
+        >>> Image.new("LA", (4, 3)).save(path)          # greyscale with transparency
+        >>> img = open_image_rgb(path)
+        >>> img.mode, img.size
+        ('RGB', (4, 3))
+        >>> try:
+        ...     open_image_rgb(path.with_name("missing.jpg"))
+        ... except BadImageError as e:
+        ...     print(e.reason)
+        does not exist (or is a broken symlink)
     """
     path = Path(path)
     try:

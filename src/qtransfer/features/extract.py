@@ -17,11 +17,21 @@ Undecodable images are cached as failures with their reason, so a warm run repor
 skips without decoding again. Entries live in a :class:`~qtransfer.features.cache.FeatureCache`.
 
 Example:
+    >>> import tempfile
+    >>> from PIL import Image
     >>> from qtransfer.features import FeatureCache, extract_features, resolve_backbone
+    >>> tmp = Path(tempfile.mkdtemp())
+    >>> paths = [tmp / "red.png", tmp / "blue.png"]
+    >>> for path, colour in zip(paths, ("red", "blue")):
+    ...     Image.new("RGB", (40, 30), colour).save(path)
     >>> ref = resolve_backbone("resnet18", weights=None)
-    >>> ex = extract_features(paths, ref, cache=FeatureCache(tmp / "features"))  # doctest: +SKIP
-    >>> ex.features.shape, ex.n_computed                                         # doctest: +SKIP
-    (torch.Size([245, 512]), 245)
+    >>> cache = FeatureCache(tmp / "features")
+    >>> ex = extract_features(paths, ref, cache=cache, progress=False)
+    >>> ex.features.shape, ex.n_computed, ex.backbone is not None
+    (torch.Size([2, 512]), 2, True)
+    >>> again = extract_features(paths, ref, cache=cache, progress=False)   # all cached: nothing built
+    >>> again.n_cached, again.backbone is None, torch.equal(again.features, ex.features)
+    (2, True, True)
 """
 
 from __future__ import annotations

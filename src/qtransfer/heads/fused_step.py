@@ -140,10 +140,14 @@ class FusedQuantumHeadStep:
     ``torch.no_grad()``; it does not touch ``p.grad``.
 
     Example:
-        >>> head = build_head("quantum", 8, 2)                          # doctest: +SKIP
-        >>> step = fused_step_for(head)                                 # doctest: +SKIP
-        >>> with torch.no_grad():                                       # doctest: +SKIP
-        ...     step(x, -nn.functional.one_hot(y, 2) / len(y), logits)
+        >>> from qtransfer.heads import build_head
+        >>> head = build_head("quantum", 8, 2)
+        >>> step = fused_step_for(head)
+        >>> x, y, logits = torch.randn(4, 8), torch.tensor([0, 1, 1, 0]), torch.empty(4, 2)
+        >>> with torch.no_grad():
+        ...     _ = step(x, -nn.functional.one_hot(y, 2) / len(y), logits)
+        >>> torch.allclose(logits, head(x)), [g.shape for g in step.grads][2]
+        (True, torch.Size([6, 4]))
     """
 
     def __init__(self, head: DressedQuantumHead) -> None:

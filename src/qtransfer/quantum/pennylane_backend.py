@@ -58,8 +58,9 @@ def build_qnode(
     Batched inputs use PennyLane's parameter broadcasting.
 
     Example:
-        >>> run = build_qnode(CircuitSpec(n_qubits=2, depth=1))       # doctest: +SKIP
-        >>> run(torch.zeros(2, dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64))  # doctest: +SKIP
+        >>> run = build_qnode(CircuitSpec(n_qubits=2, depth=1))
+        >>> run(torch.zeros(2, dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64))
+        tensor([0., 0.], dtype=torch.float64)
     """
     qml = _import_pennylane()
     kwargs = {} if seed is None else {"seed": seed}

@@ -63,7 +63,7 @@ def load_model(path: Path, *, device: str | torch.device = "cpu") -> SavedModel:
 
     Example:
         >>> saved = load_model(Path("runs/ants/model.pt"))  # doctest: +SKIP
-        >>> saved.classes
+        >>> saved.classes                                  # doctest: +SKIP
         ('ants', 'bees')
     """
     path = Path(path)

@@ -1,0 +1,112 @@
+"""The Python API: what the command line does, as functions that return typed results.
+
+``import qtransfer`` exposes these lazily (nothing heavy is imported until one is called):
+
+* :func:`train` -- train a head, write a run directory, return its :class:`~qtransfer.results.RunMetrics`;
+* :func:`evaluate` / :func:`predict` -- a trained run on labelled / unlabelled images;
+* :func:`compare` -- several heads over several seeds with paired tests (:class:`~qtransfer.results.CompareResults`);
+* :func:`load_run` -- the trained model (backbone + head) as one ``nn.Module``: ``model(images)``
+  or ``model.predict_paths(paths)``.
+
+Settings are :class:`~qtransfer.config.TrainConfig`'s fields, given as keywords (``epochs=5``)
+or as a whole ``config=``; keywords win. ``docs/python-api.md`` has a worked example.
+
+Example:
+    >>> import qtransfer
+    >>> metrics = qtransfer.train("../shared/data/hymenoptera_train", out="runs/demo",        # doctest: +SKIP
+    ...                           backbone="mobilenet_v2", weights="mobilenet_v2-b0353104.pth")
+    >>> metrics.final["val"].accuracy                                                         # doctest: +SKIP
+    0.98
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from qtransfer.config import TrainConfig
+from qtransfer.errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from qtransfer.results import CompareResults, Evaluation, RunMetrics
+
+__all__ = ["train", "evaluate", "predict", "compare", "load_run", "resolve_config"]
+
+PathLike = str | os.PathLike
+
+
+def resolve_config(data: PathLike | None = None, config: TrainConfig | None = None, **settings: Any) -> TrainConfig:
+    """``config`` (default: the published settings) with ``data`` and ``settings`` applied.
+
+    Keys are :class:`~qtransfer.config.TrainConfig` fields; an unknown key is a
+    :class:`~qtransfer.errors.UsageError` that lists the known ones.
+
+    Example:
+        >>> resolve_config("images", epochs=5).epochs
+        5
+        >>> resolve_config(epochs=5, qubits=2).n_qubits
+        2
+    """
+    values = (config or TrainConfig()).to_dict()
+    if data is not None:
+        values["data"] = os.fspath(data)
+    return TrainConfig.from_dict({**values, **settings}, source="settings")
+
+
+def train(data: PathLike | None = None, *, out: PathLike, config: TrainConfig | None = None, resume: bool = False,
+          cache_dir: PathLike | None = None, progress: bool = True, report: bool = True, **settings: Any) -> "RunMetrics":
+    """Train a head on ``data`` and write the run directory ``out``; returns the run's metrics.
+
+    ``resume=True`` continues the interrupted run in ``out`` with its saved configuration
+    (no other settings may be given).
+    """
+    from qtransfer.pipeline import load_run_config, train_run
+
+    if resume:
+        if data is not None or config is not None or settings:
+            raise UsageError(f"resume continues {out} with its saved configuration; give no data, config or settings")
+        config = load_run_config(Path(out))
+    else:
+        config = resolve_config(data, config, **settings)
+    return train_run(config, out, cache_dir=cache_dir, resume=resume, progress=progress, report=report)
+
+
+def evaluate(run_dir: PathLike, data: PathLike, *, split: str | None = None, cache_dir: PathLike | None = None,
+             weights: str | None = None, device: str | None = None, progress: bool = True) -> "Evaluation":
+    """Accuracy, loss, per-class accuracy and confusion matrix of a trained run on a labelled folder."""
+    from qtransfer.pipeline import evaluate_run
+
+    return evaluate_run(run_dir, data, split=split, cache_dir=cache_dir, weights=weights, device=device,
+                        progress=progress)
+
+
+def predict(run_dir: PathLike, images: PathLike | Sequence[PathLike], *, cache_dir: PathLike | None = None,
+            weights: str | None = None, device: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Class and probability of each image (folders are searched recursively)."""
+    from qtransfer.pipeline import predict_paths
+
+    inputs = [images] if isinstance(images, (str, os.PathLike)) else list(images)
+    return predict_paths(run_dir, inputs, cache_dir=cache_dir, weights=weights, device=device, progress=progress)
+
+
+def compare(data: PathLike | None = None, *, out: PathLike, heads: Sequence[str] = ("quantum", "linear", "classical", "product"),
+            seeds: int = 10, config: TrainConfig | None = None, cache_dir: PathLike | None = None, progress: bool = True,
+            report: bool = True, **settings: Any) -> "CompareResults":
+    """Train every head for every seed on the same split and features, test them against ``quantum``."""
+    from qtransfer.compare import run_compare
+
+    return run_compare(resolve_config(data, config, **settings), heads=list(heads), n_seeds=seeds, out_dir=Path(out),
+                       cache_dir=cache_dir, progress=progress, report=report)
+
+
+def load_run(run_dir: PathLike, *, device: str = "cpu", weights: str | None = None):
+    """The trained model of a run directory, backbone included, ready for inference.
+
+    ``weights`` gives the backbone weights file's new place if it moved since training
+    (accepted only with the same content). Returns a
+    :class:`~qtransfer.model.TrainedModel`.
+    """
+    from qtransfer.model import TrainedModel
+
+    return TrainedModel.load(run_dir, device=device, weights=weights)
