@@ -93,14 +93,18 @@ class EpochRecord:
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds spent getting features (cached or computed), training, and in all, in one ``train`` call."""
+    """Seconds spent getting features (cached or computed), training, and in all, in one ``train`` call (to 0.1 ms)."""
 
     extract_s: float
     train_s: float
     total_s: float
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            object.__setattr__(self, f.name, round(float(getattr(self, f.name)), 4))
+
     def to_json(self) -> dict[str, float]:
-        return {k: round(v, 4) for k, v in asdict(self).items()}
+        return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Timing":
