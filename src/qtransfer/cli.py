@@ -94,17 +94,27 @@ def _add_inference_flags(p: argparse.ArgumentParser, json_help: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (importable for documentation and tests)."""
-    fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="qtransfer",
         description="Hybrid classical-quantum transfer learning (Mari et al., Quantum 4, 340, 2020): a frozen "
         "ImageNet backbone's features feed a trainable dressed quantum circuit.",
-        epilog=_EXIT_TEXT, formatter_class=fmt,
+        epilog=_EXIT_TEXT, formatter_class=_FMT,
     )
     parser.add_argument("--version", action="version", version=f"qtransfer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
     defaults = _defaults()
+    _add_train_parser(sub, defaults)
+    _add_inference_parsers(sub)
+    _add_compare_parser(sub, defaults)
+    _add_tool_parsers(sub)
+    return parser
+
+
+_FMT = argparse.RawDescriptionHelpFormatter
+
+
+def _add_train_parser(sub, defaults: dict[str, Any]) -> None:
+    fmt = _FMT
     train = sub.add_parser("train", help="train a head on a folder of images and write a run directory",
                            description="Train a head on cached backbone features; write RUN_DIR with the model, "
                            "metrics.json and report.html. Defaults are the published protocol.",
@@ -120,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cache_dir(train)
     _add_progress(train)
 
+
+def _add_inference_parsers(sub) -> None:
+    fmt = _FMT
     ev = sub.add_parser("evaluate", help="evaluate a trained run on labelled images",
                         description="Accuracy, loss, per-class accuracy and confusion matrix of RUN_DIR's model on DIR.",
                         epilog=_EXIT_TEXT, formatter_class=fmt)
@@ -137,13 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders (searched recursively)")
     _add_inference_flags(pr, "print JSON lines instead of a table")
 
+
+def _add_compare_parser(sub, defaults: dict[str, Any]) -> None:
+    from qtransfer.heads.registry import head_names  # no torch import
+
+    fmt = _FMT
     cmp_ = sub.add_parser("compare", help="train several heads over several seeds and test the differences",
                           description="Train every head for every seed on the same split and the same cached features; "
                           "write results.json, results.csv, results.md and report.html with mean, 95%% CI and paired "
                           "significance tests against the quantum head.",
                           epilog=_EXIT_TEXT, formatter_class=fmt)
     cmp_.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    cmp_.add_argument("--heads", default="quantum,linear,classical,product", help="comma-separated heads (default: %(default)s)")
+    cmp_.add_argument("--heads", default=",".join(head_names()), help="comma-separated heads (default: %(default)s)")
     cmp_.add_argument("--seeds", type=int, default=10, help="number of seeds per head (default: %(default)s)")
     cmp_.add_argument("--config", metavar="FILE", help="TOML/YAML/JSON settings shared by every head")
     _add_train_flags(cmp_, defaults, skip=("head", "seed"))
@@ -151,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cache_dir(cmp_)
     _add_progress(cmp_)
 
+
+def _add_tool_parsers(sub) -> None:
+    fmt = _FMT
     rep = sub.add_parser("report", help="write report.html for a run or compare directory",
                          description="Write a self-contained report.html (figures embedded) into the directory.",
                          epilog=_EXIT_TEXT, formatter_class=fmt)
@@ -162,8 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cache_dir(cache)
 
     sub.add_parser("backbones", help="list the available backbones",
-                   description="List the registered backbones with their feature width.")
-    return parser
+                   description="List the registered backbones with their feature width and default weights.")
 
 
 def _train_config(args: argparse.Namespace, *, exclude: Sequence[str] = ()):
@@ -282,7 +302,7 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
     from qtransfer.features.backbones import BACKBONES
 
     for name, spec in BACKBONES.items():
-        print(f"{name:<20} {spec.description}")
+        print(f"{name:<20} {spec.num_features:>5} features  DEFAULT={spec.default_weights:<14} {spec.description}")
     return 0
 
 

@@ -175,6 +175,25 @@ def scan_class_folders(
     symlinks, symlink loops and known placeholders are returned in ``skipped``.
     """
     folder = Path(folder)
+    class_dirs, stray = _class_dirs(folder)
+    classes, label_of = _labels(folder, class_dirs, classes)
+    samples: list[Sample] = []
+    skipped: list[Skipped] = list(stray)
+    empty: list[tuple[str, list[Skipped]]] = []
+    for name in sorted(class_dirs):
+        found, rejected = _scan_class(class_dirs[name], label_of[_nfc(name)])
+        samples += found
+        skipped += rejected
+        if not found:
+            empty.append((name, rejected))
+    _check_found(folder, class_dirs, samples, skipped, empty)
+    samples.sort(key=lambda s: (s.label, _path_key(s)))
+    skipped.sort(key=_path_key)
+    return classes, samples, skipped
+
+
+def _class_dirs(folder: Path) -> tuple[dict[str, Path], list[Skipped]]:
+    """The non-hidden sub-folders of ``folder`` by name, and the image files lying beside them."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except FileNotFoundError:
@@ -183,7 +202,6 @@ def scan_class_folders(
         raise DataError(f"{folder} is not a folder. Pass a folder of class folders.") from None
     except PermissionError:
         raise DataError(f"folder {folder} cannot be read (permission denied). Fix its permissions.") from None
-
     class_dirs: dict[str, Path] = {}
     stray: list[Skipped] = []
     for entry in entries:
@@ -194,44 +212,44 @@ def scan_class_folders(
             class_dirs[entry.name] = path
         elif _is_image_name(entry.name) or _is_unsupported_picture(entry.name):
             stray.append(Skipped(path, "not inside a class folder"))
-
     if not class_dirs:
         found = f" It holds {len(stray)} image file(s) directly;" if stray else ""
         raise DataError(
             f"no class folders in {folder}.{found} put the images in one sub-folder per class "
             f"(e.g. {folder}/ants/ and {folder}/bees/), the folder name being the label."
         )
+    return class_dirs, stray
 
-    if classes is None:
-        classes = tuple(sorted(class_dirs))
-        label_of = {_nfc(c): i for i, c in enumerate(classes)}
-    else:
-        classes = tuple(classes)
-        label_of = {_nfc(c): i for i, c in enumerate(classes)}
-        unknown = sorted(name for name in class_dirs if _nfc(name) not in label_of)
-        if unknown:
-            raise DataError(
-                f"{folder} has class folder(s) {', '.join(map(repr, unknown))} that the train folder "
-                f"does not have (train classes: {', '.join(map(repr, classes))}). Rename or remove "
-                f"them, or add them to train/."
-            )
 
-    samples: list[Sample] = []
-    skipped: list[Skipped] = list(stray)
-    empty: list[tuple[str, list[Skipped]]] = []
-    for name in sorted(class_dirs):
-        label = label_of[_nfc(name)]
-        found = 0
-        rejected: list[Skipped] = []
-        for path, reason in _walk_files(class_dirs[name]):
-            if reason is None:
-                samples.append(Sample(path, label))
-                found += 1
-            else:
-                rejected.append(Skipped(path, reason))
-        skipped += rejected
-        if found == 0:
-            empty.append((name, rejected))
+def _labels(folder: Path, class_dirs: dict[str, Path], classes: Sequence[str] | None) -> tuple[tuple[str, ...], dict[str, int]]:
+    """The classes (train's, or the sorted folder names) and each (NFC) folder name's label."""
+    classes = tuple(sorted(class_dirs)) if classes is None else tuple(classes)
+    label_of = {_nfc(c): i for i, c in enumerate(classes)}
+    unknown = sorted(name for name in class_dirs if _nfc(name) not in label_of)
+    if unknown:
+        raise DataError(
+            f"{folder} has class folder(s) {', '.join(map(repr, unknown))} that the train folder "
+            f"does not have (train classes: {', '.join(map(repr, classes))}). Rename or remove "
+            f"them, or add them to train/."
+        )
+    return classes, label_of
+
+
+def _scan_class(folder: Path, label: int) -> tuple[list[Sample], list[Skipped]]:
+    """Every file under one class folder: usable as a sample, or skipped with a reason."""
+    found: list[Sample] = []
+    rejected: list[Skipped] = []
+    for path, reason in _walk_files(folder):
+        if reason is None:
+            found.append(Sample(path, label))
+        else:
+            rejected.append(Skipped(path, reason))
+    return found, rejected
+
+
+def _check_found(folder: Path, class_dirs: dict[str, Path], samples: list[Sample], skipped: list[Skipped],
+                 empty: list[tuple[str, list[Skipped]]]) -> None:
+    """Refuse a folder without images, or a class folder without a usable image, saying why."""
     if not samples:
         raise DataError(
             f"no images found in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)} in its class "
@@ -247,9 +265,6 @@ def scan_class_folders(
             f"class folder {class_dirs[name]} has no usable images{why}{others}. Add images "
             f"({', '.join(IMAGE_EXTENSIONS)}) or remove the folder."
         )
-    samples.sort(key=lambda s: (s.label, _path_key(s)))
-    skipped.sort(key=_path_key)
-    return classes, samples, skipped
 
 
 def stratified_split(samples: Sequence[Sample], val_fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
