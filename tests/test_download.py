@@ -346,3 +346,25 @@ def test_file_url_and_bad_scheme(tmp_path, cache):
     assert verify_tree(ensure_hymenoptera(cache, url=z.as_uri(), manifest=MANIFEST, progress=False), MANIFEST) == []
     with pytest.raises(UsageError, match="must start with https://"):
         ensure_hymenoptera(tmp_path / "other", url="ftp://example.org/h.zip", manifest=MANIFEST)
+
+
+def test_a_server_that_never_answers_times_out_with_the_offline_message(cache, monkeypatch):
+    """The reason the download is our own: torch.hub.download_url_to_file has no timeout and would wait forever."""
+    import time
+
+    import qtransfer.data.hymenoptera as hymenoptera
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)  # the connection is accepted by the kernel; nothing is ever sent back
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/hymenoptera_data.zip"
+    monkeypatch.setattr(hymenoptera, "_TIMEOUT_S", 1.0)
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(DownloadError) as info:
+            ensure_hymenoptera(cache, url=url, manifest=MANIFEST, progress=False)
+    finally:
+        listener.close()
+    assert time.monotonic() - t0 < 15
+    _offline_checks(str(info.value), url, cache)
+    assert _leftovers(cache) == []
