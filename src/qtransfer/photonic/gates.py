@@ -148,20 +148,22 @@ def _phases(phi: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 
 
 @lru_cache(maxsize=32)
-def _ladder_tables(cutoff: int, step: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(coef, power)`` of ``<m| (c a^dagger)^{step j} / j! |k>``: ``coef[m, k] = sqrt(m!/k!) / j!``
-    with ``m - k = step * j`` (0 elsewhere) and ``power[m, k] = j`` (the power of ``c``)."""
+def _ladder_tables(cutoff: int, step: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Constants of ``<m| (c a^dagger)^{step j} / j! |k>`` (``m - k = step * j``), float64:
+
+    ``coef[m, k] = sqrt(m!/k!) / j!`` (0 where ``m - k`` is not a multiple of ``step`` >= 0),
+    ``index[m, k] = j`` (the power of ``c``), the powers ``j`` themselves, ``(-1)^j``, and
+    ``n + 1/2`` for ``n < cutoff``.
+    """
     m = torch.arange(cutoff, dtype=_F64, device=device)
     diff = m[:, None] - m[None, :]
     j = torch.div(diff, step, rounding_mode="floor").clamp(min=0)
     valid = (diff >= 0) & (torch.remainder(diff, step) == 0)
     log = 0.5 * (torch.lgamma(m[:, None] + 1) - torch.lgamma(m[None, :] + 1)) - torch.lgamma(j + 1)
-    return torch.where(valid, torch.exp(log), torch.zeros_like(log)), j.long()
-
-
-def _triangular(powers: torch.Tensor, coef: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Lower-triangular ``coef[m, k] * powers[..., index[m, k]]``."""
-    return powers[..., index] * coef
+    coef = torch.where(valid, torch.exp(log), torch.zeros_like(log))
+    powers = torch.arange((cutoff - 1) // step + 1, dtype=_F64, device=device)
+    sign = 1.0 - 2.0 * torch.remainder(powers, 2)
+    return coef, j.long(), powers, sign, m + 0.5
 
 
 def displacement(r: torch.Tensor | float, phi: torch.Tensor | float, cutoff: int) -> torch.Tensor:
@@ -177,15 +179,12 @@ def displacement(r: torch.Tensor | float, phi: torch.Tensor | float, cutoff: int
     """
     cutoff = check_cutoff(cutoff)
     r, phi, out = _pair(r, phi, ("r", "phi"))
-    coef, index = _ladder_tables(cutoff, 1, r.device)
+    coef, index, j, sign, _ = _ladder_tables(cutoff, 1, r.device)
     r64, phi64 = r.to(_F64), phi.to(_F64)
-    mag = _powers(r64, cutoff)
-    k = torch.arange(cutoff, dtype=_F64, device=r.device)
-    alpha_pow = mag * _phases(phi64, k)  # alpha^j
-    sign = torch.where(torch.remainder(k, 2) == 0, 1.0, -1.0).to(_F64)
-    lower = _triangular(alpha_pow, coef, index)  # <m| e^{alpha a^dag} |k>
-    upper = _triangular(alpha_pow.conj() * sign, coef, index).transpose(-1, -2)  # <k| e^{-alpha* a} |n>
-    mat = torch.exp(-0.5 * r64 * r64)[..., None, None] * (lower @ upper)
+    alpha_pow = torch.pow(r64.unsqueeze(-1), j) * _phases(phi64, j)  # alpha^j (r may be < 0: no polar(r^j, .))
+    lower = alpha_pow[..., index] * coef  # <m| e^{alpha a^dag} |k>
+    upper = (alpha_pow.conj() * sign)[..., index] * coef  # <n| e^{-alpha a^dag} |k>* = <k| e^{-alpha* a} |n>
+    mat = (lower * torch.exp(-0.5 * r64 * r64)[..., None, None]) @ upper.mT
     return mat.to(out)
 
 
@@ -202,17 +201,14 @@ def squeezing(r: torch.Tensor | float, phi: torch.Tensor | float, cutoff: int) -
     """
     cutoff = check_cutoff(cutoff)
     r, phi, out = _pair(r, phi, ("r", "phi"))
-    coef, index = _ladder_tables(cutoff, 2, r.device)
+    coef, index, j, sign, n_half = _ladder_tables(cutoff, 2, r.device)
     r64, phi64 = r.to(_F64), phi.to(_F64)
-    half = (cutoff + 1) // 2
-    j = torch.arange(half, dtype=_F64, device=r.device)
-    w_pow = _powers(-0.5 * torch.tanh(r64), half) * _phases(phi64, j)  # (-e^{i phi} tanh r / 2)^j
-    sign = torch.where(torch.remainder(j, 2) == 0, 1.0, -1.0).to(_F64)
-    lower = _triangular(w_pow, coef, index)
-    upper = _triangular(w_pow.conj() * sign, coef, index).transpose(-1, -2)  # (e^{-i phi} tanh r / 2)^j
-    n = torch.arange(cutoff, dtype=_F64, device=r.device)
-    middle = torch.exp(-(n + 0.5) * torch.log(torch.cosh(r64)).unsqueeze(-1))  # (cosh r)^{-(n + 1/2)}
-    mat = lower @ (middle.unsqueeze(-1) * upper)
+    w = -0.5 * torch.tanh(r64)
+    w_pow = torch.pow(w.unsqueeze(-1), j) * _phases(phi64, j)  # (-e^{i phi} tanh r / 2)^j
+    lower = w_pow[..., index] * coef
+    upper = (w_pow.conj() * sign)[..., index] * coef  # transposed (e^{-i phi} tanh r / 2)^j factor
+    middle = torch.pow(torch.cosh(r64).unsqueeze(-1), -n_half)  # (cosh r)^{-(n + 1/2)}
+    mat = lower @ (middle.unsqueeze(-1) * upper.mT)
     return mat.to(out)
 
 
@@ -230,7 +226,7 @@ def rotation_phases(phi: torch.Tensor | float, cutoff: int) -> torch.Tensor:
     """
     cutoff = check_cutoff(cutoff)
     phi = _real(phi, "phi")
-    n = torch.arange(cutoff, dtype=_F64, device=phi.device)
+    n = _ladder_tables(cutoff, 1, phi.device)[2]
     return _phases(phi.to(_F64), n).to(complex_dtype(phi.dtype))
 
 
@@ -244,7 +240,7 @@ def kerr_phases(kappa: torch.Tensor | float, cutoff: int) -> torch.Tensor:
     """
     cutoff = check_cutoff(cutoff)
     kappa = _real(kappa, "kappa")
-    n = torch.arange(cutoff, dtype=_F64, device=kappa.device)
+    n = _ladder_tables(cutoff, 1, kappa.device)[2]
     return _phases(kappa.to(_F64), n * n).to(complex_dtype(kappa.dtype))
 
 

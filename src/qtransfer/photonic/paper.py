@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 
 import numpy as np
@@ -136,8 +137,9 @@ def _clip(value: np.floating, bound: float) -> float:
     return float(np.clip(value, -bound, bound))
 
 
+@lru_cache(maxsize=64)
 def qc_network_a(depth: int = QC.depth, settings: QCSettings = QC) -> PhotonicCircuit:
-    """Network A of the QC example: the first ``depth`` pre-trained layers (fixed numbers).
+    """Network A of the QC example: the first ``depth`` pre-trained layers (fixed numbers; cached).
 
     Example:
         >>> len(qc_network_a(2).ops)
@@ -228,6 +230,7 @@ def _check_variant(variant: str) -> str:
     return variant
 
 
+@lru_cache(maxsize=16)
 def qq_circuit_a(variant: str = "published", settings: QQSettings = QQ) -> PhotonicCircuit:
     """Circuit A of the QQ example (fixed numbers); ``"published"`` omits the squeezing.
 
@@ -310,6 +313,7 @@ def qq_input_state(labels, cutoff: int = QQ.cutoff, dtype=None):
     return out.to(labels.device)
 
 
+@lru_cache(maxsize=16)
 def qq_circuit(variant: str = "published", q_depth: int = QQ.q_depth) -> PhotonicCircuit:
     """The whole QQ network after ``|label>``: data generator, circuit A, ``q_depth`` layers of B.
 

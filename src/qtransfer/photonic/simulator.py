@@ -162,6 +162,12 @@ def gate_matrix(gate: str, values: tuple[torch.Tensor | float, ...], cutoff: int
     return builders[gate](*values, cutoff)
 
 
+@lru_cache(maxsize=1024)
+def _constant(value: float, device: torch.device) -> torch.Tensor:
+    """A fixed gate parameter as a float64 scalar tensor (made once per value and device)."""
+    return torch.tensor(value, dtype=torch.float64, device=device)
+
+
 def _resolve(
     op: Op, params: Mapping[str, torch.Tensor | float], batch: int, device: torch.device
 ) -> tuple[tuple[torch.Tensor, ...], bool]:
@@ -169,7 +175,7 @@ def _resolve(
     values, batched = [], False
     for p in op.params:
         if not isinstance(p, str):
-            values.append(torch.tensor(p, dtype=torch.float64, device=device))
+            values.append(_constant(p, device))
             continue
         v = params[p]
         if not isinstance(v, torch.Tensor):
