@@ -62,7 +62,9 @@ def qc_qtransfer(batch: int, dtype, device):
 
     from qtransfer.photonic import paper
 
-    amps = torch.tensor(_qc_amplitudes(batch), device=device).to(torch.complex128 if dtype == torch.float64 else torch.complex64)
+    amps = torch.tensor(_qc_amplitudes(batch), device=device).to(
+        torch.complex128 if dtype == torch.float64 else torch.complex64
+    )
 
     def step():
         feats = paper.qc_features(paper.qc_state(amps))
@@ -176,9 +178,10 @@ def qq_strawberryfields(batch: int):
     from qtransfer.photonic import paper
 
     labels, gen, weights = _qq_inputs(batch)
-    sq, d, r1, r2, r3, gamma = (float(v) for v in paper.qq_parameters()[:, 0])
+    _sq, d, r1, r2, r3, gamma = (float(v) for v in paper.qq_parameters()[:, 0])  # as published: no S
     clip = lambda v: float(np.clip(v, -1, 1))  # noqa: E731
     cutoff = paper.QQ.cutoff
+
     def program(label: int):
         prog = sf.Program(1)
         kd, kr1, ksq, kr2 = prog.params("d", "r1", "sq", "r2")
@@ -248,8 +251,10 @@ def main(argv: list[str] | None = None) -> None:
             sf_version = strawberryfields.__version__
         except ImportError:
             print("strawberryfields is not installed: its columns are n/a (see docs/photonic.md)", file=sys.stderr)
-    print(f"torch {torch.__version__}, qtransfer on {device}, {args.threads} torch thread(s); "
-          f"Strawberry Fields {sf_version if have_sf else 'absent'} fock backend on CPU, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+    print(
+        f"torch {torch.__version__}, qtransfer on {device}, {args.threads} torch thread(s); "
+        f"Strawberry Fields {sf_version if have_sf else 'absent'} fock backend on CPU, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    )
     header = ["case", "batch", "qtransfer f64", "qtransfer f32", "SF fock", "f64 / SF", "f32 / SF"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header), flush=True)
@@ -266,8 +271,8 @@ def main(argv: list[str] | None = None) -> None:
             f64 = batch / _time(ours(batch, torch.float64, device), args.budget)
             f32 = batch / _time(ours(batch, torch.float32, device), args.budget)
             ref = batch / _time(theirs(batch), args.budget, min_repeats=1) if have_sf else None
-            ratio = lambda x: "n/a" if ref is None else f"{x / ref:,.0f}x"  # noqa: E731
-            row = [name, str(batch), _fmt(f64), _fmt(f32), _fmt(ref), ratio(f64), ratio(f32)]
+            ratios = ["n/a" if ref is None else f"{x / ref:,.0f}x" for x in (f64, f32)]
+            row = [name, str(batch), _fmt(f64), _fmt(f32), _fmt(ref), *ratios]
             print("| " + " | ".join(row) + " |", flush=True)
     print("\nstates/s (batch / median time per call); ratios are qtransfer / SF.")
 

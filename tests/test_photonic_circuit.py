@@ -43,7 +43,10 @@ def test_join_circuits():
         (lambda: Op("K", (0,), (True,)), "a parameter is a number or a non-empty name, got True"),
         (lambda: Op("K", (0,), ("",)), "a parameter is a number or a non-empty name"),
         (lambda: PhotonicCircuit(0), "n_modes must be an integer >= 1, got 0"),
-        (lambda: PhotonicCircuit(2, (Op("R", (2,), (0.1,)),)), r"op 0 \('R'\) acts on mode 2 but the circuit has 2 mode"),
+        (
+            lambda: PhotonicCircuit(2, (Op("R", (2,), (0.1,)),)),
+            r"op 0 \('R'\) acts on mode 2 but the circuit has 2 mode",
+        ),
     ],
 )
 def test_errors_name_the_value_and_the_fix(make, message):

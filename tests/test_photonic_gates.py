@@ -55,7 +55,9 @@ def test_displacement_on_vacuum_has_poisson_photon_statistics(r, phi):
     n = torch.arange(c, dtype=F64)
     poisson = torch.exp(-r * r + n * math.log(r * r) - torch.lgamma(n + 1))
     torch.testing.assert_close(col.abs().square(), poisson, atol=1e-14, rtol=0)
-    torch.testing.assert_close(torch.angle(col[1:]), torch.remainder(n[1:] * phi + math.pi, 2 * math.pi) - math.pi, atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        torch.angle(col[1:]), torch.remainder(n[1:] * phi + math.pi, 2 * math.pi) - math.pi, atol=1e-12, rtol=0
+    )
 
 
 @pytest.mark.parametrize("r, phi", [(0.4, 0.0), (0.9, 1.2), (-0.6, -2.5)])
@@ -91,8 +93,15 @@ def test_rotation_and_kerr_phases_on_fock_states():
     c = 9
     phi, kappa = 0.37, -1.21
     n = torch.arange(c, dtype=F64)
-    torch.testing.assert_close(torch.diagonal(gates.rotation(t(phi), c)), torch.polar(torch.ones(c, dtype=F64), phi * n), atol=1e-15, rtol=0)
-    torch.testing.assert_close(torch.diagonal(gates.kerr(t(kappa), c)), torch.polar(torch.ones(c, dtype=F64), kappa * n * n), atol=1e-13, rtol=0)
+    torch.testing.assert_close(
+        torch.diagonal(gates.rotation(t(phi), c)), torch.polar(torch.ones(c, dtype=F64), phi * n), atol=1e-15, rtol=0
+    )
+    torch.testing.assert_close(
+        torch.diagonal(gates.kerr(t(kappa), c)),
+        torch.polar(torch.ones(c, dtype=F64), kappa * n * n),
+        atol=1e-13,
+        rtol=0,
+    )
     assert torch.count_nonzero(gates.kerr(t(kappa), c) - torch.diag_embed(torch.diagonal(gates.kerr(t(kappa), c)))) == 0
 
 
@@ -147,14 +156,17 @@ def test_cubic_phase_hbar_scales_the_generator():
 # --- exact truncation ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name, build, generator",
-    [
-        ("D", lambda c: gates.displacement(t(0.9), t(0.4), c), lambda a, al=0.9 * complex(math.cos(0.4), math.sin(0.4)): al * a.mH - al.conjugate() * a),
-        ("S", lambda c: gates.squeezing(t(0.6), t(-1.0), c), lambda a, z=0.6 * complex(math.cos(-1.0), math.sin(-1.0)): 0.5 * (z.conjugate() * a @ a - z * a.mH @ a.mH)),
-    ],
-)
-def test_one_mode_gates_are_exact_elements_not_exp_of_truncated_generator(name, build, generator):
+_ALPHA = 0.9 * complex(math.cos(0.4), math.sin(0.4))
+_Z = 0.6 * complex(math.cos(-1.0), math.sin(-1.0))
+_EXACT_CASES = {
+    "D": (lambda c: gates.displacement(t(0.9), t(0.4), c), lambda a: _ALPHA * a.mH - _ALPHA.conjugate() * a),
+    "S": (lambda c: gates.squeezing(t(0.6), t(-1.0), c), lambda a: 0.5 * (_Z.conjugate() * a @ a - _Z * a.mH @ a.mH)),
+}
+
+
+@pytest.mark.parametrize("name", list(_EXACT_CASES))
+def test_one_mode_gates_are_exact_elements_not_exp_of_truncated_generator(name):
+    build, generator = _EXACT_CASES[name]
     c = 8
     exact = _expm_reference(generator, c, 80)
     torch.testing.assert_close(build(c), exact, atol=1e-12, rtol=0)

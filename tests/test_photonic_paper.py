@@ -8,8 +8,8 @@ from importlib import resources
 import numpy as np
 import pytest
 import torch
-
 from conftest import SHARED
+
 from qtransfer.photonic import measure, paper, simulate
 
 DATA = resources.files("qtransfer.photonic").joinpath("data")
@@ -76,7 +76,9 @@ def test_qc_features_are_normalised_moduli():
     feats = paper.qc_features(state)
     assert feats.shape == (3, 16) and (feats >= 0).all()
     torch.testing.assert_close(feats.square().sum(1), torch.ones(3, dtype=torch.float64), atol=1e-12, rtol=0)
-    torch.testing.assert_close(feats[1].reshape(4, 4), state[1, :4, :4].abs() / state[1, :4, :4].abs().square().sum().sqrt())
+    torch.testing.assert_close(
+        feats[1].reshape(4, 4), state[1, :4, :4].abs() / state[1, :4, :4].abs().square().sum().sqrt()
+    )
     assert (measure.norm(state) < 1).all() and (measure.norm(state) > 0.9).all()  # truncation loss is visible
 
 
@@ -94,7 +96,9 @@ def test_qq_variants():
     assert intended.ops[1].gate == "S" and intended.ops[1].params == (sq, 0.0)
     psi = paper.qq_input_state(torch.tensor([0, 1, 1]), dtype=torch.float64)
     gen = {"gen_d": torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64), "gen_r1": 0.3, "gen_sq": 0.2, "gen_r2": -0.4}
-    make = lambda v: simulate(paper.PhotonicCircuit(1, paper.qq_input_circuit().ops + paper.qq_circuit_a(v).ops), psi, gen)  # noqa: E731
+    make = lambda v: simulate(
+        paper.PhotonicCircuit(1, paper.qq_input_circuit().ops + paper.qq_circuit_a(v).ops), psi, gen
+    )  # noqa: E731
     p0 = {v: measure.fock_probabilities(make(v))[:, 0] for v in paper.VARIANTS}
     assert (p0["published"] - p0["intended"]).abs().max() > 1e-2  # the missing squeezing matters
 
@@ -103,7 +107,13 @@ def test_qq_circuit_parameters_and_settings():
     c = paper.qq_circuit("intended", q_depth=2)
     assert c.parameter_names[:4] == ("gen_d", "gen_r1", "gen_sq", "gen_r2")
     assert c.parameter_names[4:] == tuple(f"{n}_{i}" for i in range(2) for n in ("r1", "sq", "r2", "d", "r3", "gamma"))
-    assert (paper.QQ.cutoff, paper.QQ.q_depth, paper.QQ.batch_size, paper.QC.cutoff, paper.QC.depth) == (15, 3, 8, 11, 15)
+    assert (paper.QQ.cutoff, paper.QQ.q_depth, paper.QQ.batch_size, paper.QC.cutoff, paper.QC.depth) == (
+        15,
+        3,
+        8,
+        11,
+        15,
+    )
 
 
 def test_errors():

@@ -20,7 +20,9 @@ def _random_state(n_modes: int, cutoff: int, batch: int = 2, dtype=C128) -> torc
 
 
 @pytest.mark.parametrize("mode", [0, 1, 2])
-@pytest.mark.parametrize("gate, params", [("D", (0.4, 0.2)), ("S", (0.3, -1.0)), ("R", (0.8,)), ("K", (0.5,)), ("V", (0.3,))])
+@pytest.mark.parametrize(
+    "gate, params", [("D", (0.4, 0.2)), ("S", (0.3, -1.0)), ("R", (0.8,)), ("K", (0.5,)), ("V", (0.3,))]
+)
 def test_one_mode_gate_acts_on_its_mode(gate, params, mode):
     c = 4
     psi = _random_state(3, c)
@@ -50,9 +52,7 @@ def test_closed_form_displace_rotate_split():
     # D(r, phi) on mode 0, R(turn), then a 50:50 BS: coherent amplitudes follow the classical map
     c = 25
     r, phi, turn, theta, bphi = 0.9, 0.3, 0.5, math.pi / 4, 0.2
-    circuit = PhotonicCircuit(
-        2, (Op("D", (0,), (r, phi)), Op("R", (0,), (turn,)), Op("BS", (0, 1), (theta, bphi)))
-    )
+    circuit = PhotonicCircuit(2, (Op("D", (0,), (r, phi)), Op("R", (0,), (turn,)), Op("BS", (0, 1), (theta, bphi))))
     out = simulate(circuit, states.vacuum(2, c))
     alpha = r * complex(math.cos(phi + turn), math.sin(phi + turn))
     tr = complex(math.cos(bphi), math.sin(bphi)) * math.sin(theta)

@@ -92,8 +92,11 @@ def test_beamsplitter_on_reversed_modes_matches_swapped_modes(seed):
     np.testing.assert_allclose(got.numpy(), want, atol=TOL, rtol=0)
 
 
-@pytest.mark.xfail(strict=True, reason="Strawberry Fields 0.23's fock backend applies a two-mode gate on modes "
-                   "(k, 0) as if on (0, k) (apply_twomode_gate swaps the axes back); qtransfer does not copy that")
+@pytest.mark.xfail(
+    strict=True,
+    reason="Strawberry Fields 0.23's fock backend applies a two-mode gate on modes "
+    "(k, 0) as if on (0, k) (apply_twomode_gate swaps the axes back); qtransfer does not copy that",
+)
 def test_strawberryfields_reversed_beamsplitter_modes():
     rng = np.random.default_rng(0)
     params, cutoff = _random_params(rng, "BS"), 5
@@ -111,8 +114,15 @@ def test_gates_on_vacuum_and_outputs_match(dtype):
     ops = []
     for _ in range(3):
         for gate, modes in (("D", (0,)), ("S", (1,)), ("BS", (0, 1)), ("R", (0,)), ("K", (1,)), ("V", (0,))):
-            ops.append(Op(gate, modes, _random_params(rng, gate) if gate not in ("D", "S") else
-                          (float(rng.uniform(-0.6, 0.6)), float(rng.uniform(-3, 3)))))
+            ops.append(
+                Op(
+                    gate,
+                    modes,
+                    _random_params(rng, gate)
+                    if gate not in ("D", "S")
+                    else (float(rng.uniform(-0.6, 0.6)), float(rng.uniform(-3, 3))),
+                )
+            )
     circuit = PhotonicCircuit(2, tuple(ops))
 
     def body(q):
@@ -163,7 +173,9 @@ def test_qc_network_a_matches(depth):
     rng = np.random.default_rng(depth)
     clean = paper.qc_amplitudes()
     pick = rng.choice(7, size=2, replace=False)
-    noise = rng.normal(scale=paper.QC.noise_scale, size=(2, 2)) + 1j * rng.normal(scale=paper.QC.noise_scale, size=(2, 2))
+    noise = rng.normal(scale=paper.QC.noise_scale, size=(2, 2)) + 1j * rng.normal(
+        scale=paper.QC.noise_scale, size=(2, 2)
+    )
     amps = clean[pick] + noise
     ours = paper.qc_state(torch.tensor(amps), depth=depth)
     feats = paper.qc_features(ours)
@@ -178,9 +190,7 @@ def test_qc_network_a_matches(depth):
 
 def _qq_sf_state(label: int, gen: dict, variant: str, b_params: np.ndarray):
     """QQ as the notebook writes it: |label>, generator, circuit A, 3 layers of circuit B."""
-    sq, d, r1, r2, r3, gamma = np.load(
-        resources.files("qtransfer.photonic").joinpath("data", "circuit_A.npy")
-    )[:, 0]
+    sq, d, r1, r2, r3, gamma = np.load(resources.files("qtransfer.photonic").joinpath("data", "circuit_A.npy"))[:, 0]
     clip = lambda v: float(np.clip(v, -1, 1))  # noqa: E731
     cutoff = paper.QQ.cutoff
     ket = np.zeros(cutoff, dtype=complex)

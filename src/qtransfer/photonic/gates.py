@@ -330,8 +330,11 @@ def _beamsplitter_tables(cutoff: int, device: torch.device):
                 shift.append(n1 - m1)
                 rows.append(row)
     as_long = lambda v: torch.tensor(v, dtype=torch.long, device=device)  # noqa: E731
-    return as_long(flat), as_long(total), torch.tensor(shift, dtype=_F64, device=device), torch.tensor(
-        rows, dtype=_F64, device=device
+    return (
+        as_long(flat),
+        as_long(total),
+        torch.tensor(shift, dtype=_F64, device=device),
+        torch.tensor(rows, dtype=_F64, device=device),
     )
 
 

@@ -23,7 +23,7 @@ import torch
 from .gates import HBAR
 from .simulator import _check_mode, _check_state
 
-__all__ = ["fock_probabilities", "mean_photon", "mean_p", "mean_x", "norm"]
+__all__ = ["fock_probabilities", "mean_p", "mean_photon", "mean_x", "norm"]
 
 
 def fock_probabilities(state: torch.Tensor) -> torch.Tensor:

@@ -39,10 +39,14 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .circuit import Op, PhotonicCircuit
+
+if TYPE_CHECKING:  # torch loads only when a function that returns tensors runs
+    import torch
 
 __all__ = [
     "QC",
@@ -151,7 +155,9 @@ def qc_network_a(depth: int = QC.depth, settings: QCSettings = QC) -> PhotonicCi
     """
     p = qc_parameters()
     if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= p.shape[1]:
-        raise ValueError(f"depth must be an integer in 0..{p.shape[1]} (the pre-trained network has {p.shape[1]} layers), got {depth!r}")
+        raise ValueError(
+            f"depth must be an integer in 0..{p.shape[1]} (the pre-trained network has {p.shape[1]} layers), got {depth!r}"
+        )
     ops: list[Op] = []
     for i in range(depth):
         r1, r2, t1, f1, t2, f2, s1, sf1, s2, sf2, d1, df1, d2, df2, k1, k2 = p[:, i]
@@ -182,7 +188,7 @@ def qc_amplitudes(alpha: float = QC.alpha) -> np.ndarray:
     return np.stack([a, b], axis=1).astype(np.complex128)
 
 
-def qc_state(amplitudes, *, depth: int = QC.depth, cutoff: int = QC.cutoff):
+def qc_state(amplitudes: torch.Tensor, *, depth: int = QC.depth, cutoff: int = QC.cutoff) -> torch.Tensor:
     """Network A on the coherent states ``|alpha, beta>``: ``(batch, 2)`` complex amplitudes ->
     ``(batch, cutoff, cutoff)`` kets (complex64 for complex64 amplitudes, else complex128).
 
@@ -202,13 +208,15 @@ def qc_state(amplitudes, *, depth: int = QC.depth, cutoff: int = QC.cutoff):
     if not isinstance(amplitudes, torch.Tensor) or not amplitudes.is_complex():
         raise ValueError("amplitudes must be a complex tensor of shape (batch, 2), e.g. torch.tensor(qc_amplitudes())")
     if amplitudes.dim() != 2 or amplitudes.shape[1] != 2:
-        raise ValueError(f"amplitudes must have shape (batch, 2), one complex amplitude per mode; got {tuple(amplitudes.shape)}")
+        raise ValueError(
+            f"amplitudes must have shape (batch, 2), one complex amplitude per mode; got {tuple(amplitudes.shape)}"
+        )
     r, phi = amplitudes.abs(), amplitudes.angle()
     ket = states.product(states.coherent(r[:, 0], phi[:, 0], cutoff), states.coherent(r[:, 1], phi[:, 1], cutoff))
     return simulator.simulate(qc_network_a(depth), ket)
 
 
-def qc_features(state, image_dim: int = QC.image_dim):
+def qc_features(state: torch.Tensor, image_dim: int = QC.image_dim) -> torch.Tensor:
     """The notebook's features of a QC output ket: ``|psi|`` on ``n1, n2 < image_dim``,
     renormalised on that subspace, flattened: ``(batch, image_dim**2)`` real.
 
@@ -218,7 +226,9 @@ def qc_features(state, image_dim: int = QC.image_dim):
         torch.Size([7, 16])
     """
     if state.dim() != 3 or state.shape[1] < image_dim or image_dim < 1:
-        raise ValueError(f"state must be (batch, cutoff, cutoff) with cutoff >= image_dim={image_dim}; got {tuple(state.shape)}")
+        raise ValueError(
+            f"state must be (batch, cutoff, cutoff) with cutoff >= image_dim={image_dim}; got {tuple(state.shape)}"
+        )
     sub = state[:, :image_dim, :image_dim].abs()
     sub = sub / sub.square().sum((1, 2), keepdim=True).sqrt()
     return sub.flatten(1)
@@ -292,7 +302,7 @@ def qq_input_circuit() -> PhotonicCircuit:
     )
 
 
-def qq_input_state(labels, cutoff: int = QQ.cutoff, dtype=None):
+def qq_input_state(labels: torch.Tensor, cutoff: int = QQ.cutoff, dtype: torch.dtype | None = None) -> torch.Tensor:
     """``|label>`` for each label (0 or 1): ``(batch, cutoff)`` kets.
 
     Example:

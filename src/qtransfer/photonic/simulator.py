@@ -135,13 +135,19 @@ def apply_diagonal(state: torch.Tensor, phases: torch.Tensor, mode: int) -> torc
     n_modes, cutoff = _check_state(state)
     _check_mode(mode, n_modes)
     if phases.shape[-1] != cutoff or phases.dim() > 2:
-        raise ValueError(f"a diagonal gate on cutoff {cutoff} is ({cutoff},) or (batch, {cutoff}), got {tuple(phases.shape)}")
+        raise ValueError(
+            f"a diagonal gate on cutoff {cutoff} is ({cutoff},) or (batch, {cutoff}), got {tuple(phases.shape)}"
+        )
+    if phases.dim() == 2 and phases.shape[0] not in (1, state.shape[0]):
+        raise ValueError(f"a batch of {phases.shape[0]} gates cannot act on a batch of {state.shape[0]} states")
     shape = [phases.shape[0] if phases.dim() == 2 else 1] + [1] * n_modes
     shape[1 + mode] = cutoff
     return state * phases.to(state.dtype).reshape(shape)
 
 
-def gate_matrix(gate: str, values: tuple[torch.Tensor | float, ...], cutoff: int, hbar: float = gates.HBAR) -> torch.Tensor:
+def gate_matrix(
+    gate: str, values: tuple[torch.Tensor | float, ...], cutoff: int, hbar: float = gates.HBAR
+) -> torch.Tensor:
     """The matrix of one gate (for ``"R"``/``"K"`` the full diagonal matrix).
 
     Example:

@@ -151,12 +151,13 @@ def from_ket(ket: torch.Tensor, n_modes: int) -> torch.Tensor:
         ket = ket.unsqueeze(0)
     if ket.dim() != n_modes + 1:
         raise ValueError(
-            f"a ket of {n_modes} mode(s) has shape (cutoff,)*{n_modes} or (batch,)+(cutoff,)*{n_modes}; "
-            f"got {shape}"
+            f"a ket of {n_modes} mode(s) has shape (cutoff,)*{n_modes} or (batch,)+(cutoff,)*{n_modes}; got {shape}"
         )
     dims = set(ket.shape[1:])
     if len(dims) != 1:
-        raise ValueError(f"a ket of {n_modes} modes has every mode axis the same length (the cutoff); got shape {shape}")
+        raise ValueError(
+            f"a ket of {n_modes} modes has every mode axis the same length (the cutoff); got shape {shape}"
+        )
     check_cutoff(ket.shape[1])
     if not ket.is_complex():
         ket = ket.to(complex_dtype(ket.dtype))
