@@ -113,7 +113,13 @@ QQ = QQSettings()
 
 
 def _load(name: str) -> np.ndarray:
-    with resources.files(__package__).joinpath("data", name).open("rb") as f:
+    path = resources.files(__package__).joinpath("data", name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: this qtransfer install lacks the photonic parameter files; install from a "
+            "checkout with `pip install -e .`, or add photonic/data/*.npy to the package data of pyproject.toml"
+        )
+    with path.open("rb") as f:
         return np.load(f)
 
 
