@@ -212,12 +212,22 @@ _TWO = {"D": gates.displacement, "S": gates.squeezing, "BS": gates.beamsplitter}
 _ONE = {"R": gates.rotation, "K": gates.kerr, "V": gates.cubic_phase}
 
 
-@pytest.mark.parametrize("name", list(_TWO))
-def test_gradients_match_finite_differences_two_parameters(name):
+@pytest.mark.parametrize(
+    "name, cutoff", [("D", 2), ("D", 4), ("D", 9), ("S", 2), ("S", 4), ("S", 9), ("BS", 2), ("BS", 4)]
+)
+def test_gradients_match_finite_differences_two_parameters(name, cutoff):
+    # D and S have analytic backward passes that reach beyond the cutoff: every size of edge
     f = _TWO[name]
     r = torch.tensor([0.4, -0.9], dtype=F64, requires_grad=True)
     phi = torch.tensor([0.3, 2.0], dtype=F64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a, b: f(a, b, 4), (r, phi), eps=1e-6, atol=1e-7)
+    assert torch.autograd.gradcheck(lambda a, b: f(a, b, cutoff), (r, phi), eps=1e-6, atol=1e-7)
+
+
+def test_gradients_through_broadcast_parameters():
+    r = torch.tensor(0.7, dtype=F64, requires_grad=True)
+    phi = torch.tensor([0.3, -1.0, 2.0], dtype=F64, requires_grad=True)
+    for f in _TWO.values():
+        assert torch.autograd.gradcheck(lambda a, b, f=f: f(a, b, 4), (r, phi), eps=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", list(_ONE))

@@ -4,7 +4,10 @@ Every function takes real parameter tensors of any (common, broadcastable) batch
 and returns complex matrices of shape ``batch + (cutoff, cutoff)`` (one mode) or
 ``batch + (cutoff**2, cutoff**2)`` (two modes; row ``m1 * cutoff + m2`` is
 ``<m1, m2|``): complex64 for float32 parameters, complex128 for float64. They are
-differentiable by autograd.
+differentiable by autograd; D, S and the phases of R, K, V have analytic backward passes
+(``dD/dphi = i (m - n) D``, ``dD/dr = (e^{i phi} a^dagger - e^{-i phi} a) D`` with D built one
+level beyond the cutoff, and likewise for S), which take fewer operations than
+differentiating the construction.
 
 Conventions (Strawberry Fields', so that numbers agree): ``hbar = 2`` by default,
 ``x = sqrt(hbar/2) (a + a^dagger)``, ``p = -i sqrt(hbar/2) (a - a^dagger)``;
@@ -124,11 +127,13 @@ def _pair(a: torch.Tensor | float, b: torch.Tensor | float, names: tuple[str, st
     a, b = _real(a, names[0]), _real(b, names[1])
     if a.device != b.device:
         raise ValueError(f"{names[0]} is on {a.device} but {names[1]} on {b.device}; put both on one device")
+    out = complex_dtype(torch.promote_types(a.dtype, b.dtype))
+    if a.shape == b.shape:
+        return a, b, out
     try:
         shape = torch.broadcast_shapes(a.shape, b.shape)
     except RuntimeError:
         raise ValueError(f"{names[0]} {tuple(a.shape)} and {names[1]} {tuple(b.shape)} do not broadcast") from None
-    out = complex_dtype(torch.promote_types(a.dtype, b.dtype))
     return a.expand(shape), b.expand(shape), out
 
 
@@ -139,9 +144,27 @@ def _powers(x: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def _phases(phi: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """``e^{i k phi}`` for every entry of the (real) tensor ``k``, along new last axes."""
-    angle = phi.unsqueeze(-1) * k if k.dim() == 1 else phi[..., None, None] * k
+    """``e^{i k phi}`` for every entry of the 1-d (real, float64) tensor ``k``, along a new last axis."""
+    if torch.is_grad_enabled() and phi.requires_grad:
+        return _Phases.apply(phi, k)
+    angle = phi.unsqueeze(-1) * k
     return torch.polar(torch.ones_like(angle), angle)
+
+
+class _Phases(torch.autograd.Function):
+    """``e^{i k phi}`` with the backward ``d/dphi = i k e^{i k phi}`` in two operations."""
+
+    @staticmethod
+    def forward(ctx, phi: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        angle = phi.unsqueeze(-1) * k
+        out = torch.polar(torch.ones_like(angle), angle)
+        ctx.save_for_backward(out, k)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        out, k = ctx.saved_tensors
+        return -(grad.conj() * out).imag @ k, None  # Re(conj(g) i k e) = -k Im(conj(g) e)
 
 
 # --- D and S: normal-ordered products of triangular factors ------------------------------
@@ -179,13 +202,58 @@ def displacement(r: torch.Tensor | float, phi: torch.Tensor | float, cutoff: int
     """
     cutoff = check_cutoff(cutoff)
     r, phi, out = _pair(r, phi, ("r", "phi"))
-    coef, index, j, sign, _ = _ladder_tables(cutoff, 1, r.device)
     r64, phi64 = r.to(_F64), phi.to(_F64)
-    alpha_pow = torch.pow(r64.unsqueeze(-1), j) * _phases(phi64, j)  # alpha^j (r may be < 0: no polar(r^j, .))
+    if torch.is_grad_enabled() and (r64.requires_grad or phi64.requires_grad):
+        return _Displacement.apply(r64, phi64, cutoff).to(out)
+    return _displacement(r64, phi64, cutoff).to(out)
+
+
+def _displacement(r: torch.Tensor, phi: torch.Tensor, cutoff: int) -> torch.Tensor:
+    """The float64 computation of :func:`displacement` (complex128)."""
+    coef, index, j, sign, _ = _ladder_tables(cutoff, 1, r.device)
+    alpha_pow = torch.pow(r.unsqueeze(-1), j) * _phases(phi, j)  # alpha^j (r may be < 0: no polar(r^j, .))
     lower = alpha_pow[..., index] * coef  # <m| e^{alpha a^dag} |k>
     upper = (alpha_pow.conj() * sign)[..., index] * coef  # <n| e^{-alpha a^dag} |k>* = <k| e^{-alpha* a} |n>
-    mat = (lower * torch.exp(-0.5 * r64 * r64)[..., None, None]) @ upper.mT
-    return mat.to(out)
+    return (lower * torch.exp(-0.5 * r * r)[..., None, None]) @ upper.mT
+
+
+@lru_cache(maxsize=32)
+def _derivative_tables(cutoff: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Float64 columns ``sqrt(m)``, ``sqrt(m+1)``, ``sqrt(m(m-1))``, ``sqrt((m+1)(m+2))`` for
+    ``m < cutoff`` (the factors of ``a^dagger, a, a^dagger^2, a^2``) and the ``m - n`` table."""
+    m = torch.arange(cutoff, dtype=_F64, device=device)[:, None]
+    factors = (m.sqrt(), (m + 1).sqrt(), (m * (m - 1)).sqrt(), ((m + 1) * (m + 2)).sqrt())
+    return (*factors, m - m.T)
+
+
+def _real_grad(grad: torch.Tensor, derivative: torch.Tensor) -> torch.Tensor:
+    """Gradient of a real loss w.r.t. a real parameter from the gradient of a complex matrix."""
+    return (grad.conj() * derivative).real.sum((-2, -1))
+
+
+class _Displacement(torch.autograd.Function):
+    """D with an analytic backward: ``dD/dphi = i (m - n) D`` (``D(r e^{i phi}) = R(phi) D(r) R(-phi)``)
+    and ``dD/dr = (e^{i phi} a^dagger - e^{-i phi} a) D``, exact with D computed one level
+    beyond the cutoff. Fewer operations than differentiating the construction."""
+
+    @staticmethod
+    def forward(ctx, r: torch.Tensor, phi: torch.Tensor, cutoff: int) -> torch.Tensor:
+        big = _displacement(r, phi, cutoff + 1)
+        ctx.cutoff = cutoff
+        ctx.save_for_backward(big, phi)
+        return big[..., :cutoff, :cutoff]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        big, phi = ctx.saved_tensors
+        c = ctx.cutoff
+        up, down, _, _, diff = _derivative_tables(c, big.device)
+        e = torch.polar(torch.ones_like(phi), phi)[..., None, None]
+        raising = up * torch.nn.functional.pad(big[..., : c - 1, :c], (0, 0, 1, 0))  # (a^dag D)[m, n]
+        lowering = down * big[..., 1 : c + 1, :c]  # (a D)[m, n]
+        d_r = e * raising - e.conj() * lowering
+        d_phi = 1j * diff * big[..., :c, :c]
+        return _real_grad(grad, d_r), _real_grad(grad, d_phi), None
 
 
 def squeezing(r: torch.Tensor | float, phi: torch.Tensor | float, cutoff: int) -> torch.Tensor:
@@ -201,15 +269,47 @@ def squeezing(r: torch.Tensor | float, phi: torch.Tensor | float, cutoff: int) -
     """
     cutoff = check_cutoff(cutoff)
     r, phi, out = _pair(r, phi, ("r", "phi"))
-    coef, index, j, sign, n_half = _ladder_tables(cutoff, 2, r.device)
     r64, phi64 = r.to(_F64), phi.to(_F64)
-    w = -0.5 * torch.tanh(r64)
-    w_pow = torch.pow(w.unsqueeze(-1), j) * _phases(phi64, j)  # (-e^{i phi} tanh r / 2)^j
+    if torch.is_grad_enabled() and (r64.requires_grad or phi64.requires_grad):
+        return _Squeezing.apply(r64, phi64, cutoff).to(out)
+    return _squeezing(r64, phi64, cutoff).to(out)
+
+
+def _squeezing(r: torch.Tensor, phi: torch.Tensor, cutoff: int) -> torch.Tensor:
+    """The float64 computation of :func:`squeezing` (complex128)."""
+    coef, index, j, sign, n_half = _ladder_tables(cutoff, 2, r.device)
+    w = -0.5 * torch.tanh(r)
+    w_pow = torch.pow(w.unsqueeze(-1), j) * _phases(phi, j)  # (-e^{i phi} tanh r / 2)^j
     lower = w_pow[..., index] * coef
     upper = (w_pow.conj() * sign)[..., index] * coef  # transposed (e^{-i phi} tanh r / 2)^j factor
-    middle = torch.pow(torch.cosh(r64).unsqueeze(-1), -n_half)  # (cosh r)^{-(n + 1/2)}
-    mat = lower @ (middle.unsqueeze(-1) * upper.mT)
-    return mat.to(out)
+    middle = torch.pow(torch.cosh(r).unsqueeze(-1), -n_half)  # (cosh r)^{-(n + 1/2)}
+    return lower @ (middle.unsqueeze(-1) * upper.mT)
+
+
+class _Squeezing(torch.autograd.Function):
+    """S with an analytic backward: ``dS/dphi = i (m - n)/2 S`` (``S(r e^{i phi}) = R(phi/2) S(r) R(-phi/2)``)
+    and ``dS/dr = (e^{-i phi} a^2 - e^{i phi} a^dagger^2) S / 2``, exact with S computed two
+    levels beyond the cutoff."""
+
+    @staticmethod
+    def forward(ctx, r: torch.Tensor, phi: torch.Tensor, cutoff: int) -> torch.Tensor:
+        big = _squeezing(r, phi, cutoff + 2)
+        ctx.cutoff = cutoff
+        ctx.save_for_backward(big, phi)
+        return big[..., :cutoff, :cutoff]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        big, phi = ctx.saved_tensors
+        c = ctx.cutoff
+        _, _, up2, down2, diff = _derivative_tables(c, big.device)
+        e = torch.polar(torch.ones_like(phi), phi)[..., None, None]
+        # (a^dag^2 S)[m, n] = sqrt(m (m-1)) S[m-2, n];  (a^2 S)[m, n] = sqrt((m+1)(m+2)) S[m+2, n]
+        raising = up2 * torch.nn.functional.pad(big[..., : c - 2, :c], (0, 0, 2, 0))
+        lowering = down2 * big[..., 2 : c + 2, :c]
+        d_r = 0.5 * (e.conj() * lowering - e * raising)
+        d_phi = 0.5j * diff * big[..., :c, :c]
+        return _real_grad(grad, d_r), _real_grad(grad, d_phi), None
 
 
 # --- diagonal gates ----------------------------------------------------------------------
