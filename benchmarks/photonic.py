@@ -222,6 +222,10 @@ def qq_strawberryfields(batch: int):
     return step
 
 
+def _ratio(x: float) -> str:
+    return f"{x:,.0f}x" if x >= 10 else f"{x:.2g}x"
+
+
 def _fmt(x: float | None) -> str:
     if x is None:
         return "n/a"
@@ -271,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
             f64 = batch / _time(ours(batch, torch.float64, device), args.budget)
             f32 = batch / _time(ours(batch, torch.float32, device), args.budget)
             ref = batch / _time(theirs(batch), args.budget, min_repeats=1) if have_sf else None
-            ratios = ["n/a" if ref is None else f"{x / ref:,.0f}x" for x in (f64, f32)]
+            ratios = ["n/a" if ref is None else _ratio(x / ref) for x in (f64, f32)]
             row = [name, str(batch), _fmt(f64), _fmt(f32), _fmt(ref), *ratios]
             print("| " + " | ".join(row) + " |", flush=True)
     print("\nstates/s (batch / median time per call); ratios are qtransfer / SF.")
