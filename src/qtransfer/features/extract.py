@@ -58,11 +58,11 @@ from qtransfer.paths import sha256_file
 
 __all__ = ["DEFAULT_BATCH_SIZE", "Extraction", "extract_features", "feature_key", "prepare_forward"]
 
-#: images per forward pass and decoding threads, chosen with benchmarks/extraction.py on 2 CPU
-#: cores (245 hymenoptera images, mobilenet_v2 and resnet18): batches of 8 keep activations in
-#: cache; one decoding thread runs ahead of the forward pass (PIL releases the GIL).
+#: images per forward pass, chosen with benchmarks/extraction.py on 2 CPU cores (245 hymenoptera
+#: images, mobilenet_v2 and resnet18): batches of 8 keep activations in cache.
 DEFAULT_BATCH_SIZE = 8
-DEFAULT_DECODE_WORKERS = 1
+#: images decoded before the backbone runs on them (:func:`_iter_loaded`), by one thread per core
+DECODE_CHUNK = 32
 
 
 def _fingerprint(backbone: Backbone | BackboneRef) -> str:
@@ -117,32 +117,23 @@ def _load(path: Path, transform: Callable) -> torch.Tensor | str:
 def _iter_loaded(
     items: Sequence[tuple[int, Path]], transform: Callable, workers: int
 ) -> Iterator[tuple[int, torch.Tensor | str]]:
-    """Yield ``(index, tensor | reason)`` in order; with workers, decoding runs ahead in threads.
+    """Yield ``(index, tensor | reason)`` in order, decoding :data:`DECODE_CHUNK` images at a time with
+    ``workers`` threads (PIL releases the GIL), or inline with ``workers=0``.
 
-    PIL releases the GIL while decoding and resizing, so threads overlap decoding with the
-    backbone's forward pass without a second process.
+    Decoding a chunk, then running the backbone on it, keeps every core on one job at a
+    time: decoding in a thread *during* the forward pass oversubscribes the cores, and torch's
+    intra-op threads then wait on the descheduled one (3.24 s against 3.11 s for a cold
+    MobileNetV2 pass over 244 images on 2 cores, 2026-11-27).
     """
     if workers <= 0:
         for i, p in items:
             yield i, _load(p, transform)
         return
-    ahead = max(2 * workers, 8)
+    items = list(items)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qt-decode") as pool:
-        futures = []
-        it = iter(items)
-        for i, p in it:
-            futures.append((i, pool.submit(_load, p, transform)))
-            if len(futures) >= ahead:
-                break
-        pos = 0
-        while pos < len(futures):
-            i, fut = futures[pos]
-            futures[pos] = None  # type: ignore[assignment] - free memory as we go
-            pos += 1
-            nxt = next(it, None)
-            if nxt is not None:
-                futures.append((nxt[0], pool.submit(_load, nxt[1], transform)))
-            yield i, fut.result()
+        for start in range(0, len(items), DECODE_CHUNK):
+            part = items[start : start + DECODE_CHUNK]
+            yield from zip((i for i, _ in part), pool.map(lambda item: _load(item[1], transform), part))
 
 
 def prepare_forward(backbone: Backbone, device: str | torch.device = "cpu") -> tuple[Callable, Callable]:
@@ -213,8 +204,7 @@ def extract_features(
         batch_size: images per forward pass (8 measured fastest on CPU).
         device: where the backbone runs (it is moved there).
         progress: show a tqdm bar on stderr.
-        num_workers: decoding threads running ahead of the forward pass (``None``: 1;
-            ``0``: decode inline).
+        num_workers: decoding threads (``None``: one per torch thread; ``0``: decode inline).
 
     Every image file is hashed on each call (cheap); unreadable or undecodable images land
     in ``failures`` (and undecodable ones are cached as such).
@@ -222,7 +212,7 @@ def extract_features(
     t0 = time.perf_counter()
     if not isinstance(batch_size, int) or batch_size < 1:
         raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
-    workers = DEFAULT_DECODE_WORKERS if num_workers is None else int(num_workers)
+    workers = max(1, torch.get_num_threads()) if num_workers is None else int(num_workers)
     if workers < 0:
         raise UsageError(f"num_workers must be >= 0, got {num_workers!r}")
     paths = [Path(p) for p in paths]

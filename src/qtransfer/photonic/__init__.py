@@ -37,15 +37,7 @@ __all__ = [
     "states",
 ]
 
-_LAZY = {"simulate": "simulator", "circuit_unitary": "simulator"}
-_MODULES = ("gates", "measure", "paper", "simulator", "states")
+from qtransfer._lazy import lazy_getattr
 
-
-def __getattr__(name: str):
-    from importlib import import_module
-
-    if name in _LAZY:
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    if name in _MODULES:
-        return import_module(f".{name}", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, {"simulate": "simulator", "circuit_unitary": "simulator"},
+                           modules=("gates", "measure", "paper", "simulator", "states"))
