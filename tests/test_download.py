@@ -227,6 +227,23 @@ def test_extracted_folder_placed_by_hand_is_used_offline(cache):
     assert ensure_hymenoptera(cache, manifest=MANIFEST, download=False) == target
 
 
+def test_train_split_alone_placed_by_hand_is_used_with_a_warning(cache):
+    """Only train/ placed (the val split withheld): used, verified, and the user is told what it means."""
+    target, _ = hymenoptera_paths(cache)
+    for rel, blob in FILES.items():
+        if rel.startswith("train/"):
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            (target / rel).write_bytes(blob)
+    with pytest.warns(UserWarning, match="no val/ folder: a validation split is drawn from train"):
+        assert ensure_hymenoptera(cache, manifest=MANIFEST, download=False) == target
+    (target / "train/ants/a1.jpg").write_bytes(b"changed")
+    with pytest.raises(DownloadError, match="train/ants/a1.jpg: sha256"):
+        ensure_hymenoptera(cache, manifest=MANIFEST, download=False)
+    (target / "train").rename(target / "elsewhere")
+    with pytest.raises(DownloadError, match="train/ants/a1.jpg: missing"):
+        ensure_hymenoptera(cache, manifest=MANIFEST, download=False)
+
+
 def test_damaged_extracted_folder_is_reported_not_deleted(cache):
     target, _ = hymenoptera_paths(cache)
     for rel, blob in FILES.items():
