@@ -93,15 +93,18 @@ def _decoded(paths: list[Path], transform, workers: int):
 def _run_variant(paths: list[Path], backbone, method: str, workers: int, batch: int) -> torch.Tensor:
     forward, convert = _variant(backbone.model, method)
     outs, xs = [], []
+
+    def run() -> None:
+        with torch.inference_mode():
+            outs.append(forward(convert(torch.stack(xs))).reshape(len(xs), -1))
+        xs.clear()
+
     for x in _decoded(paths, backbone.transform, workers):
         xs.append(x)
         if len(xs) == batch:
-            with torch.inference_mode():
-                outs.append(forward(convert(torch.stack(xs))).reshape(len(xs), -1))
-            xs = []
+            run()
     if xs:
-        with torch.inference_mode():
-            outs.append(forward(convert(torch.stack(xs))).reshape(len(xs), -1))
+        run()
     return torch.cat(outs)
 
 

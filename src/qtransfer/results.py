@@ -26,7 +26,7 @@ from qtransfer.errors import CheckpointError
 from qtransfer.stats import Comparison, compare_heads
 
 __all__ = ["SCHEMA_VERSION", "SplitMetrics", "EpochRecord", "Timing", "RunMetrics", "Evaluation", "HeadResults",
-           "CompareResults"]
+           "CompareResults", "read_json"]
 
 #: bumped when a field changes meaning or disappears (new optional fields keep it)
 SCHEMA_VERSION = 1
@@ -174,7 +174,7 @@ class RunMetrics:
 
     @classmethod
     def load(cls, path: str | Path) -> "RunMetrics":
-        return cls.from_json(_read_json(Path(path)), source=str(path))
+        return cls.from_json(read_json(Path(path)), source=str(path))
 
 
 @dataclass(frozen=True)
@@ -274,7 +274,7 @@ class CompareResults:
 
     @classmethod
     def load(cls, path: str | Path) -> "CompareResults":
-        return cls.from_json(_read_json(Path(path)), source=str(path))
+        return cls.from_json(read_json(Path(path)), source=str(path))
 
 
 def _check_schema(data: Mapping[str, Any], schema: str) -> None:
@@ -288,13 +288,16 @@ def _check_schema(data: Mapping[str, Any], schema: str) -> None:
         raise _Invalid(f"it has schema version {version!r}; this qtransfer reads version {SCHEMA_VERSION}")
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path, *, required: bool = True) -> Any:
+    """The JSON in ``path`` (``None`` for a missing optional file); a CheckpointError names a missing or cut-off file."""
     if not path.is_file():
+        if not required:
+            return None
         raise CheckpointError(f"{path}: missing; the directory is incomplete (rerun the step that writes it)")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(
             f"{path}: not valid JSON ({e}); it was probably cut off by an interrupted run: "
-            f"rerun the step that writes it"
+            f"rerun the step that writes it" + ("" if required else ", or delete it to leave it out")
         ) from None

@@ -200,12 +200,18 @@ def displacement(r: torch.Tensor | float, phi: torch.Tensor | float, cutoff: int
         >>> torch.allclose(d[0, 1, 0], torch.tensor(0.3 * torch.exp(torch.tensor(-0.045)).item() + 0j))
         True
     """
+    return _in_float64(_displacement, _Displacement, r, phi, cutoff)
+
+
+def _in_float64(compute, function, r, phi, cutoff: int) -> torch.Tensor:
+    """``compute(r, phi, cutoff)`` in float64 (through the autograd ``function`` when a gradient is
+    wanted), rounded to the precision of the inputs."""
     cutoff = check_cutoff(cutoff)
     r, phi, out = _pair(r, phi, ("r", "phi"))
     r64, phi64 = r.to(_F64), phi.to(_F64)
     if torch.is_grad_enabled() and (r64.requires_grad or phi64.requires_grad):
-        return _Displacement.apply(r64, phi64, cutoff).to(out)
-    return _displacement(r64, phi64, cutoff).to(out)
+        return function.apply(r64, phi64, cutoff).to(out)
+    return compute(r64, phi64, cutoff).to(out)
 
 
 def _displacement(r: torch.Tensor, phi: torch.Tensor, cutoff: int) -> torch.Tensor:
@@ -267,12 +273,7 @@ def squeezing(r: torch.Tensor | float, phi: torch.Tensor | float, cutoff: int) -
         >>> s[1, 0].item() == 0   # S|0> has only even photon numbers
         True
     """
-    cutoff = check_cutoff(cutoff)
-    r, phi, out = _pair(r, phi, ("r", "phi"))
-    r64, phi64 = r.to(_F64), phi.to(_F64)
-    if torch.is_grad_enabled() and (r64.requires_grad or phi64.requires_grad):
-        return _Squeezing.apply(r64, phi64, cutoff).to(out)
-    return _squeezing(r64, phi64, cutoff).to(out)
+    return _in_float64(_squeezing, _Squeezing, r, phi, cutoff)
 
 
 def _squeezing(r: torch.Tensor, phi: torch.Tensor, cutoff: int) -> torch.Tensor:

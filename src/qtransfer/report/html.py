@@ -19,7 +19,7 @@ from qtransfer.errors import CheckpointError, UsageError
 from qtransfer.heads.registry import HEADS
 from qtransfer.report import figures as F
 from qtransfer.report.tables import accuracy_table, comparison_table, conclusion, html_table, scale_note
-from qtransfer.results import CompareResults, RunMetrics
+from qtransfer.results import CompareResults, RunMetrics, read_json
 
 __all__ = ["compare_page", "run_page"]
 
@@ -127,20 +127,8 @@ def _seconds(x: float | None) -> str:
     return f"{v:.1f} s" if v < 120 else f"{v / 60:.1f} min"
 
 
-def _optional_json(path: Path) -> Any:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(
-            f"{path}: not valid JSON ({e}); it was probably cut off by an interrupted run: "
-            f"rerun the step that writes it, or delete it to leave it out of the report"
-        ) from None
-
-
 def _run_config(run_dir: Path) -> TrainConfig | None:
-    raw = _optional_json(run_dir / "config.json")
+    raw = read_json(run_dir / "config.json", required=False)
     if raw is None:
         return None
     try:
@@ -154,7 +142,7 @@ def run_page(run_dir: Path) -> str:
     """The report of a training run directory (``metrics.json``; ``config.json`` and ``predictions.json`` if there)."""
     metrics = RunMetrics.load(run_dir / "metrics.json")
     config = _run_config(run_dir)
-    predictions = _optional_json(run_dir / "predictions.json") or {}
+    predictions = read_json(run_dir / "predictions.json", required=False) or {}
     figures = F.FigureSaver(run_dir)
     body = [_run_cards(metrics, config), _curves_section(metrics, figures), _evaluation_section(metrics, figures)]
     if config is not None:
