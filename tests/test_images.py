@@ -235,3 +235,23 @@ def test_unreadable_file_even_as_root(tmp_path, monkeypatch):
 
     monkeypatch.setattr(builtins, "open", deny)
     assert "permission denied" in _reason(path)
+
+
+def test_decoding_in_threads_leaves_the_warnings_filters_as_they_were(tmp_path):
+    """open_image_rgb turns the bomb warning into an error only inside its own call, from many threads at once."""
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    from qtransfer.data.images import open_image_rgb
+
+    paths = []
+    for i in range(40):
+        paths.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (64, 48), (i, 2 * i, 3 * i)).save(paths[-1])
+    before = list(warnings.filters)
+    with ThreadPoolExecutor(4) as pool:
+        sizes = list(pool.map(lambda p: open_image_rgb(p).size, paths * 5))
+    assert sizes == [(64, 48)] * 200
+    assert warnings.filters == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
+import threading
 import warnings
 from pathlib import Path
 
@@ -17,6 +18,9 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".
 
 # Exceptions Pillow's decoders are known to raise on malformed files (besides OSError).
 _DECODE_ERRORS = (SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error, ZeroDivisionError)
+
+
+_OPEN_LOCK = threading.Lock()
 
 
 class BadImageError(Exception):
@@ -52,13 +56,17 @@ def open_image_rgb(path: str | os.PathLike) -> Image.Image:
     """
     path = Path(path)
     try:
-        with warnings.catch_warnings():
+        # Image.open warns of a decompression bomb; the warning becomes an error here. The
+        # warnings filters are process-wide, so threads decoding at once take turns for the
+        # (cheap) header read; decoding itself runs unlocked.
+        with _OPEN_LOCK, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                _check_size(path, img)
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                return _to_rgb(img)
+            opened = Image.open(path)
+        with opened as img:
+            _check_size(path, img)
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb(img)
     except BadImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
