@@ -21,7 +21,7 @@ from qtransfer.report import figures as F
 from qtransfer.report.tables import accuracy_table, comparison_table, conclusion, html_table, scale_note
 from qtransfer.results import CompareResults, RunMetrics, read_json
 
-__all__ = ["compare_page", "run_page"]
+__all__ = ["compare_page", "figure_html", "page", "run_page"]
 
 _CSS = """
 *{box-sizing:border-box}
@@ -85,6 +85,16 @@ def _figure_html(uri: str, alt: str, caption: str = "", max_width: int | None = 
     style = f' style="max-width:{max_width}px"' if max_width else ""
     cap = f"<figcaption>{caption}</figcaption>" if caption else ""
     return f'<figure><img src="{uri}" alt="{_e(alt)}"{style}>{cap}</figure>\n'
+
+
+def page(title: str, subtitle: str, body: str) -> str:
+    """A whole self-contained report page (the house style) around ``body`` (HTML); ``subtitle`` is HTML too."""
+    return _page(title, subtitle, body)
+
+
+def figure_html(uri: str, alt: str, caption: str = "", max_width: int | None = None) -> str:
+    """A ``<figure>`` for a :class:`~qtransfer.report.figures.FigureSaver` data URI."""
+    return _figure_html(uri, alt, caption, max_width)
 
 
 def _card(label: str, value: str, note: str = "") -> str:

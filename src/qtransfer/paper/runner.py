@@ -1,0 +1,103 @@
+"""Run the paper's experiments and write ``results.json`` and ``report.html``.
+
+Example:
+    >>> results = run_paper(["spirals"], seeds=2, out="runs/paper")      # doctest: +SKIP
+    >>> [row.key for row in results.rows]                                # doctest: +SKIP
+    ['spirals-1.52', 'spirals-2']
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from qtransfer.errors import DownloadError, UsageError
+
+from .common import EXPERIMENTS, PaperResults, PaperRow, check_seeds
+
+__all__ = ["resolve_experiments", "run_experiment", "run_paper"]
+
+
+def resolve_experiments(names: str | Sequence[str]) -> tuple[str, ...]:
+    """``"all"`` -> every experiment; else the names, checked.
+
+    Example:
+        >>> resolve_experiments("all")
+        ('spirals', 'qc', 'qq', 'cq', 'cifar')
+        >>> resolve_experiments(["qq", "qc"])
+        ('qq', 'qc')
+    """
+    if isinstance(names, str):
+        names = list(EXPERIMENTS) if names == "all" else [names]
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown or not names:
+        raise UsageError(f"unknown paper experiment {unknown[0] if unknown else '(none)'!r}; "
+                         f"choose one of {', '.join(EXPERIMENTS)} or all")
+    return tuple(names)
+
+
+def run_experiment(name: str, seeds: tuple[int, ...], out: Path, *, cache_dir: str | os.PathLike | None = None,
+                   progress: Callable[[str], None] | None = None) -> tuple[PaperRow, ...]:
+    """One experiment with its published settings; cq and cifar write their run directories under ``out``."""
+    if name == "spirals":
+        from .spirals import run_spirals
+
+        return run_spirals(seeds, progress=progress)
+    if name == "qc":
+        from .qc import run_qc
+
+        return run_qc(seeds, progress=progress)
+    if name == "qq":
+        from .qq import run_qq
+
+        return run_qq(seeds, progress=progress)
+    if name == "cq":
+        from .cq import run_cq
+
+        return run_cq(seeds, out=out / "cq", cache_dir=cache_dir, progress=progress)
+    if name == "cifar":
+        from .cifar import run_cifar
+
+        return run_cifar(seeds, out=out / "cifar", cache_dir=cache_dir, progress=progress)
+    raise UsageError(f"unknown paper experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
+
+
+def _stderr(message: str) -> None:
+    print(f"[paper] {message}", file=sys.stderr, flush=True)
+
+
+def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: str | os.PathLike = "paper",
+              cache_dir: str | os.PathLike | None = None, progress: bool = True, report: bool = True,
+              command: str = "", runner: Callable[..., tuple[PaperRow, ...]] = run_experiment) -> PaperResults:
+    """Run ``experiments`` over ``seeds`` seeds; write ``out/results.json`` (and ``out/report.html``).
+
+    With ``"all"``, an experiment whose data cannot be downloaded (cq, cifar offline) is
+    recorded in :attr:`PaperResults.skipped` with the message that says what to download,
+    and the others run; asked for by name, its :class:`~qtransfer.errors.DownloadError` is raised.
+    """
+    names, seed_list = resolve_experiments(experiments), check_seeds(seeds)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    rows: list[PaperRow] = []
+    skipped: dict[str, str] = {}
+    log = _stderr if progress else None
+    for name in names:
+        try:
+            rows += runner(name, seed_list, out, cache_dir=cache_dir, progress=log)
+        except DownloadError as e:
+            if experiments != "all":
+                raise
+            skipped[name] = str(e)
+            if log:
+                log(f"{name}: skipped, its data are not available here:\n{e}")
+    results = PaperResults(tuple(rows), skipped, seed_list, time.perf_counter() - started, command)
+    results.save(out / "results.json")
+    if report:
+        from .report import write_paper_report
+
+        write_paper_report(out)
+    return results
