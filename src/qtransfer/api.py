@@ -29,9 +29,10 @@ from qtransfer.config import TrainConfig
 from qtransfer.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from qtransfer.paper.common import PaperResults
     from qtransfer.results import CompareResults, Evaluation, RunMetrics
 
-__all__ = ["train", "evaluate", "predict", "compare", "load_run", "resolve_config"]
+__all__ = ["train", "evaluate", "predict", "compare", "load_run", "resolve_config", "paper"]
 
 PathLike = str | os.PathLike
 
@@ -98,6 +99,23 @@ def compare(data: PathLike | None = None, *, out: PathLike, heads: Sequence[str]
 
     return run_compare(resolve_config(data, config, **settings), heads=list(heads), n_seeds=seeds, out_dir=Path(out),
                        cache_dir=cache_dir, progress=progress, report=report)
+
+
+def paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: PathLike = "paper",
+          cache_dir: PathLike | None = None, progress: bool = True, report: bool = True,
+          command: str = "") -> "PaperResults":
+    """Reproduce the paper's experiments (``"spirals"``, ``"qc"``, ``"qq"``, ``"cq"``, ``"cifar"`` or ``"all"``)
+    over ``seeds`` seeds with the published settings; writes ``out/results.json`` and ``out/report.html``.
+
+    Example:
+        >>> results = qtransfer.paper("qc", seeds=5, out="runs/paper")    # doctest: +SKIP
+        >>> round(results.rows[0].model.mean, 2)                          # doctest: +SKIP
+        0.8
+    """
+    from qtransfer.paper.runner import run_paper
+
+    return run_paper(experiments, seeds=seeds, out=out, cache_dir=cache_dir, progress=progress, report=report,
+                     command=command)
 
 
 def load_run(run_dir: PathLike, *, device: str = "cpu", weights: str | None = None):

@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inference_parsers(sub)
     _add_compare_parser(sub, defaults)
     _add_tool_parsers(sub)
+    _add_paper_parser(sub)
     return parser
 
 
@@ -184,6 +185,23 @@ def _add_tool_parsers(sub) -> None:
 
     sub.add_parser("backbones", help="list the available backbones",
                    description="List the registered backbones with their feature width and default weights.")
+
+
+def _add_paper_parser(sub) -> None:
+    from qtransfer.paper.common import EXPERIMENTS  # no torch import
+
+    paper = sub.add_parser(
+        "paper", help="reproduce the paper's experiments (spirals, cq, cifar, qc, qq) over seeds",
+        description="Run the experiments of Mari et al., Quantum 4, 340 (2020) with the published settings over N "
+        "seeds; write DIR/results.json, results.md and report.html (published | qtransfer mean and 95% CI | matched "
+        "classical baseline, and the figures). 'all' runs what it can and says what to download for cq and cifar.",
+        epilog=_EXIT_TEXT, formatter_class=_FMT)
+    paper.add_argument("experiment", choices=(*EXPERIMENTS, "all"), help="which experiment")
+    paper.add_argument("--seeds", type=int, default=5, help="number of seeds (default: %(default)s)")
+    paper.add_argument("--out", default="paper", metavar="DIR", help="output directory (default: %(default)s)")
+    paper.add_argument("--json", action="store_true", help="print results.json instead of the table")
+    _add_cache_dir(paper)
+    _add_progress(paper)
 
 
 def _train_config(args: argparse.Namespace, *, exclude: Sequence[str] = ()):
@@ -298,6 +316,22 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_paper(args: argparse.Namespace) -> int:
+    from qtransfer import api
+
+    command = f"qtransfer paper {args.experiment} --seeds {args.seeds}"
+    results = api.paper(args.experiment, seeds=args.seeds, out=Path(args.out), cache_dir=args.cache_dir,
+                        progress=not args.no_progress, command=command)
+    if args.json:
+        print(json.dumps(results.to_json(), indent=2))
+    else:
+        from qtransfer.paper.report import markdown_summary
+
+        print(markdown_summary(results))
+        print(f"wrote {Path(args.out) / 'results.json'} and {Path(args.out) / 'report.html'}")
+    return 0
+
+
 def _cmd_backbones(args: argparse.Namespace) -> int:
     from qtransfer.features.backbones import BACKBONES
 
@@ -307,7 +341,7 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "compare": _cmd_compare,
-             "report": _cmd_report, "cache": _cmd_cache, "backbones": _cmd_backbones}
+             "report": _cmd_report, "cache": _cmd_cache, "backbones": _cmd_backbones, "paper": _cmd_paper}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
