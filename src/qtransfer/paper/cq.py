@@ -9,9 +9,9 @@ classical baseline ``Linear(512 -> 2)`` (0.9542) and the matched classical head 
 raises its :class:`~qtransfer.errors.DownloadError` that says where to put the zip.
 
 Example:
+    >>> CQ_PUBLISHED["quantum"], list(CQ_HEADS)
+    (0.9673, ['quantum', 'classical', 'linear'])
     >>> row, = run_cq((0,), out="runs/paper/cq")     # doctest: +SKIP
-    >>> row.model.published
-    0.9673
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def _spirals_figure(row: PaperRow):
     from qtransfer.report.figures import new_figure
 
     fig = new_figure(10.5, 3.6)
-    axes = fig.subplots(1, 2)
+    axes = fig.subplots(1, 2, squeeze=False)[0]
     for ax, key, label in zip(axes, ("quantum", "paper_classical"), ("dressed quantum circuit", "paper's classical net")):
         grid = row.figures.get(key)
         if grid is None:
@@ -92,7 +92,7 @@ def _qc_figure(row: PaperRow):
 
     images = row.figures["feature_images"]
     fig = new_figure(1.5 * len(images), 1.9)
-    for k, (ax, img) in enumerate(zip(fig.subplots(1, len(images)), images)):
+    for k, (ax, img) in enumerate(zip(fig.subplots(1, len(images), squeeze=False)[0], images)):
         ax.imshow(img, cmap="gray", vmin=0)
         ax.set_title(f"class {k + 1}", fontsize=9)
         ax.set_xticks(())
@@ -106,7 +106,7 @@ def _qq_figure(row: PaperRow):
     d = row.figures["distributions"]
     n = len(d["labels"])
     fig = new_figure(2.3 * n, 2.2)
-    for ax, label, sq, p in zip(fig.subplots(1, n), d["labels"], d["squeezing"], d["probabilities"]):
+    for ax, label, sq, p in zip(fig.subplots(1, n, squeeze=False)[0], d["labels"], d["squeezing"], d["probabilities"]):
         ax.bar(range(len(p)), p, color="#0969da" if label == 0 else "#cf222e")
         ax.set_title(("Gaussian: D(1)|0>" if label == 0 else "non-Gaussian: |1>") + f", s={sq:+.2f}", fontsize=8)
         ax.set_xlabel("photon number", fontsize=8)
