@@ -103,7 +103,7 @@ def train_linear(x_train, y_train, x_test, y_test, *, seed: int, batch: int, lr:
             loss = nn.functional.cross_entropy(head(x_train[start:start + batch]), y_train[start:start + batch])
             optimizer.step(list(torch.autograd.grad(loss, optimizer.params)))
         with torch.no_grad():
-            return (head(x_test).argmax(-1) == y_test).float().mean().item()
+            return (head(x_test).argmax(-1) == y_test).double().mean().item()
 
 
 def _feature_images(settings: QCSettings) -> list:
