@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "train": "api", "evaluate": "api", "predict": "api", "compare": "api", "load_run": "api",
-    "paper": "api",
+    "run_paper": "api",
     "TrainConfig": "config", "TrainedModel": "model",
     "RunMetrics": "results", "Evaluation": "results", "CompareResults": "results",
     "QuantumLayer": "quantum.layer", "CircuitSpec": "quantum.circuit",

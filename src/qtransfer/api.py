@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from qtransfer.paper.common import PaperResults
     from qtransfer.results import CompareResults, Evaluation, RunMetrics
 
-__all__ = ["train", "evaluate", "predict", "compare", "load_run", "resolve_config", "paper"]
+__all__ = ["train", "evaluate", "predict", "compare", "load_run", "resolve_config", "run_paper"]
 
 PathLike = str | os.PathLike
 
@@ -101,20 +101,20 @@ def compare(data: PathLike | None = None, *, out: PathLike, heads: Sequence[str]
                        cache_dir=cache_dir, progress=progress, report=report)
 
 
-def paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: PathLike = "paper",
+def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: PathLike = "paper",
           cache_dir: PathLike | None = None, progress: bool = True, report: bool = True,
           command: str = "") -> "PaperResults":
     """Reproduce the paper's experiments (``"spirals"``, ``"qc"``, ``"qq"``, ``"cq"``, ``"cifar"`` or ``"all"``)
     over ``seeds`` seeds with the published settings; writes ``out/results.json`` and ``out/report.html``.
 
     Example:
-        >>> results = qtransfer.paper("qc", seeds=5, out="runs/paper")    # doctest: +SKIP
+        >>> results = qtransfer.run_paper("qc", seeds=5, out="runs/paper")    # doctest: +SKIP
         >>> round(results.rows[0].model.mean, 2)                          # doctest: +SKIP
         0.8
     """
-    from qtransfer.paper.runner import run_paper
+    from qtransfer.paper import runner
 
-    return run_paper(experiments, seeds=seeds, out=out, cache_dir=cache_dir, progress=progress, report=report,
+    return runner.run_paper(experiments, seeds=seeds, out=out, cache_dir=cache_dir, progress=progress, report=report,
                      command=command)
 
 

@@ -320,7 +320,7 @@ def _cmd_paper(args: argparse.Namespace) -> int:
     from qtransfer import api
 
     command = f"qtransfer paper {args.experiment} --seeds {args.seeds}"
-    results = api.paper(args.experiment, seeds=args.seeds, out=Path(args.out), cache_dir=args.cache_dir,
+    results = api.run_paper(args.experiment, seeds=args.seeds, out=Path(args.out), cache_dir=args.cache_dir,
                         progress=not args.no_progress, command=command)
     if args.json:
         print(json.dumps(results.to_json(), indent=2))

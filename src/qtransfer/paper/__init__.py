@@ -11,18 +11,14 @@ neural networks", Quantum 4, 340 (2020). One module per experiment:
 - :mod:`~qtransfer.paper.common`: typed results; :mod:`~qtransfer.paper.runner`: the runs and files;
   :mod:`~qtransfer.paper.report`: ``report.html``.
 
-``import qtransfer.paper`` does not import torch. ``qtransfer.paper(...)`` is
-:func:`qtransfer.api.paper` whether or not this package was imported first (the package is
-callable, so the name means one thing).
+``import qtransfer.paper`` does not import torch. From Python, ``qtransfer.run_paper(...)``
+(:func:`qtransfer.api.run_paper`) is what ``qtransfer paper`` runs.
 
 Example:
     >>> from qtransfer.paper import EXPERIMENTS
     >>> EXPERIMENTS
     ('spirals', 'qc', 'qq', 'cq', 'cifar')
 """
-
-import sys
-import types
 
 from qtransfer._lazy import lazy_getattr
 
@@ -32,15 +28,3 @@ __all__ = ["EXPERIMENTS", "OFFLINE_EXPERIMENTS", "PaperResults", "PaperRow", "Se
 
 __getattr__ = lazy_getattr(__name__, {"run_paper": "runner"},
                            modules=("cifar", "common", "cq", "qc", "qq", "report", "runner", "spirals"))
-
-
-class _CallablePackage(types.ModuleType):
-    """``qtransfer.paper`` is both this package and :func:`qtransfer.api.paper`: calling it runs the latter."""
-
-    def __call__(self, *args, **kwargs):
-        from qtransfer.api import paper
-
-        return paper(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallablePackage

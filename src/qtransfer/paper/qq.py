@@ -29,7 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Callable
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import html
 import math
 from pathlib import Path
-from typing import Any
 
 from qtransfer.atomic import atomic_write_text
 from qtransfer.report.tables import Table, html_table, markdown_table

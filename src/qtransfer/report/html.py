@@ -66,7 +66,8 @@ def _e(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
 
-def _page(title: str, subtitle: str, body: str) -> str:
+def page(title: str, subtitle: str, body: str) -> str:
+    """A whole self-contained report page (the house style) around ``body`` (HTML); ``subtitle`` is HTML too."""
     from qtransfer import __version__
 
     stamp = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -81,20 +82,11 @@ def _page(title: str, subtitle: str, body: str) -> str:
     )
 
 
-def _figure_html(uri: str, alt: str, caption: str = "", max_width: int | None = None) -> str:
+def figure_html(uri: str, alt: str, caption: str = "", max_width: int | None = None) -> str:
+    """A ``<figure>`` for a :class:`~qtransfer.report.figures.FigureSaver` data URI."""
     style = f' style="max-width:{max_width}px"' if max_width else ""
     cap = f"<figcaption>{caption}</figcaption>" if caption else ""
     return f'<figure><img src="{uri}" alt="{_e(alt)}"{style}>{cap}</figure>\n'
-
-
-def page(title: str, subtitle: str, body: str) -> str:
-    """A whole self-contained report page (the house style) around ``body`` (HTML); ``subtitle`` is HTML too."""
-    return _page(title, subtitle, body)
-
-
-def figure_html(uri: str, alt: str, caption: str = "", max_width: int | None = None) -> str:
-    """A ``<figure>`` for a :class:`~qtransfer.report.figures.FigureSaver` data URI."""
-    return _figure_html(uri, alt, caption, max_width)
 
 
 def _card(label: str, value: str, note: str = "") -> str:
@@ -167,7 +159,7 @@ def run_page(run_dir: Path) -> str:
     subtitle = (f"{_e(head)} head on frozen <code>{_e(backbone)}</code> features"
                 + (f" · classes: {_e(', '.join(metrics.classes))}" if metrics.classes else "")
                 + f" · <code>{_e(run_dir.resolve().name)}</code>")
-    return _page(f"qtransfer run: {head} head", subtitle, "\n".join(b for b in body if b))
+    return page(f"qtransfer run: {head} head", subtitle, "\n".join(b for b in body if b))
 
 
 def _run_cards(metrics: RunMetrics, config: TrainConfig | None) -> str:
@@ -195,7 +187,7 @@ def _curves_section(metrics: RunMetrics, figures: F.FigureSaver) -> str:
     if not metrics.history:
         return '<h2>Training curves</h2><p class="muted">No per-epoch history in metrics.json.</p>'
     uri = figures.save(F.curves_figure(metrics.history, metrics.best_epoch), "curves.png")
-    return "<h2>Training curves</h2>" + _figure_html(
+    return "<h2>Training curves</h2>" + figure_html(
         uri, "training and validation loss and accuracy per epoch",
         "Loss and accuracy per epoch. The dotted line and the star mark the best validation epoch, whose weights are kept.")
 
@@ -208,7 +200,7 @@ def _evaluation_section(metrics: RunMetrics, figures: F.FigureSaver) -> str:
     shown = [(s, metrics.final[s]) for s in order if metrics.final[s].n_images]
     if shown:
         uri = figures.save(F.confusion_figure(shown, metrics.classes), "confusion.png")
-        out.append(_figure_html(uri, "confusion matrix", "Rows: true class; columns: predicted class; counts of images.",
+        out.append(figure_html(uri, "confusion matrix", "Rows: true class; columns: predicted class; counts of images.",
                                 max_width=330 * len(shown)))
     rows = []
     for s in order:
@@ -234,7 +226,7 @@ def _circuit_section(config: TrainConfig, figures: F.FigureSaver) -> str:
     if spec is None:
         return ""
     fig, caption = circuit_figure(spec)
-    return "<h2>Quantum circuit</h2>" + _figure_html(figures.save(fig, "circuit.png"), "variational quantum circuit", caption)
+    return "<h2>Quantum circuit</h2>" + figure_html(figures.save(fig, "circuit.png"), "variational quantum circuit", caption)
 
 
 def _samples_section(items: Sequence[Mapping], split: str, run_dir: Path, figures: F.FigureSaver) -> str:
@@ -243,7 +235,7 @@ def _samples_section(items: Sequence[Mapping], split: str, run_dir: Path, figure
     n_wrong = sum(1 for it in items if isinstance(it, Mapping) and it.get("true") is not None
                   and it.get("true") != it.get("pred"))
     if fig is not None:
-        out.append(_figure_html(
+        out.append(figure_html(
             figures.save(fig, "samples.png"), "sample images with predicted and true labels",
             f"{shown} images from the {_e(split)} split, misclassified ones first "
             f"({n_wrong} of {len(items)} wrong in all). Green: right; red: wrong; the number is the "
@@ -264,7 +256,7 @@ def compare_page(compare_dir: Path) -> str:
     order = [results.reference] + [h for h in results.heads if h != results.reference]
     body = [_verdict_section(results), _compare_cards(results, order)]
     uri = figures.save(F.compare_figure(results, order), "comparison.png")
-    body.append("<h2>Accuracy and paired difference</h2>" + _figure_html(
+    body.append("<h2>Accuracy and paired difference</h2>" + figure_html(
         uri, "accuracy by head with 95% confidence intervals and per-seed points",
         "Left: mean accuracy over seeds (bar), 95% Student-t interval over seeds (black), each seed (dots). "
         "Right: accuracy difference from the reference head with the 95% paired-bootstrap interval; "
@@ -276,7 +268,7 @@ def compare_page(compare_dir: Path) -> str:
                 f"({results.n_eval} images)"
                 + (f" · classes: {_e(', '.join(results.classes))}" if results.classes else "")
                 + f" · <code>{_e(compare_dir.resolve().name)}</code>")
-    return _page("qtransfer comparison: quantum vs classical heads", subtitle, "\n".join(body))
+    return page("qtransfer comparison: quantum vs classical heads", subtitle, "\n".join(body))
 
 
 def _verdict_section(results: CompareResults) -> str:
