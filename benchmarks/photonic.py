@@ -169,8 +169,14 @@ def qq_qtransfer(batch: int, dtype, device):
     return step
 
 
-def qq_strawberryfields(batch: int):
-    """QQ forward with Strawberry Fields, one state at a time; returns ``p0``."""
+def qq_strawberryfields(batch: int, gradient: bool = False):
+    """QQ with Strawberry Fields, one state at a time; returns ``p0``.
+
+    Its ``fock`` backend cannot differentiate, so with ``gradient=True`` each state is also run
+    at ``w +- h`` for each of B's 18 weights (central differences: 37 forward passes a state),
+    which is how a user of that backend gets the gradient qtransfer's backward pass gives. The
+    36 shifted programs are built before the clock starts; only running them is timed.
+    """
     import numpy as np
     import strawberryfields as sf
     from strawberryfields import ops as sfo
@@ -182,7 +188,7 @@ def qq_strawberryfields(batch: int):
     clip = lambda v: float(np.clip(v, -1, 1))  # noqa: E731
     cutoff = paper.QQ.cutoff
 
-    def program(label: int):
+    def program(label: int, weights=weights):
         prog = sf.Program(1)
         kd, kr1, ksq, kr2 = prog.params("d", "r1", "sq", "r2")
         ket = np.zeros(cutoff, dtype=complex)
@@ -209,14 +215,29 @@ def qq_strawberryfields(batch: int):
         return prog
 
     progs = (program(0), program(1))
+    h = 1e-4
+    shifts = [(k, sign) for k in np.ndindex(weights.shape) for sign in (1.0, -1.0)] if gradient else []
+    shifted = {}
+    for k, sign in shifts:
+        w = weights.copy()
+        w[k] += sign * h
+        shifted[k, sign] = (program(0, w), program(1, w))
     eng = sf.Engine("fock", backend_options={"cutoff_dim": cutoff})
 
+    def p0(i: int, pair) -> float:
+        args = {"d": gen["gen_d"][i], "r1": gen["gen_r1"][i], "sq": gen["gen_sq"][i], "r2": gen["gen_r2"][i]}
+        value = eng.run(pair[labels[i]], args=args).state.fock_prob([0])
+        eng.reset()
+        return value
+
+    def loss(p: float, label: int) -> float:
+        return -np.log(p + 1e-7) if label == 1 else -np.log(1 - p + 1e-7)
+
     def step():
-        out = []
-        for i in range(batch):
-            args = {"d": gen["gen_d"][i], "r1": gen["gen_r1"][i], "sq": gen["gen_sq"][i], "r2": gen["gen_r2"][i]}
-            out.append(eng.run(progs[labels[i]], args=args).state.fock_prob([0]))
-            eng.reset()
+        out = [p0(i, progs) for i in range(batch)]
+        grad = np.zeros_like(weights)
+        for (k, sign), pair in shifted.items():
+            grad[k] += sign * sum(loss(p0(i, pair), labels[i]) for i in range(batch)) / (2 * h * batch)
         return np.array(out)
 
     return step
@@ -265,6 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     cases = [
         ("QC forward, cutoff 11", qc_qtransfer, qc_strawberryfields),
         ("QQ forward+backward, cutoff 15 (SF: forward only)", qq_qtransfer, qq_strawberryfields),
+        ("QQ forward+backward, cutoff 15 (SF: gradient by central differences)", qq_qtransfer,
+         lambda batch: qq_strawberryfields(batch, gradient=True)),
     ]
     for name, ours, theirs in cases:
         if have_sf:  # both compute the same numbers
