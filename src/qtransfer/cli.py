@@ -322,7 +322,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                         cache_dir=args.cache_dir, progress=not args.no_progress, report=not args.no_report, **flags)
     print((Path(args.out) / "summary.md").read_text(encoding="utf-8"), end="")
     failed = sum(not t.ok for t in results.trials)
-    return 1 if failed else 0
+    if failed:
+        print(f"qtransfer sweep: {failed} trial(s) failed; see {Path(args.out) / 'summary.md'}; rerun the same "
+              f"command to retry them", file=sys.stderr)
+    return 7 if failed else 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

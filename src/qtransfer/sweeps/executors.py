@@ -5,7 +5,7 @@ Every executor is given the prepared data sets once (``{data_key: TrialData}``) 
 :func:`~qtransfer.sweeps.trials.run_trial`'s result:
 
 * :class:`SerialExecutor` runs the trial in this process when submitted;
-* :class:`PoolExecutor` is a ``spawn`` process pool whose workers receive the data sets
+* :class:`PoolExecutor` is a ``forkserver`` (else ``spawn``) process pool whose workers receive the data sets
   once, in their initializer, and train on one intra-op thread each;
 * :class:`RayExecutor` starts (``"local"``) or joins (an address, ``"auto"``) a Ray
   cluster and puts each data set in its object store once (``ray.put``).
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Mapping
 
@@ -22,7 +23,8 @@ from qtransfer.config import TrainConfig
 from qtransfer.errors import UsageError
 from qtransfer.sweeps.trials import TrialData, run_trial
 
-__all__ = ["SerialExecutor", "PoolExecutor", "RayExecutor", "make_executor", "default_workers"]
+__all__ = ["SerialExecutor", "PoolExecutor", "RayExecutor", "default_workers", "executor_kind", "make_executor",
+           "start_fork_server"]
 
 _WORKER_DATA: dict[tuple, TrialData] = {}
 
@@ -69,21 +71,55 @@ def _init_worker(datasets: Mapping[tuple, TrialData]) -> None:
     _WORKER_DATA.update(datasets)
 
 
+#: imported once by the fork server, so that each worker starts with them (not once per worker)
+_PRELOAD = ["torch", "qtransfer.sweeps.trials", "qtransfer.heads.dressed", "qtransfer.training.loop"]
+
+
+def _context():
+    """``forkserver`` where there is one (workers forked from a server that imported torch once), else ``spawn``.
+
+    Neither inherits this process's threads or torch state, unlike ``fork``.
+    """
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_PRELOAD)
+        return context
+    return multiprocessing.get_context("spawn")  # pragma: no cover - macOS, Windows
+
+
+def start_fork_server() -> None:
+    """Start the fork server now, in the background (it imports torch once, while this process prepares the
+    data), so that the pool's workers start at once when the trials begin. Nothing to do without forkserver."""
+    context = _context()
+    if context.get_start_method() == "forkserver":
+        threading.Thread(target=_run_nothing, args=(context,), daemon=True).start()
+
+
+def _run_nothing(context) -> None:
+    process = context.Process(target=_nothing)
+    process.start()
+    process.join()
+
+
+def _nothing() -> None:
+    """A process that only makes the fork server start."""
+
+
 def _pool_trial(key: tuple, config: TrainConfig) -> dict[str, Any]:
     return run_trial(config, _WORKER_DATA[key])
 
 
 class PoolExecutor:
-    """A ``spawn`` process pool of ``workers`` processes; each receives the data sets once."""
+    """A process pool of ``workers`` processes (:func:`_context`); each receives the data sets once."""
 
     def __init__(self, datasets: Mapping[tuple, TrialData], workers: int):
         self.datasets, self.capacity = dict(datasets), workers
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
-        import multiprocessing
-
-        return ProcessPoolExecutor(max_workers=self.capacity, mp_context=multiprocessing.get_context("spawn"),
+        return ProcessPoolExecutor(max_workers=self.capacity, mp_context=_context(),
                                    initializer=_init_worker, initargs=(self.datasets,))
 
     def submit(self, key: tuple, config: TrainConfig) -> Future:
@@ -148,13 +184,21 @@ def _runtime_env() -> dict[str, Any]:
     return {"env_vars": {"PYTHONPATH": path, "OMP_NUM_THREADS": "1"}}
 
 
-def make_executor(datasets: Mapping[tuple, TrialData], *, workers: int | None = None, ray: str | None = None):
-    """The executor the command line asked for: Ray if ``ray``, else a pool of ``workers`` (> 1), else serial."""
+def executor_kind(workers: int | None = None, ray: str | None = None) -> tuple[str, int]:
+    """``("ray", 0)``, ``("pool", workers)`` or ``("serial", 1)``: what ``workers`` and ``ray`` ask for (checked)."""
     if ray is not None:
         if workers is not None:
             raise UsageError("give --workers or --ray, not both (Ray runs one trial per CPU of the cluster)")
-        return RayExecutor(datasets, ray)
+        return "ray", 0
     workers = default_workers() if workers is None else workers
-    if not isinstance(workers, int) or workers < 1:
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise UsageError(f"--workers must be a positive integer, got {workers!r}")
-    return SerialExecutor(datasets) if workers == 1 else PoolExecutor(datasets, workers)
+    return ("serial", 1) if workers == 1 else ("pool", workers)
+
+
+def make_executor(datasets: Mapping[tuple, TrialData], *, workers: int | None = None, ray: str | None = None):
+    """The executor the command line asked for: Ray if ``ray``, else a pool of ``workers`` (> 1), else serial."""
+    kind, n = executor_kind(workers, ray)
+    if kind == "ray":
+        return RayExecutor(datasets, ray)  # type: ignore[arg-type]
+    return PoolExecutor(datasets, n) if kind == "pool" else SerialExecutor(datasets)

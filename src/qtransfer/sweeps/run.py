@@ -17,7 +17,7 @@ from pathlib import Path
 
 from qtransfer.results import SweepResults
 from qtransfer.sweeps.engine import TrialStore, check_unique, execute, prepare_datasets, progress_bar
-from qtransfer.sweeps.executors import make_executor
+from qtransfer.sweeps.executors import executor_kind, make_executor, start_fork_server
 from qtransfer.sweeps.spec import SweepSpec
 
 __all__ = ["run_sweep"]
@@ -42,6 +42,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
     store = TrialStore(out)
     records = store.finished(trials)
     pending = [t for t in trials if t.id not in records]
+    if pending and executor_kind(workers, ray)[0] == "pool":
+        start_fork_server()  # its torch import overlaps the data preparation
     t_prepare = time.perf_counter()
     datasets = prepare_datasets(pending, cache_dir=cache_dir, progress=progress)
     prepare_s = time.perf_counter() - t_prepare
