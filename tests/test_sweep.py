@@ -171,6 +171,34 @@ def test_two_varied_settings_make_a_heatmap(tmp_path_factory, tmp_path):
     assert "| lr | batch_size | head |" in (tmp_path / "summary.md").read_text()
 
 
+def test_command_line_flags_override_the_base_and_failures_exit_7(tmp_path_factory, tmp_path):
+    from helpers import call_cli
+
+    data = session_data(tmp_path_factory, "flat")
+    path = tmp_path / "bad.toml"
+    path.write_text(f'seeds = 1\n[base]\ndata = "{data}"\nweights = "none"\nn_qubits = 2\nepochs = 3\n'
+                    f'[grid]\nhead = ["quantum", "linear"]\nbackend = ["builtin", "pennylane:no.such.device"]\n')
+    common = ["--cache-dir", session_cache(tmp_path_factory), "--no-progress", "--no-report", "--workers", "1"]
+    code, out, err = call_cli(["sweep", path, "--out", tmp_path / "out", "--epochs", "1", *common])
+    assert code == 7, err
+    assert "| backend | head |" in out and "failed after 2 attempts" in err and "rerun the same command" in err
+    results = SweepResults.load(tmp_path / "out" / "sweep.json")
+    assert {t.settings["epochs"] for t in results.trials} == {1}  # the flag won over [base]
+    code, _, err = call_cli(["sweep", path, "--out", tmp_path / "out2", "--backend", "builtin", *common])
+    assert code == 2 and "varies backend in its [grid]" in err
+
+
+def test_python_api_runs_a_sweep_from_a_dict(tmp_path_factory, tmp_path):
+    import qtransfer
+
+    data = session_data(tmp_path_factory, "flat")
+    results = qtransfer.sweep({"seeds": [4], "grid": {"head": ["linear"], "depth": [1, 2]}}, out=tmp_path, data=data,
+                              weights="none", epochs=1, workers=1, cache_dir=session_cache(tmp_path_factory),
+                              progress=False, report=False)
+    assert isinstance(results, qtransfer.SweepResults)
+    assert [(t.settings["depth"], t.settings["seed"], t.ok) for t in results.trials] == [(1, 4, True), (2, 4, True)]
+
+
 # --------------------------------------------------------------------------- killed mid-way, then resumed
 def _slow_sweep_file(tmp_path: Path, data: Path) -> Path:
     """12 trials of about 0.15 s each on one core: slow enough to be killed between trials."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -141,6 +142,8 @@ def _settings(values: Any, source: str) -> dict[str, Any]:
 
 def _absolute(name: str, value: Any) -> Any:
     """Paths as absolute paths (trial ids must not depend on the working directory)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
     if name == "data" and isinstance(value, str) and value != "hymenoptera":
         return str(Path(value).expanduser().resolve())
     if name == "weights" and isinstance(value, str) and value.lower() != "none" and Path(value).expanduser().is_file():
