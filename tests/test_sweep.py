@@ -199,6 +199,61 @@ def test_python_api_runs_a_sweep_from_a_dict(tmp_path_factory, tmp_path):
     assert [(t.settings["depth"], t.settings["seed"], t.ok) for t in results.trials] == [(1, 4, True), (2, 4, True)]
 
 
+class _FlakyExecutor:
+    """Runs trials in this process, but the first trial submitted 'loses its worker' once."""
+
+    capacity = 2
+
+    def __init__(self, datasets):
+        from qtransfer.sweeps.executors import SerialExecutor
+
+        self.inner, self.restarts, self.submitted = SerialExecutor(datasets), 0, []
+
+    def submit(self, key, config):
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+
+        self.submitted.append(config.seed)
+        if len(self.submitted) == 1:
+            future = Future()
+            future.set_exception(BrokenProcessPool("a worker died"))
+            return future
+        return self.inner.submit(key, config)
+
+    def restart(self):
+        self.restarts += 1
+
+
+def test_a_dead_worker_loses_only_its_trials_which_are_retried(tmp_path_factory, tmp_path):
+    from qtransfer.sweeps.engine import TrialStore, execute, prepare_datasets
+
+    spec = _spec(session_data(tmp_path_factory, "flat"), seeds=3, grid={"head": ["linear"]})
+    trials = spec.trials()
+    datasets = prepare_datasets(trials, cache_dir=session_cache(tmp_path_factory), progress=False)
+    executor = _FlakyExecutor(datasets)
+    records = execute(trials, executor, TrialStore(tmp_path), datasets)
+    assert executor.restarts == 1
+    assert all(r.ok for r in records.values()) and len(records) == 3
+    # the trial of the dead worker ran again; those that had finished were kept
+    assert sorted(executor.submitted) == [0, 0, 1, 2]
+    assert [records[t.id].attempts for t in trials] == [2, 1, 1]
+
+
+def test_compare_is_resumable_too(tmp_path_factory, tmp_path):
+    from qtransfer.compare import run_compare
+
+    data = session_data(tmp_path_factory, "flat")
+    config = TrainConfig(data=str(data), weights="none", n_qubits=2, depth=1, epochs=1)
+    first = run_compare(config, heads=["linear", "quantum"], n_seeds=2, out_dir=tmp_path,
+                        cache_dir=session_cache(tmp_path_factory), progress=False, report=False)
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "trials").iterdir()}
+    assert len(before) == 4
+    again = run_compare(config, heads=["linear", "quantum"], n_seeds=2, out_dir=tmp_path,
+                        cache_dir=session_cache(tmp_path_factory), progress=False, report=False)
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "trials").iterdir()} == before
+    assert again.heads == first.heads and again.comparisons == first.comparisons
+
+
 # --------------------------------------------------------------------------- killed mid-way, then resumed
 def _slow_sweep_file(tmp_path: Path, data: Path) -> Path:
     """12 trials of about 0.15 s each on one core: slow enough to be killed between trials."""

@@ -110,8 +110,13 @@ def execute(trials: Sequence[Trial], executor, store: TrialStore | None, dataset
             error = _error(future)
             if error is not None and fail_fast:
                 raise error
-            if isinstance(error, BrokenProcessPool):
-                lost = [trial, *inflight.values()]
+            if isinstance(error, BrokenProcessPool):  # every trial the broken pool had not finished is lost
+                lost = [trial]
+                for other, t in inflight.items():
+                    if other.done() and other.exception() is None:
+                        finish(t, other.result(), None)
+                    else:
+                        lost.append(t)
                 inflight.clear()
                 executor.restart()
                 for t in lost:
