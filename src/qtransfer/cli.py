@@ -191,7 +191,7 @@ def _add_sweep_parser(sub, defaults: dict[str, Any]) -> None:
     sw = sub.add_parser("sweep", help="train every combination of a grid of settings x seeds, in parallel, resumably",
                         description="Run the trials of a sweep file on cached features (extracted once per data set) "
                         "on a local process pool or on Ray; write DIR/trials/*.json, results.jsonl, sweep.json, "
-                        "summary.md (mean, 95%% CI, paired tests between heads per grid point) and report.html. "
+                        "summary.md (mean, 95% CI, paired tests between heads per grid point) and report.html. "
                         "Rerunning skips finished trials.",
                         epilog=_SWEEP_EXAMPLES + "\n" + _EXIT_TEXT, formatter_class=_FMT)
     sw.add_argument("sweep_file", metavar="SWEEP_FILE", help="TOML, YAML or JSON sweep file")
