@@ -141,6 +141,7 @@ def test_a_rerun_skips_finished_trials(serial, tmp_path_factory):
                       cache_dir=session_cache(tmp_path_factory), progress=False, report=False)
     assert {p.name: p.stat().st_mtime_ns for p in (out / "trials").iterdir()} == before
     assert again.trials == results.trials
+    assert again.classes == results.classes == ("ants", "bees")
 
 
 def test_a_trial_that_raises_is_reported_and_the_rest_finish(tmp_path_factory, tmp_path, capsys):
@@ -156,6 +157,8 @@ def test_a_trial_that_raises_is_reported_and_the_rest_finish(tmp_path_factory, t
     assert err.count("failed after 2 attempts") == 2
     assert sorted(p.name for p in (tmp_path / "trials").glob("*.failed.json")) == sorted(
         f"{t.trial_id}.failed.json" for t in failed)
+    for line in (tmp_path / "results.jsonl").read_text().splitlines():  # strict JSON: a failed trial's NaN is null
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"results.jsonl holds {c}"))
     assert "Failed trials" in (tmp_path / "summary.md").read_text()
     assert "no.such.device" in (tmp_path / "report.html").read_text()
 

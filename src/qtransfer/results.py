@@ -343,7 +343,8 @@ class TrialRecord:
     def to_json(self) -> dict[str, Any]:
         out = {"schema": self.SCHEMA, "version": SCHEMA_VERSION, **asdict(self)}
         out["correct"] = list(self.correct)
-        out["accuracy"] = None if not math.isfinite(self.accuracy) else self.accuracy
+        for name in ("accuracy", "train_seconds", "seconds"):  # NaN (a failed trial) as null: strict JSON
+            out[name] = None if not math.isfinite(out[name]) else out[name]
         return out
 
     @classmethod
@@ -357,7 +358,7 @@ class TrialRecord:
                        int(_need(data, "split_seed")), status, _float(_need(data, "accuracy")),
                        str(_need(data, "eval_split")), tuple(int(v) for v in _need(data, "correct")),
                        int(_need(data, "n_params")), int(_need(data, "best_epoch")),
-                       float(_need(data, "train_seconds")), float(_need(data, "seconds")), int(_need(data, "attempts")),
+                       _float(_need(data, "train_seconds")), _float(_need(data, "seconds")), int(_need(data, "attempts")),
                        None if data.get("error") is None else str(data["error"]))
         except (_Invalid, TypeError, ValueError, AttributeError) as e:
             raise CheckpointError(f"{source} is not a qtransfer sweep trial: {e}") from None

@@ -51,12 +51,19 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
         records.update(_run_pending(pending, datasets, store, len(trials), len(records), workers, ray, progress))
     ordered = tuple(records[t.id] for t in trials)
     store.rewrite(ordered)
-    classes = next(iter(datasets.values())).classes if datasets else ()
+    classes = next(iter(datasets.values())).classes if datasets else _previous_classes(out)
     results = SweepResults(base=dict(spec.base), grid=dict(spec.grid), seeds=spec.seeds, trials=ordered,
                            classes=tuple(classes),
                            timing={"prepare_s": round(prepare_s, 4), "total_s": round(time.perf_counter() - t_start, 4)})
     write_sweep_outputs(results, out, report)
     return results
+
+
+def _previous_classes(out: Path) -> tuple[str, ...]:
+    """The class names an earlier run of this sweep recorded (a rerun with nothing left to do prepares no data)."""
+    if not (out / "sweep.json").is_file():
+        return ()
+    return SweepResults.load(out / "sweep.json").classes
 
 
 def _run_pending(pending, datasets, store, total, done, workers, ray, progress):
