@@ -5,6 +5,7 @@
 * :func:`train` -- train a head, write a run directory, return its :class:`~qtransfer.results.RunMetrics`;
 * :func:`evaluate` / :func:`predict` -- a trained run on labelled / unlabelled images;
 * :func:`compare` -- several heads over several seeds with paired tests (:class:`~qtransfer.results.CompareResults`);
+* :func:`sweep` -- a grid of settings x seeds on a process pool or Ray, resumable (:class:`~qtransfer.results.SweepResults`);
 * :func:`load_run` -- the trained model (backbone + head) as one ``nn.Module``: ``model(images)``
   or ``model.predict_paths(paths)``.
 
@@ -30,9 +31,10 @@ from qtransfer.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from qtransfer.paper.common import PaperResults
-    from qtransfer.results import CompareResults, Evaluation, RunMetrics
+    from qtransfer.results import CompareResults, Evaluation, RunMetrics, SweepResults
+    from qtransfer.sweeps import SweepSpec
 
-__all__ = ["train", "evaluate", "predict", "compare", "load_run", "resolve_config", "run_paper"]
+__all__ = ["train", "evaluate", "predict", "compare", "sweep", "load_run", "resolve_config", "run_paper"]
 
 PathLike = str | os.PathLike
 
@@ -101,9 +103,36 @@ def compare(data: PathLike | None = None, *, out: PathLike, heads: Sequence[str]
                        cache_dir=cache_dir, progress=progress, report=report)
 
 
+def sweep(sweep: "PathLike | SweepSpec | dict[str, Any]", *, out: PathLike, workers: int | None = None,
+          ray: str | None = None, cache_dir: PathLike | None = None, progress: bool = True, report: bool = True,
+          **settings: Any) -> "SweepResults":
+    """Run a sweep (a sweep file, a :class:`~qtransfer.sweeps.SweepSpec` or its dict) into ``out``.
+
+    ``settings`` override the sweep's ``[base]``; ``workers`` sizes the local process pool
+    (default: every core), ``ray`` (``"local"``, ``"auto"`` or an address) runs on Ray instead.
+    Rerunning with the same ``out`` skips the finished trials.
+
+    Example:
+        >>> results = qtransfer.sweep({"seeds": 3, "grid": {"head": ["quantum", "linear"], "depth": [2, 4]}},  # doctest: +SKIP
+        ...                           out="runs/sweep", data="images", epochs=5)
+    """
+    from qtransfer.sweeps import SweepSpec, load_sweep_file
+    from qtransfer.sweeps.run import run_sweep
+
+    if isinstance(sweep, SweepSpec):
+        spec = sweep
+    elif isinstance(sweep, dict):
+        spec = SweepSpec.from_dict(sweep, source="sweep")
+    else:
+        spec = load_sweep_file(sweep)
+    if settings:
+        spec = spec.with_overrides(settings)
+    return run_sweep(spec, out, workers=workers, ray=ray, cache_dir=cache_dir, progress=progress, report=report)
+
+
 def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: PathLike = "paper",
-          cache_dir: PathLike | None = None, progress: bool = True, report: bool = True,
-          command: str = "") -> "PaperResults":
+              cache_dir: PathLike | None = None, progress: bool = True, report: bool = True,
+              command: str = "") -> "PaperResults":
     """Reproduce the paper's experiments (``"spirals"``, ``"qc"``, ``"qq"``, ``"cq"``, ``"cifar"`` or ``"all"``)
     over ``seeds`` seeds with the published settings; writes ``out/results.json`` and ``out/report.html``.
 
@@ -115,7 +144,7 @@ def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: 
     from qtransfer.paper import runner
 
     return runner.run_paper(experiments, seeds=seeds, out=out, cache_dir=cache_dir, progress=progress, report=report,
-                     command=command)
+                            command=command)
 
 
 def load_run(run_dir: PathLike, *, device: str = "cpu", weights: str | None = None):

@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub, defaults)
     _add_inference_parsers(sub)
     _add_compare_parser(sub, defaults)
+    _add_sweep_parser(sub, defaults)
     _add_tool_parsers(sub)
     _add_paper_parser(sub)
     return parser
@@ -169,6 +170,41 @@ def _add_compare_parser(sub, defaults: dict[str, Any]) -> None:
     cmp_.add_argument("--no-report", action="store_true", help="do not write report.html")
     _add_cache_dir(cmp_)
     _add_progress(cmp_)
+
+
+_SWEEP_EXAMPLES = """examples:
+  qtransfer sweep examples/sweep.toml --out runs/sweep              # a process pool on every core
+  qtransfer sweep examples/sweep.toml --out runs/sweep --workers 2  # rerun: finished trials are skipped
+  qtransfer sweep examples/sweep.toml --out runs/sweep --ray local  # a local Ray instance
+  qtransfer sweep examples/sweep.toml --out runs/sweep --ray auto   # join a running Ray cluster
+
+sweep file (TOML, YAML or JSON):
+  seeds = 10                     # a count (from [base] seed) or a list: [0, 1, 2]
+  [base]                         # any train setting; flags given on the command line win
+  data = "../shared/data/hymenoptera_train"
+  [grid]                         # the trials are the cross product of these lists, times the seeds
+  head = ["quantum", "linear"]
+  depth = [2, 4, 6]
+"""
+
+
+def _add_sweep_parser(sub, defaults: dict[str, Any]) -> None:
+    sw = sub.add_parser("sweep", help="train every combination of a grid of settings x seeds, in parallel, resumably",
+                        description="Run the trials of a sweep file on cached features (extracted once per data set) "
+                        "on a local process pool or on Ray; write DIR/trials/*.json, results.jsonl, sweep.json, "
+                        "summary.md (mean, 95% CI, paired tests between heads per grid point) and report.html. "
+                        "Rerunning skips finished trials.",
+                        epilog=_SWEEP_EXAMPLES + "\n" + _EXIT_TEXT, formatter_class=_FMT)
+    sw.add_argument("sweep_file", metavar="SWEEP_FILE", help="TOML, YAML or JSON sweep file")
+    sw.add_argument("--out", required=True, metavar="DIR", help="output directory (rerun with the same DIR to resume)")
+    sw.add_argument("--workers", type=int, help="processes of the local pool (default: the number of cores; "
+                    "1 runs the trials in this process)")
+    sw.add_argument("--ray", metavar="ADDRESS", help="run on Ray: 'local' starts a local instance, 'auto' or "
+                    "HOST:PORT joins a cluster (needs: pip install 'qtransfer[ray]')")
+    _add_train_flags(sw, defaults, skip=("seed",))
+    sw.add_argument("--no-report", action="store_true", help="do not write report.html")
+    _add_cache_dir(sw)
+    _add_progress(sw)
 
 
 def _add_tool_parsers(sub) -> None:
@@ -296,6 +332,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from qtransfer import api
+
+    flags = {name: getattr(args, name) for _, name, _, _ in _TRAIN_FLAGS if hasattr(args, name)}
+    results = api.sweep(args.sweep_file, out=Path(args.out), workers=args.workers, ray=args.ray,
+                        cache_dir=args.cache_dir, progress=not args.no_progress, report=not args.no_report, **flags)
+    print((Path(args.out) / "summary.md").read_text(encoding="utf-8"), end="")
+    failed = sum(not t.ok for t in results.trials)
+    if failed:
+        print(f"qtransfer sweep: {failed} trial(s) failed; see {Path(args.out) / 'summary.md'}; rerun the same "
+              f"command to retry them", file=sys.stderr)
+    return 7 if failed else 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from qtransfer.report import write_report
 
@@ -341,7 +391,8 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "compare": _cmd_compare,
-             "report": _cmd_report, "cache": _cmd_cache, "backbones": _cmd_backbones, "paper": _cmd_paper}
+             "sweep": _cmd_sweep, "report": _cmd_report, "cache": _cmd_cache, "backbones": _cmd_backbones,
+             "paper": _cmd_paper}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

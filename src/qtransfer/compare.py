@@ -23,54 +23,59 @@ from typing import Sequence
 from qtransfer.atomic import atomic_write_json, atomic_write_text
 from qtransfer.config import TrainConfig
 from qtransfer.heads.registry import HEADS
-from qtransfer.results import CompareResults, HeadResults
+from qtransfer.results import CompareResults, HeadResults, TrialRecord
 from qtransfer.stats import compare_heads
 from qtransfer.errors import UsageError
+from qtransfer.sweeps.spec import SweepSpec
+from qtransfer.sweeps.trials import selection_split
 
-__all__ = ["run_compare", "selection_split"]
+__all__ = ["run_compare", "selection_split", "compare_spec"]
 
 
-def selection_split(split, val_fraction: float, seed: int):
-    """Hold out a stratified ``val_fraction`` of a :class:`SplitFeatures` for model selection."""
-    from qtransfer.data.discover import Sample, stratified_split
-    from qtransfer.pipeline import split_features
-
-    samples = [Sample(path=p, label=int(y)) for p, y in zip(split.paths, split.y.tolist())]
-    position = {p: i for i, p in enumerate(split.paths)}
-    train, select = stratified_split(samples, val_fraction, seed)
-    return split_features(split.x, train, position), split_features(split.x, select, position)
+def compare_spec(config: TrainConfig, heads: Sequence[str], n_seeds: int) -> SweepSpec:
+    """The sweep a comparison is: ``heads`` x ``n_seeds`` seeds from ``config.seed``, split with ``config.seed``."""
+    base = {k: v for k, v in config.to_dict().items() if k != "head"}
+    return SweepSpec.from_dict({"seeds": n_seeds, "base": base, "grid": {"head": list(heads)}}, source="compare")
 
 
 def run_compare(config: TrainConfig, *, heads: Sequence[str], n_seeds: int, out_dir: Path,
                 cache_dir: str | Path | None = None, progress: bool = True, report: bool = True) -> CompareResults:
-    """Train ``heads`` x ``n_seeds`` seeds, evaluate, test against ``quantum``; write the results."""
-    from qtransfer.pipeline import prepare_features
+    """Train ``heads`` x ``n_seeds`` seeds, evaluate, test against ``quantum``; write the results.
+
+    A sweep over heads and seeds (:mod:`qtransfer.sweeps`) run in this process: each finished
+    training is kept in ``out_dir/trials/``, so rerunning an interrupted comparison skips them.
+    """
+    from qtransfer.sweeps.engine import TrialStore, execute, progress_bar
+    from qtransfer.sweeps.executors import SerialExecutor
+    from qtransfer.sweeps.trials import prepare_trial_data
 
     _check_arguments(heads, n_seeds)
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    features = prepare_features(config, cache_dir=cache_dir, progress=progress)
-    if "test" in features.splits:
-        train, select, evaluate, eval_split = (features.splits["train"], features.splits["val"],
-                                               features.splits["test"], "test")
-    else:
-        train, select = selection_split(features.splits["train"], config.val_fraction, config.seed)
-        evaluate, eval_split = features.splits["val"], "val"
-
+    trials = compare_spec(config, heads, n_seeds).trials()
+    data = prepare_trial_data(config, config.seed, cache_dir=cache_dir, progress=progress)
+    store = TrialStore(out_dir)
+    records = store.finished(trials)
+    pending = [t for t in trials if t.id not in records]
+    bar = progress_bar(len(trials), len(records), progress, desc="compare", unit="run")
+    try:
+        datasets = {t.data_key: data for t in trials}
+        records.update(execute(pending, SerialExecutor(datasets), store, datasets, bar=bar, fail_fast=True))
+    finally:
+        if bar is not None:
+            bar.close()
+    store.rewrite([records[t.id] for t in trials])
     seeds = tuple(range(config.seed, config.seed + n_seeds))
-    bar = _progress(len(heads) * n_seeds, progress)
-    per_head = {name: _train_head_over_seeds(name, seeds, config, features, train, select, evaluate, bar) for name in heads}
-    if bar is not None:
-        bar.close()
-
+    per_head = {name: _head_results([records[t.id] for t in trials if t.config.head == name]) for name in heads}
     reference = "quantum" if "quantum" in heads else heads[0]
     comparisons = compare_heads({h: r.correct for h, r in per_head.items()}, reference=reference) if len(heads) > 1 else []
+    n_train, n_select, n_eval = data.sizes
     results = CompareResults(
-        heads=per_head, classes=features.classes, eval_split=eval_split, n_train=len(train), n_select=len(select),
-        n_eval=len(evaluate), eval_paths=tuple(str(p) for p in evaluate.paths), seeds=seeds, reference=reference,
-        comparisons=tuple(comparisons), config=config.to_dict(), backbone=dict(features.backbone),
-        timing={"extract_s": round(features.seconds, 4), "total_s": round(time.perf_counter() - t_start, 4)},
+        heads=per_head, classes=data.classes, eval_split=data.eval_split, n_train=n_train, n_select=n_select,
+        n_eval=n_eval, eval_paths=data.eval_paths, seeds=seeds, reference=reference,
+        comparisons=tuple(comparisons), config=config.to_dict(), backbone=dict(data.backbone),
+        timing={"extract_s": round(data.extract_s, 4), "total_s": round(time.perf_counter() - t_start, 4)},
     )
     _write_results(results, out_dir, report)
     return results
@@ -86,30 +91,10 @@ def _check_arguments(heads: Sequence[str], n_seeds: int) -> None:
         raise UsageError(f"--seeds must be a positive integer, got {n_seeds!r}")
 
 
-def _train_head_over_seeds(name: str, seeds: Sequence[int], config: TrainConfig, features, train, select, evaluate,
-                           bar) -> HeadResults:
-    """Train head ``name`` once per seed (epoch selected on ``select``) and record its per-image results on ``evaluate``."""
-    from qtransfer.heads import build_head, count_parameters
-    from qtransfer.training.loop import infer, train_head
-
-    accuracies, seconds, correct = [], [], []
-    n_params = 0
-    for seed in seeds:
-        head = build_head(name, features.num_features, len(features.classes), device=config.device,
-                          **{**config.head_settings(), "seed": seed})
-        n_params = count_parameters(head)
-        result = train_head(head, (train.x, train.y), (select.x, select.y), epochs=config.epochs,
-                            batch_size=config.batch_size, lr=config.lr, step_size=config.step_size,
-                            gamma=config.gamma, seed=seed, progress=False)
-        head.load_state_dict(result.best_state)
-        right = (infer(head, evaluate.x).argmax(-1) == evaluate.y).cpu().numpy()
-        accuracies.append(float(right.mean()))
-        seconds.append(round(result.seconds, 4))
-        correct.append(tuple(int(v) for v in right))
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(head=name, seed=seed, acc=f"{accuracies[-1]:.3f}")
-    return HeadResults(n_params, tuple(accuracies), tuple(seconds), tuple(correct))
+def _head_results(records: Sequence[TrialRecord]) -> HeadResults:
+    """A head's trials (in seed order) as the comparison's per-head results."""
+    return HeadResults(records[0].n_params, tuple(r.accuracy for r in records),
+                       tuple(r.train_seconds for r in records), tuple(r.correct for r in records))
 
 
 def _write_results(results: CompareResults, out_dir: Path, report: bool) -> None:
@@ -135,10 +120,3 @@ def _csv(results: CompareResults) -> str:
             writer.writerow([head, seed, f"{acc:.6f}" if math.isfinite(acc) else "nan", results.n_eval, h.n_params, secs])
     return buffer.getvalue()
 
-
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="compare", unit="run", dynamic_ncols=True)

@@ -63,5 +63,6 @@ EXIT_CODES = {
     4: "download error: no network, refused archive or checksum mismatch",
     5: "checkpoint error: missing, unsafe or mismatched run directory",
     6: "training diverged: NaN/inf loss (last good checkpoint kept)",
+    7: "sweep: some trials failed twice (recorded with their error; rerun to retry them)",
     130: "interrupted (Ctrl-C): state saved, resume with --resume",
 }

@@ -26,7 +26,7 @@ from qtransfer.errors import CheckpointError
 from qtransfer.stats import Comparison, compare_heads
 
 __all__ = ["SCHEMA_VERSION", "SplitMetrics", "EpochRecord", "Timing", "RunMetrics", "Evaluation", "HeadResults",
-           "CompareResults", "read_json"]
+           "CompareResults", "TrialRecord", "SweepResults", "read_json"]
 
 #: bumped when a field changes meaning or disappears (new optional fields keep it)
 SCHEMA_VERSION = 1
@@ -301,3 +301,112 @@ def read_json(path: Path, *, required: bool = True) -> Any:
             f"{path}: not valid JSON ({e}); it was probably cut off by an interrupted run: "
             f"rerun the step that writes it" + ("" if required else ", or delete it to leave it out")
         ) from None
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial of a sweep: ``DIR/trials/<trial_id>.json`` and one line of ``DIR/results.jsonl``.
+
+    ``settings`` is the trial's resolved configuration (its ``seed`` the trial's seed), ``point``
+    the grid values that made it, ``split_seed`` the seed of the (shared) split. ``status`` is
+    ``"ok"`` or ``"failed"`` (then ``error`` says why, ``accuracy`` is NaN and ``correct`` empty);
+    ``correct`` holds 1 per image of ``eval_split`` the head got right, for paired tests.
+
+    Example:
+        >>> r = TrialRecord("ab12", {"head": "linear", "seed": 0}, {"head": "linear"}, 0, "ok", 0.5, "val", (1, 0),
+        ...                 10, 3, 0.2, 0.25, 1)
+        >>> TrialRecord.from_json(r.to_json()) == r
+        True
+    """
+
+    trial_id: str
+    settings: dict[str, Any]
+    point: dict[str, Any]
+    split_seed: int
+    status: str
+    accuracy: float
+    eval_split: str
+    correct: tuple[int, ...]
+    n_params: int
+    best_epoch: int
+    train_seconds: float
+    seconds: float
+    attempts: int
+    error: str | None = None
+
+    SCHEMA = "qtransfer-sweep-trial"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"schema": self.SCHEMA, "version": SCHEMA_VERSION, **asdict(self)}
+        out["correct"] = list(self.correct)
+        for name in ("accuracy", "train_seconds", "seconds"):  # NaN (a failed trial) as null: strict JSON
+            out[name] = None if not math.isfinite(out[name]) else out[name]
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, source: str = "trial") -> "TrialRecord":
+        try:
+            _check_schema(data, cls.SCHEMA)
+            status = str(_need(data, "status"))
+            if status not in ("ok", "failed"):
+                raise _Invalid(f"status is {status!r}, not 'ok' or 'failed'")
+            return cls(str(_need(data, "trial_id")), dict(_need(data, "settings")), dict(_need(data, "point")),
+                       int(_need(data, "split_seed")), status, _float(_need(data, "accuracy")),
+                       str(_need(data, "eval_split")), tuple(int(v) for v in _need(data, "correct")),
+                       int(_need(data, "n_params")), int(_need(data, "best_epoch")),
+                       _float(_need(data, "train_seconds")), _float(_need(data, "seconds")), int(_need(data, "attempts")),
+                       None if data.get("error") is None else str(data["error"]))
+        except (_Invalid, TypeError, ValueError, AttributeError) as e:
+            raise CheckpointError(f"{source} is not a qtransfer sweep trial: {e}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrialRecord":
+        return cls.from_json(read_json(Path(path)), source=str(path))
+
+
+@dataclass(frozen=True)
+class SweepResults:
+    """What ``qtransfer sweep`` found: ``DIR/sweep.json``.
+
+    ``base`` is the sweep file's base configuration (flags applied), ``grid`` the varied
+    settings and their values (in the file's order), ``seeds`` the trial seeds, ``trials``
+    every trial in grid order (failed ones included, with their error).
+    """
+
+    base: dict[str, Any]
+    grid: dict[str, tuple]
+    seeds: tuple[int, ...]
+    trials: tuple[TrialRecord, ...]
+    classes: tuple[str, ...] = ()
+    timing: dict[str, float] = field(default_factory=dict)
+
+    SCHEMA = "qtransfer-sweep-results"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": self.SCHEMA, "version": SCHEMA_VERSION, "base": dict(self.base),
+                "grid": {k: list(v) for k, v in self.grid.items()}, "seeds": list(self.seeds),
+                "classes": list(self.classes), "timing": dict(self.timing), "trials": [t.to_json() for t in self.trials]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, source: str = "sweep results") -> "SweepResults":
+        try:
+            _check_schema(data, cls.SCHEMA)
+            trials = tuple(TrialRecord.from_json(t, source=f"{source} trial {i}")
+                           for i, t in enumerate(_need(data, "trials")))
+            return cls(dict(_need(data, "base")), {str(k): tuple(v) for k, v in _need(data, "grid").items()},
+                       tuple(int(s) for s in _need(data, "seeds")), trials,
+                       tuple(str(c) for c in data.get("classes", ())),
+                       {str(k): float(v) for k, v in data.get("timing", {}).items()})
+        except (_Invalid, TypeError, ValueError, AttributeError) as e:
+            raise CheckpointError(f"{source} is not the results of a qtransfer sweep: {e}") from None
+
+    def save(self, path: str | Path) -> Path:
+        return atomic_write_json(Path(path), self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SweepResults":
+        return cls.from_json(read_json(Path(path)), source=str(path))

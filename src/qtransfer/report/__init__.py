@@ -9,7 +9,10 @@ and writes ``report.html`` there, plus the PNG figures it embeds under ``figures
   predictions (green = right, red = wrong) and the resolved configuration;
 * a **compare directory** (``results.json``): the answer to "does the quantum head
   help?" in plain words, accuracy by head with 95% confidence intervals and every
-  seed, the paired differences, and the tables of ``results.md``.
+  seed, the paired differences, and the tables of ``results.md``;
+* a **sweep directory** (``sweep.json``): accuracy against the varied setting per head with
+  95% confidence intervals (a heatmap per head when two settings vary), the tables of
+  ``summary.md`` and the failed trials.
 
 Modules: :mod:`~qtransfer.report.html` (pages), :mod:`~qtransfer.report.figures`,
 :mod:`~qtransfer.report.circuit` (diagram), :mod:`~qtransfer.report.tables`. matplotlib is
@@ -30,7 +33,8 @@ __all__ = ["write_report"]
 def write_report(path: str | os.PathLike) -> Path:
     """Write ``report.html`` (and ``figures/*.png``) into a run or compare directory; returns its path.
 
-    ``results.json`` makes it a comparison report, else ``metrics.json`` a run report.
+    ``results.json`` makes it a comparison report, else ``sweep.json`` a sweep report, else
+    ``metrics.json`` a run report.
     Raises :class:`~qtransfer.errors.CheckpointError` when the directory is missing, has
     neither file, or holds one that is not valid JSON of the expected schema.
 
@@ -38,7 +42,7 @@ def write_report(path: str | os.PathLike) -> Path:
         >>> write_report("runs/quantum-seed0").name       # doctest: +SKIP
         'report.html'
     """
-    from qtransfer.report.html import compare_page, run_page
+    from qtransfer.report.html import compare_page, run_page, sweep_page
 
     directory = Path(path)
     if not directory.is_dir():
@@ -48,11 +52,13 @@ def write_report(path: str | os.PathLike) -> Path:
         )
     if (directory / "results.json").is_file():
         page = compare_page(directory)
+    elif (directory / "sweep.json").is_file():
+        page = sweep_page(directory)
     elif (directory / "metrics.json").is_file():
         page = run_page(directory)
     else:
         raise CheckpointError(
-            f"{directory}: neither results.json (a comparison) nor metrics.json (a training run) is here; "
-            f"point the report at the directory that training or comparison wrote"
+            f"{directory}: neither results.json (a comparison), sweep.json (a sweep) nor metrics.json (a training run) "
+            f"is here; point the report at the directory that training, comparison or sweep wrote"
         )
     return atomic_write_text(directory / "report.html", page)

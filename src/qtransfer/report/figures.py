@@ -16,7 +16,7 @@ from qtransfer.atomic import atomic_write_bytes
 from qtransfer.results import CompareResults, EpochRecord, SplitMetrics
 
 __all__ = ["FigureSaver", "compare_figure", "confusion_figure", "curves_figure", "finite", "head_color", "new_figure",
-           "pick_samples", "samples_figure", "style_axes"]
+           "pick_samples", "samples_figure", "style_axes", "sweep_figure"]
 
 GREEN = "#1a7f37"
 RED = "#c62828"
@@ -266,3 +266,82 @@ def _difference_axes(ax: Any, results: CompareResults, order: Sequence[str]) -> 
     ax.set_xlabel(f"accuracy difference (points); > 0: better than {results.reference}")
     ax.set_title("Paired difference, 95% bootstrap CI (dots: per seed)", fontsize=11, loc="left")
     style_axes(ax)
+
+
+# --------------------------------------------------------------------------- sweeps
+def sweep_figure(points: Sequence[Any], varied: Sequence[str], heads: Sequence[str]) -> Any:
+    """Accuracy (mean, 95% CI) against the varied setting per head; with two or more varied, a heatmap per head.
+
+    ``points`` are :func:`qtransfer.sweeps.summarize`'s grid points, ``varied`` the settings
+    that take several values (:func:`qtransfer.sweeps.summary.varied_settings`).
+    """
+    if len(varied) >= 2:
+        return _sweep_heatmaps(points, varied[0], varied[1], heads)
+    fig = new_figure(7.5, 4.2)
+    ax = fig.subplots()
+    setting = varied[0] if varied else None
+    values = [dict(p.point).get(setting) for p in points] if setting else [None]
+    numeric = setting is not None and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    xs = values if numeric else list(range(len(points)))
+    span = (max(xs) - min(xs)) if len(set(xs)) > 1 else 1.0
+    for i, name in enumerate(heads):
+        stats = [p.heads.get(name) for p in points]
+        dodge = 0.012 * span * (i - (len(heads) - 1) / 2)  # side by side, so that the intervals do not hide each other
+        shown = [(x + dodge, h) for x, h in zip(xs, stats) if h is not None and h.accuracies]
+        if not shown:
+            continue
+        x = [s[0] for s in shown]
+        m = [100 * s[1].mean for s in shown]
+        lo = [100 * (s[1].mean - s[1].lo) if math.isfinite(s[1].lo) else 0.0 for s in shown]
+        hi = [100 * (s[1].hi - s[1].mean) if math.isfinite(s[1].hi) else 0.0 for s in shown]
+        ax.errorbar(x, m, yerr=[lo, hi], fmt="-o", color=head_color(name, i), capsize=5, linewidth=1.8, label=name)
+    if not numeric:
+        ax.set_xticks(xs, [str(v) if setting else "" for v in values])
+    elif len(set(xs)) > 1:
+        ax.set_xticks(sorted(set(xs)))
+    ax.set_xlabel(setting or "")
+    ax.set_ylabel("accuracy (%): mean over seeds, 95% CI")
+    ax.set_title(f"Accuracy against {setting} per head" if setting else "Accuracy per head", fontsize=11, loc="left")
+    ax.legend(frameon=False, fontsize=9)
+    style_axes(ax)
+    return fig
+
+
+def _sweep_heatmaps(points: Sequence[Any], rows: str, cols: str, heads: Sequence[str]) -> Any:
+    """Mean accuracy (%) over seeds for every (rows, cols) value pair, one panel per head, on one colour scale."""
+    import numpy as np
+
+    row_values = list(dict.fromkeys(dict(p.point)[rows] for p in points))
+    col_values = list(dict.fromkeys(dict(p.point)[cols] for p in points))
+    grids = [_heatmap_grid(points, name, rows, row_values, cols, col_values) for name in heads]
+    finite_values = np.concatenate([g[np.isfinite(g)] for g in grids])
+    vmin, vmax = (float(finite_values.min()), float(finite_values.max())) if finite_values.size else (0.0, 100.0)
+    vmax = max(vmax, vmin + 1.0)
+    fig = new_figure(max(4.2, 3.6 * len(heads)), 0.5 * len(row_values) + 2.4)
+    axes = fig.subplots(1, len(heads), squeeze=False)[0]
+    for ax, name, grid in zip(axes, heads, grids):
+        image = ax.imshow(grid, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+        for (r, c), v in np.ndenumerate(grid):
+            ax.text(c, r, "n/a" if not np.isfinite(v) else f"{v:.1f}", ha="center", va="center", fontsize=9,
+                    color="white" if np.isfinite(v) and v < (vmin + vmax) / 2 else "black")
+        ax.set_xticks(range(len(col_values)), [str(v) for v in col_values])
+        ax.set_yticks(range(len(row_values)), [str(v) for v in row_values])
+        ax.set_xlabel(cols)
+        ax.set_ylabel(rows)
+        ax.set_title(name, fontsize=11, loc="left")
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label="mean accuracy (%)")
+    return fig
+
+
+def _heatmap_grid(points: Sequence[Any], head: str, rows: str, row_values: list, cols: str, col_values: list) -> Any:
+    """``head``'s mean accuracy (%) per (row, column) value; with a third varied setting, the mean over its values."""
+    import numpy as np
+
+    grid = np.full((len(row_values), len(col_values)), np.nan)
+    for r, rv in enumerate(row_values):
+        for c, cv in enumerate(col_values):
+            means = [p.heads[head].mean for p in points if dict(p.point)[rows] == rv and dict(p.point)[cols] == cv
+                     and head in p.heads and p.heads[head].accuracies]
+            if means:
+                grid[r, c] = 100 * float(np.mean(means))
+    return grid

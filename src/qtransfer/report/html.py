@@ -21,7 +21,7 @@ from qtransfer.report import figures as F
 from qtransfer.report.tables import accuracy_table, comparison_table, conclusion, html_table, scale_note
 from qtransfer.results import CompareResults, RunMetrics, read_json
 
-__all__ = ["compare_page", "figure_html", "page", "run_page"]
+__all__ = ["compare_page", "figure_html", "page", "run_page", "sweep_page"]
 
 _CSS = """
 *{box-sizing:border-box}
@@ -306,3 +306,40 @@ def _details_section(results: CompareResults) -> str:
     if results.n_eval:
         out.append(f"<p>{_e(scale_note(results.n_eval))}</p>")
     return "".join(out) + "</div>"
+
+
+# =========================================================================== sweep report
+def sweep_page(sweep_dir: Path) -> str:
+    """The report of a sweep directory (``sweep.json``): accuracy per grid point and head, paired tests."""
+    from qtransfer.results import SweepResults
+    from qtransfer.report.tables import sweep_accuracy_table, sweep_comparison_table
+    from qtransfer.sweeps.summary import summarize, varied_settings
+
+    results = SweepResults.load(sweep_dir / "sweep.json")
+    points, varied = summarize(results), varied_settings(results)
+    heads = list(dict.fromkeys(str(t.settings.get("head")) for t in results.trials))
+    failed = [t for t in results.trials if not t.ok]
+    cards = [_card("trials", str(len(results.trials)), f"{len(failed)} failed" if failed else "all finished"),
+             _card("grid points", str(len(points)), _e(", ".join(varied)) or "heads only"),
+             _card("heads", str(len(heads)), _e(", ".join(heads))), _card("seeds", str(len(results.seeds)))]
+    body = ['<div class="cards">' + "".join(cards) + "</div>"]
+    uri = F.FigureSaver(sweep_dir).save(F.sweep_figure(points, varied, heads), "sweep.png")
+    caption = ("Mean accuracy over seeds per cell (a third varied setting is averaged over)." if len(varied) >= 2
+               else "Mean accuracy over seeds with its 95% Student-t interval, per head.")
+    body.append("<h2>Accuracy across the grid</h2>" + figure_html(uri, "sweep accuracy per head", caption))
+    body.append("<h2>Accuracy per grid point</h2>" + html_table(sweep_accuracy_table(points, varied)))
+    comparisons = sweep_comparison_table(points, varied)
+    if comparisons.rows:
+        body.append("<h2>Paired comparisons at each grid point</h2>" + html_table(comparisons)
+                    + '<p class="muted">Paired bootstrap over images (all seeds together), Holm-adjusted within each '
+                      "grid point; the exact McNemar test beside it.</p>")
+    if failed:
+        body.append("<h2>Failed trials</h2><ul>" + "".join(
+            f"<li><code>{_e(t.trial_id)}</code> ({_e(', '.join(f'{k}={v}' for k, v in t.point.items()))}, "
+            f"seed={_e(t.settings.get('seed'))}): {_e(t.error)}</li>" for t in failed) + "</ul>")
+    body.append("<h2>Sweep</h2>" + _config_table({"base": results.base,
+                                                   "grid": {k: list(v) for k, v in results.grid.items()},
+                                                   "seeds": list(results.seeds)}))
+    subtitle = (f"{len(results.trials)} trials · {len(points)} grid point(s) × {len(heads)} head(s) × "
+                f"{len(results.seeds)} seed(s) · <code>{_e(sweep_dir.resolve().name)}</code>")
+    return page("qtransfer sweep", subtitle, "\n".join(body))

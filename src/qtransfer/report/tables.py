@@ -20,7 +20,7 @@ from qtransfer.results import CompareResults
 from qtransfer.stats import fmt_p, mean_ci
 
 __all__ = ["Table", "accuracy_table", "comparison_table", "conclusion", "html_table", "markdown_summary", "markdown_table",
-           "pct", "scale_note"]
+           "pct", "scale_note", "sweep_accuracy_table", "sweep_comparison_table", "sweep_markdown_summary"]
 
 
 @dataclass(frozen=True)
@@ -111,4 +111,62 @@ def markdown_summary(results: CompareResults) -> str:
         lines += ["", conclusion(results)]
     if results.n_eval:
         lines += ["", scale_note(results.n_eval)]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- sweeps
+def _point_cells(point, varied) -> tuple[str, ...]:
+    values = dict(point.point)
+    return tuple(str(values.get(k, "")) for k in varied)
+
+
+def sweep_accuracy_table(points, varied) -> Table:
+    """Per grid point (``points``: :func:`qtransfer.sweeps.summarize`) and head: seeds, mean ± std, 95% CI, time."""
+    rows = []
+    for p in points:
+        for name, h in p.heads.items():
+            ms = ("n/a" if not h.accuracies else f"{pct(h.mean)} ± {pct(h.std)}" if math.isfinite(h.std)
+                  else f"{pct(h.mean)} (1 seed)")
+            ci = f"{pct(h.lo)} – {pct(h.hi)}" if math.isfinite(h.lo) else "n/a"
+            seeds = f"{len(h.accuracies)}" + (f" ({h.n_failed} failed)" if h.n_failed else "")
+            secs = f"{h.train_seconds:.3f} s" if math.isfinite(h.train_seconds) else "n/a"
+            rows.append((*_point_cells(p, varied), name, seeds, ms, ci, secs))
+    return Table((*varied, "head", "seeds", "mean ± std (%)", "95% CI (%)", "train time / seed"),
+                 "l" * len(varied) + "lrrrr", rows)
+
+
+def sweep_comparison_table(points, varied) -> Table:
+    """Per grid point: every head against the reference head (paired bootstrap, Holm-adjusted; McNemar)."""
+    rows = []
+    for p in points:
+        for c in p.comparisons:
+            lo, hi = (100.0 * v for v in c.ci95)
+            rows.append((*_point_cells(p, varied), f"{c.head} vs {c.reference}", f"{c.diff_points:+.1f}",
+                         f"{lo:+.1f} – {hi:+.1f}", fmt_p(c.p_adjusted), fmt_p(c.mcnemar.p_value),
+                         "yes" if c.significant else "no"))
+    return Table((*varied, "comparison", "difference (points)", "95% CI (points)", "bootstrap p", "McNemar p",
+                  "significant"), "l" * len(varied) + "lrrrrc", rows)
+
+
+def sweep_markdown_summary(results, points=None) -> str:
+    """A sweep as Markdown (``summary.md``): accuracy per grid point and head, then the paired comparisons."""
+    from qtransfer.sweeps.summary import summarize, varied_settings
+
+    points = summarize(results) if points is None else points
+    varied = varied_settings(results)
+    n_ok = sum(t.ok for t in results.trials)
+    failed = [t for t in results.trials if not t.ok]
+    split = next((t.eval_split for t in results.trials if t.ok), "evaluation")
+    lines = ["## Accuracy per grid point", "", markdown_table(sweep_accuracy_table(points, varied)), "",
+             f"{n_ok} of {len(results.trials)} trial(s) finished; accuracy on the {split} split"
+             + (f" ({points[0].n_eval} images)" if points and points[0].n_eval else "")
+             + ", mean over seeds with a 95% Student-t interval."]
+    table = sweep_comparison_table(points, varied)
+    if table.rows:
+        lines += ["", "## Paired comparisons at each grid point", "", markdown_table(table), "",
+                  "Paired bootstrap over images (all seeds together), Holm-adjusted within each grid point; "
+                  "exact McNemar test beside it."]
+    if failed:
+        lines += ["", "## Failed trials", ""] + [f"- `{t.trial_id}` ({', '.join(f'{k}={v}' for k, v in t.point.items())}, "
+                                                  f"seed={t.settings.get('seed')}): {t.error}" for t in failed]
     return "\n".join(lines) + "\n"
