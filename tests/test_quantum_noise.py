@@ -7,7 +7,13 @@ import math
 
 import pytest
 
-from qtransfer.quantum.noise import Depolarizing, NoiseModel, ReadoutError, ThermalRelaxation, parse_noise
+from qtransfer.quantum.noise import (
+    Depolarizing,
+    NoiseModel,
+    ReadoutError,
+    ThermalRelaxation,
+    parse_noise,
+)
 
 # --- descriptions and parse_noise ---------------------------------------------------------
 
@@ -63,3 +69,318 @@ def test_per_wire_readout():
     assert m.readout_for(1) == ReadoutError(0.0, 0.3)
     with pytest.raises(ValueError, match="readout errors for 2 wires, not for wire 2"):
         m.readout_for(2)
+
+
+# --- channels against their closed forms ----------------------------------------------------
+
+torch = pytest.importorskip("torch")
+
+from qtransfer.quantum import density
+from qtransfer.quantum.circuit import CircuitSpec
+from qtransfer.quantum.density import (
+    density_expval_z,
+    density_matrix,
+    noisy_probabilities,
+)
+from qtransfer.quantum.simulator import simulate
+
+np = pytest.importorskip("numpy")
+
+F64 = torch.float64
+CPU = torch.device("cpu")
+PAULIS = [
+    torch.eye(2, dtype=torch.complex128),
+    torch.tensor([[0, 1], [1, 0]], dtype=torch.complex128),
+    torch.tensor([[0, -1j], [1j, 0]], dtype=torch.complex128),
+    torch.tensor([[1, 0], [0, -1]], dtype=torch.complex128),
+]
+FULL = "depolarizing:p1=0.02,p2=0.05,readout=0.03,t1=50e-6,t2=70e-6,t_1q=2e-6,t_2q=5e-6"
+
+
+def _bloch_rho(r):
+    """``(I + r . sigma) / 2`` as site vector ``(rho00, rho01, rho10, rho11)``."""
+    rho = 0.5 * (PAULIS[0] + sum(c * p for c, p in zip(r, PAULIS[1:])))
+    return rho.reshape(4)
+
+
+def _bloch(vec):
+    rho = vec.reshape(2, 2)
+    return [torch.trace(rho @ p).real.item() for p in PAULIS[1:]]
+
+
+def test_kraus_superop_acts_as_the_kraus_sum():
+    kraus = torch.randn(3, 2, 2, dtype=torch.complex128)
+    rho = torch.randn(2, 2, dtype=torch.complex128)
+    expected = sum(k @ rho @ k.conj().T for k in kraus)
+    torch.testing.assert_close(density.kraus_superop(kraus) @ rho.reshape(4), expected.reshape(4))
+
+
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.75, 4 / 3])
+def test_depolarizing_shrinks_the_bloch_vector_by_one_minus_p(p):
+    channel = density.depolarizing(p, 1, CPU, torch.complex128)
+    r = [0.3, -0.5, 0.6]
+    assert _bloch(channel @ _bloch_rho(r)) == pytest.approx([(1 - p) * c for c in r], abs=1e-12)
+    zero = channel @ _bloch_rho([0, 0, 1])  # |0><0| -> populations (1 - p/2, p/2)
+    assert zero.real.tolist() == pytest.approx([1 - p / 2, 0, 0, p / 2], abs=1e-12)
+
+
+def test_depolarizing_matches_the_pauli_kraus_form():
+    """Qiskit's convention: p = 4q/3 with q the probability of one of X, Y, Z (each q/3)."""
+    p = 0.09
+    q = 3 * p / 4
+    kraus = torch.stack([math.sqrt(1 - q) * PAULIS[0]] + [math.sqrt(q / 3) * s for s in PAULIS[1:]])
+    torch.testing.assert_close(density.depolarizing(p, 1, CPU, torch.complex128), density.kraus_superop(kraus))
+    two = torch.stack([torch.kron(a, b) for a in PAULIS for b in PAULIS])  # 16 Paulis, identity first
+    weights = torch.tensor([1 - 15 * p / 16] + [p / 16] * 15, dtype=F64)
+    rho = torch.randn(4, 4, dtype=torch.complex128)
+    rho = rho @ rho.conj().T
+    expected = sum(w * (k @ rho @ k.conj().T) for w, k in zip(weights, two))
+    site = density.site_layout(rho, 2)
+    out = density.standard_layout(density.depolarizing(p, 2, CPU, torch.complex128) @ site, 2)
+    torch.testing.assert_close(out, expected)
+
+
+@pytest.mark.parametrize("t", [0.0, 1e-6, 40e-6])
+def test_thermal_relaxation_decays_populations_with_t1_and_coherences_with_t2(t):
+    noise = parse_noise(f"thermal:t1=50e-6,t2=70e-6,t_1q={t},t_2q={t}")
+    channel = density.thermal_relaxation(noise, t, CPU, torch.complex128)
+    out = channel @ _bloch_rho([0.6, 0.0, -0.8])  # rho11 = 0.9, rho01 = 0.3
+    assert out[3].real.item() == pytest.approx(0.9 * math.exp(-t / 50e-6), abs=1e-12)
+    assert out[1].real.item() == pytest.approx(0.3 * math.exp(-t / 70e-6), abs=1e-12)
+    assert out[0].real.item() + out[3].real.item() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_amplitude_and_phase_damping_closed_forms():
+    gamma, lam = 0.3, 0.2
+    ad = density.amplitude_damping(gamma, CPU, F64)
+    pd = density.phase_damping(lam, CPU, F64)
+    rho = torch.tensor([0.4, 0.2, 0.2, 0.6], dtype=F64)
+    torch.testing.assert_close(ad @ rho, torch.tensor([0.4 + 0.3 * 0.6, 0.2 * math.sqrt(0.7), 0.2 * math.sqrt(0.7), 0.42], dtype=F64))
+    torch.testing.assert_close(pd @ rho, torch.tensor([0.4, 0.2 * math.sqrt(0.8), 0.2 * math.sqrt(0.8), 0.6], dtype=F64))
+
+
+@pytest.mark.parametrize("a, b", [(0.0, 0.0), (0.02, 0.02), (0.01, 0.07), (0.3, 0.1)])
+def test_readout_maps_expval_affinely(a, b):
+    """P(read 0) = P0 (1 - a) + P1 b, P(read 1) = P0 a + P1 (1 - b)  =>  <Z>' = (1 - a - b) <Z> + (b - a)."""
+    spec = CircuitSpec(n_qubits=2, depth=2)
+    x, w = torch.rand(5, 2, dtype=F64) * 3, torch.rand(2, 2, dtype=F64) * 3
+    clean = simulate(spec, x, w)
+    noisy = density_expval_z(spec, x, w, NoiseModel(readout=ReadoutError(a, b)))
+    torch.testing.assert_close(noisy, (1 - a - b) * clean + (b - a), atol=1e-12, rtol=0)
+
+
+def test_per_wire_readout_applies_to_its_wire():
+    spec = CircuitSpec(n_qubits=2, depth=1)
+    x, w = torch.rand(3, 2, dtype=F64), torch.rand(1, 2, dtype=F64)
+    clean = simulate(spec, x, w)
+    noise = NoiseModel(readout=(ReadoutError(0.1, 0.0), ReadoutError(0.0, 0.2)))
+    expected = torch.stack([0.9 * clean[:, 0] - 0.1, 0.8 * clean[:, 1] + 0.2], -1)
+    torch.testing.assert_close(density_expval_z(spec, x, w, noise), expected, atol=1e-12, rtol=0)
+
+
+# --- the simulator -------------------------------------------------------------------------
+
+CASES = [(1, 2, "ry", "ry"), (2, 2, "hadamard_ry", "cnot_ry"), (3, 2, "rx", "rot_ring"), (4, 3, "hadamard_ry", "cnot_ry"),
+         (4, 2, "rx", "cnot_ry"), (5, 1, "ry", "cnot_ry")]
+
+
+def _inputs(spec, batch=4, dtype=F64):
+    x = torch.rand(batch, spec.n_qubits, dtype=dtype) * 2 * math.pi - math.pi
+    w = torch.rand(spec.weight_shape, dtype=dtype) * 2 * math.pi - math.pi
+    return x, w
+
+
+@pytest.mark.parametrize("n, depth, embedding, layer", CASES)
+def test_zero_noise_equals_the_statevector_simulator(n, depth, embedding, layer):
+    spec = CircuitSpec(n, depth, embedding, layer)
+    x, w = _inputs(spec)
+    torch.testing.assert_close(density_expval_z(spec, x, w, NoiseModel()), simulate(spec, x, w), atol=1e-12, rtol=0)
+    rho = density_matrix(spec, x, w, NoiseModel())
+    psi = simulate_state(spec, x, w)
+    torch.testing.assert_close(rho.to(torch.complex128), psi[:, :, None] * psi[:, None, :].conj(), atol=1e-12, rtol=0)
+
+
+def simulate_state(spec, x, w):
+    from qtransfer.quantum.states import embed
+    from qtransfer.quantum.statevector import apply_layers
+
+    return apply_layers(spec, embed(spec, x), w).to(torch.complex128)
+
+
+@pytest.mark.parametrize("n, depth, embedding, layer", CASES)
+def test_noisy_state_is_a_density_matrix_and_expval_is_its_trace(n, depth, embedding, layer):
+    spec = CircuitSpec(n, depth, embedding, layer)
+    x, w = _inputs(spec)
+    noise = parse_noise(FULL.replace("readout=0.03", "readout=0"))
+    rho = density_matrix(spec, x, w, noise).to(torch.complex128)
+    torch.testing.assert_close(rho, rho.mH, atol=1e-12, rtol=0)
+    assert torch.linalg.eigvalsh(rho).min() > -1e-12
+    torch.testing.assert_close(rho.diagonal(dim1=1, dim2=2).sum(-1).real, torch.ones(4, dtype=F64))
+    from qtransfer.quantum.measurement import z_signs
+
+    z = rho.diagonal(dim1=1, dim2=2).real @ z_signs(n, CPU, F64)
+    torch.testing.assert_close(density_expval_z(spec, x, w, noise), z, atol=1e-12, rtol=0)
+    assert (density_expval_z(spec, x, w, noise) - simulate(spec, x, w)).abs().max() > 1e-3  # the noise does act
+
+
+# --- against PennyLane's default.mixed ------------------------------------------------------
+
+
+def _mixed_qnode(spec, noise):
+    """``spec`` on default.mixed with the same channels. Conversions: our depolarizing parameter p
+    is PennyLane's DepolarizingChannel(3p/4); the 2-qubit one is a QubitChannel of the 16 Paulis
+    (identity weight 1 - 15p/16, each other p/16); relaxation is AmplitudeDamping(gamma) then
+    PhaseDamping(lambda). Readout: default.mixed's ``readout_prob`` (a symmetric BitFlip before
+    measuring) crashes in PennyLane 0.45 (PennyLaneAI/pennylane#9612: the float reaches code that
+    expects a list of channels), so the flip is written into the circuit as that fix would: a
+    channel with Kraus [[sqrt(1-a), 0], [0, sqrt(1-b)]] and [[0, sqrt(b)], [sqrt(a), 0]] per wire
+    (a = P(1|0), b = P(0|1); BitFlip(a) when a = b)."""
+    qml = pytest.importorskip("pennylane")
+    dev = qml.device("default.mixed", wires=spec.n_qubits)
+    p1, p2 = noise.depolarizing.p1, noise.depolarizing.p2
+    paulis = [qml.matrix(qml.PauliX(0)), qml.matrix(qml.PauliY(0)), qml.matrix(qml.PauliZ(0))]
+    eye = np.eye(2, dtype=complex)
+    two = [np.kron(a, b) for a in [eye] + paulis for b in [eye] + paulis]
+    kraus2 = [math.sqrt(1 - 15 * p2 / 16) * two[0]] + [math.sqrt(p2 / 16) * k for k in two[1:]]
+
+    def relax(wire, duration):
+        if noise.relaxation is not None:
+            gamma, lam = noise.relaxation.damping(duration)
+            qml.AmplitudeDamping(gamma, wires=wire)
+            qml.PhaseDamping(lam, wires=wire)
+
+    @qml.qnode(dev, interface="torch", diff_method="backprop")
+    def circuit(x, w):
+        r = noise.relaxation
+        for gate in spec.gates():
+            op = getattr(qml, gate.name)
+            if gate.param is None:
+                op(wires=gate.wires)
+            elif gate.param[0] == "x":
+                op(x[gate.param[1]], wires=gate.wires)
+            elif gate.name == "Rot":
+                op(*w[gate.param[1], gate.param[2]], wires=gate.wires)
+            else:
+                op(w[gate.param[1], gate.param[2]], wires=gate.wires)
+            if len(gate.wires) == 1:
+                qml.DepolarizingChannel(3 * p1 / 4, wires=gate.wires)
+                relax(gate.wires[0], r.t_1q if r else 0)
+            else:
+                qml.QubitChannel(kraus2, wires=gate.wires)
+                for wire in gate.wires:
+                    relax(wire, r.t_2q if r else 0)
+        for q in range(spec.n_qubits):
+            a, b = noise.readout_for(q).p1_given_0, noise.readout_for(q).p0_given_1
+            flip = [np.array([[math.sqrt(1 - a), 0], [0, math.sqrt(1 - b)]]), np.array([[0, math.sqrt(b)], [math.sqrt(a), 0]])]
+            qml.QubitChannel(flip, wires=q)
+        return [qml.expval(qml.PauliZ(q)) for q in range(spec.n_qubits)]
+
+    return circuit
+
+
+MIXED_CASES = [(2, 2, "hadamard_ry", "cnot_ry"), (4, 2, "hadamard_ry", "cnot_ry"), (3, 2, "rx", "rot_ring")]
+
+
+@pytest.mark.parametrize("n, depth, embedding, layer", MIXED_CASES)
+@pytest.mark.parametrize(
+    "text",
+    [FULL, "depolarizing:p1=0.05,p2=0.1,readout_1g0=0.01,readout_0g1=0.04", "thermal:t1=30e-6,t2=20e-6,t_1q=1e-6,t_2q=4e-6"],
+)
+def test_matches_default_mixed(n, depth, embedding, layer, text, tol64):
+    spec = CircuitSpec(n, depth, embedding, layer)
+    noise = parse_noise(text)
+    x, w = _inputs(spec, batch=2)
+    ref = _mixed_qnode(spec, noise)
+    expected = torch.stack([torch.stack(list(ref(xi, w))) for xi in x])
+    torch.testing.assert_close(density_expval_z(spec, x, w, noise), expected, **tol64)
+
+
+def test_thermal_relaxation_matches_pennylane_thermal_relaxation_error():
+    """Our amplitude-then-phase damping is PennyLane's ThermalRelaxationError with pe = 0, both T2 regimes."""
+    qml = pytest.importorskip("pennylane")
+    for t1, t2 in [(50e-6, 70e-6), (50e-6, 30e-6)]:
+        noise = parse_noise(f"thermal:t1={t1},t2={t2},t_1q=3e-6,t_2q=3e-6")
+        ours = density.thermal_relaxation(noise, 3e-6, CPU, torch.complex128)
+        kraus = torch.as_tensor(np.array(qml.ThermalRelaxationError(0.0, t1, t2, 3e-6, wires=0).kraus_matrices()))
+        torch.testing.assert_close(ours, density.kraus_superop(kraus.to(torch.complex128)), atol=1e-12, rtol=0)
+
+
+# --- gradients, batching, dtypes, shots -----------------------------------------------------
+
+
+@pytest.mark.parametrize("n, depth, embedding, layer", [(3, 2, "hadamard_ry", "cnot_ry"), (2, 2, "rx", "rot_ring")])
+def test_gradients_match_finite_differences(n, depth, embedding, layer):
+    spec = CircuitSpec(n, depth, embedding, layer)
+    noise = parse_noise(FULL)
+    x, w = _inputs(spec, batch=2)
+    x.requires_grad_(), w.requires_grad_()
+    f = lambda a, b: (density_expval_z(spec, a, b, noise) * torch.linspace(-1, 1, n, dtype=F64)).sum()
+    assert torch.autograd.gradcheck(f, (x, w), eps=1e-6, atol=1e-7)
+
+
+def test_batched_equals_looped():
+    spec = CircuitSpec(4, 6)
+    noise = parse_noise(FULL)
+    x, w = _inputs(spec, batch=7)
+    batched = density_expval_z(spec, x, w, noise)
+    looped = torch.cat([density_expval_z(spec, xi[None], w, noise) for xi in x])
+    torch.testing.assert_close(batched, looped, atol=1e-14, rtol=0)
+
+
+def test_float32_agrees_with_float64(tol32):
+    spec = CircuitSpec(4, 6)
+    noise = parse_noise(FULL)
+    x, w = _inputs(spec, batch=5)
+    out32 = density_expval_z(spec, x.float(), w.float(), noise)
+    assert out32.dtype == torch.float32
+    torch.testing.assert_close(out32.double(), density_expval_z(spec, x, w, noise), **tol32)
+
+
+def test_probabilities_are_a_distribution_with_the_right_expval():
+    spec = CircuitSpec(3, 2)
+    noise = parse_noise("depolarizing:p1=0.01,p2=0.03,readout_1g0=0.02,readout_0g1=0.05")
+    x, w = _inputs(spec, batch=3)
+    probs = noisy_probabilities(spec, x, w, noise)
+    assert probs.min() >= 0
+    torch.testing.assert_close(probs.sum(-1), torch.ones(3, dtype=F64))
+    from qtransfer.quantum.measurement import z_signs
+
+    torch.testing.assert_close(probs @ z_signs(3, CPU, F64), density_expval_z(spec, x, w, noise))
+
+
+def test_shots_converge_at_the_inverse_sqrt_rate_and_repeat_with_a_seed():
+    spec = CircuitSpec(4, 6)
+    noise = parse_noise(FULL)
+    x, w = _inputs(spec, batch=64)
+    exact = density_expval_z(spec, x, w, noise)
+
+    def error(shots, seed):
+        g = torch.Generator().manual_seed(seed)
+        return (density_expval_z(spec, x, w, noise, shots=shots, generator=g) - exact).square().mean().sqrt().item()
+
+    small, large = error(100, 1), error(10000, 2)
+    bound = math.sqrt(((1 - exact.square()).mean()).item())  # RMS standard deviation of one shot
+    assert small == pytest.approx(bound / 10, rel=0.15)
+    assert large == pytest.approx(bound / 100, rel=0.15)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    torch.testing.assert_close(
+        density_expval_z(spec, x, w, noise, shots=50, generator=g1), density_expval_z(spec, x, w, noise, shots=50, generator=g2)
+    )
+
+
+def test_shot_estimate_carries_the_exact_gradient():
+    spec = CircuitSpec(3, 2)
+    noise = parse_noise(FULL)
+    x, w = _inputs(spec, batch=2)
+    w1, w2 = w.clone().requires_grad_(), w.clone().requires_grad_()
+    density_expval_z(spec, x, w1, noise, shots=20, generator=torch.Generator().manual_seed(0)).sum().backward()
+    density_expval_z(spec, x, w2, noise).sum().backward()
+    torch.testing.assert_close(w1.grad, w2.grad)
+
+
+def test_errors_name_the_problem():
+    spec = CircuitSpec(6, 1)
+    with pytest.raises(ValueError, match="up to 5 qubits, got n_qubits=6"):
+        density_expval_z(spec, torch.zeros(1, 6), torch.zeros(1, 6), NoiseModel())
+    with pytest.raises(TypeError, match="noise must be a NoiseModel"):
+        density_expval_z(CircuitSpec(2, 1), torch.zeros(1, 2), torch.zeros(1, 2), "depolarizing:p1=0.1")

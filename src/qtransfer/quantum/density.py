@@ -1,0 +1,338 @@
+"""Density-matrix mode: :class:`CircuitSpec` circuits under a :class:`NoiseModel`, batched and differentiable.
+
+Representation. A density matrix of ``n`` qubits is kept as a vector of ``4**n`` entries
+ordered *site by site*: wire ``q`` contributes the pair ``(i_q, j_q)`` of its row and column
+bits as one base-4 digit ``2 i_q + j_q``, wire 0 most significant. A channel on one wire is
+then a ``4 x 4`` matrix on one digit (its superoperator ``sum_k K (x) conj(K)``), a product of
+single-wire channels is a Kronecker product, and a product state is a Kronecker product of
+``4``-vectors: the statevector machinery with local dimension 4 instead of 2.
+
+Evaluation runs in the Heisenberg picture. The measured quantities (``<Z_i>`` with the
+readout error folded in, or the probabilities of the ``2**n`` read-out bit strings) are
+linear functionals of the final density matrix; pulled back through the layers they become
+functionals ``H`` of the *embedded* density matrix, which do not depend on the inputs. So a
+batch costs one product state per sample and one ``(B, 4**n) @ (4**n, m)`` product; the
+layers (``2 * depth`` products of ``(4**n, 4**n)`` by ``(4**n, m)`` matrices) are shared.
+The CNOT stage of a layer, with its noise, is one fixed matrix built once per device and dtype.
+
+Noise placement (see :mod:`qtransfer.quantum.noise`): after every 1-qubit gate (embedding
+gates included) depolarizing then thermal relaxation on its wire; after every CNOT the
+2-qubit depolarizing channel then relaxation (2-qubit gate time) on both wires; the readout
+confusion at the measurement. Up to :data:`DENSITY_MAX_QUBITS` qubits.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+
+from .circuit import CircuitSpec
+from .measurement import z_signs
+from .noise import NoiseModel
+from .states import (
+    common_dtype,
+    complex_dtype,
+    kron_vectors,
+    rotation_matrices,
+    ry_matrices,
+)
+
+__all__ = [
+    "DENSITY_MAX_QUBITS",
+    "amplitude_damping",
+    "density_expval_z",
+    "density_matrix",
+    "depolarizing",
+    "kraus_superop",
+    "noisy_probabilities",
+    "phase_damping",
+    "site_layout",
+    "standard_layout",
+    "thermal_relaxation",
+]
+
+#: the layers are dense ``4**n x 4**n`` matrices: 8 MiB each in float64 at n = 5
+DENSITY_MAX_QUBITS = 5
+
+
+# --- channels as superoperators on one site ---------------------------------------------------
+
+
+def kraus_superop(kraus: torch.Tensor) -> torch.Tensor:
+    """``sum_k K (x) conj(K)`` of Kraus operators ``(..., k, 2, 2)``: ``(..., 4, 4)`` acting on
+    ``vec(rho) = (rho00, rho01, rho10, rho11)``.
+
+    Example:
+        >>> kraus_superop(torch.eye(2)[None]).diagonal()  # the identity channel
+        tensor([1., 1., 1., 1.])
+    """
+    prod = kraus[..., :, None, :, None] * kraus.conj()[..., None, :, None, :]
+    return prod.reshape(*kraus.shape[:-2], 4, 4).sum(-3)
+
+
+def _site_vectors(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """``vec(I/2)`` and the trace functional ``vec(I)``."""
+    half = torch.tensor([0.5, 0.0, 0.0, 0.5], device=device, dtype=dtype)
+    return half, 2 * half
+
+
+def depolarizing(p: float, n_sites: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``rho -> (1 - p) rho + p Tr(rho) I/2**k`` on ``k = n_sites`` wires: ``(4**k, 4**k)``."""
+    half, trace = _site_vectors(device, dtype)
+    mixed, tr = half, trace
+    for _ in range(n_sites - 1):
+        mixed, tr = torch.kron(mixed, half), torch.kron(tr, trace)
+    eye = torch.eye(4**n_sites, device=device, dtype=dtype)
+    return (1 - p) * eye + p * torch.outer(mixed, tr)
+
+
+def amplitude_damping(gamma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Amplitude damping: ``|1>`` decays to ``|0>`` with probability ``gamma``."""
+    a, b = math.sqrt(1 - gamma), math.sqrt(gamma)
+    kraus = torch.tensor([[[1.0, 0.0], [0.0, a]], [[0.0, b], [0.0, 0.0]]], device=device, dtype=dtype)
+    return kraus_superop(kraus)
+
+
+def phase_damping(lam: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Phase damping: coherences shrink by ``sqrt(1 - lam)``, populations stay."""
+    diag = torch.tensor([1.0, math.sqrt(1 - lam), math.sqrt(1 - lam), 1.0], device=device, dtype=dtype)
+    return torch.diag(diag)
+
+
+def thermal_relaxation(noise: NoiseModel, duration: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Relaxation of one wire for ``duration`` (identity without :attr:`NoiseModel.relaxation`)."""
+    if noise.relaxation is None:
+        return torch.eye(4, device=device, dtype=dtype)
+    gamma, lam = noise.relaxation.damping(duration)
+    return phase_damping(lam, device, dtype) @ amplitude_damping(gamma, device, dtype)
+
+
+def _interleave(superop: torch.Tensor, k: int) -> torch.Tensor:
+    """A ``(4**k, 4**k)`` superoperator on ``vec(rho)`` (rows then columns) -> site-by-site order."""
+    t = superop.reshape([2] * (4 * k))
+    order = [a for q in range(k) for a in (q, k + q)]  # (i_0, j_0, i_1, j_1, ...)
+    return t.permute(order + [2 * k + a for a in order]).reshape(4**k, 4**k)
+
+
+@lru_cache(maxsize=32)
+def gate_noise(noise: NoiseModel, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(E1, E2)``: the channel after a 1-qubit gate ``(4, 4)`` and after a CNOT ``(16, 16)``."""
+    t_1q, t_2q = (noise.relaxation.t_1q, noise.relaxation.t_2q) if noise.relaxation else (0.0, 0.0)
+    e1 = thermal_relaxation(noise, t_1q, device, dtype) @ depolarizing(noise.depolarizing.p1, 1, device, dtype)
+    relax = thermal_relaxation(noise, t_2q, device, dtype)
+    e2 = torch.kron(relax, relax) @ depolarizing(noise.depolarizing.p2, 2, device, dtype)
+    return e1, e2
+
+
+def _cnot_superop(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    u = torch.tensor([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]], device=device, dtype=dtype)
+    return _interleave(torch.kron(u, u), 2)
+
+
+def _apply_on_sites(mat: torch.Tensor, op: torch.Tensor, sites: tuple[int, ...], n: int) -> torch.Tensor:
+    """``op`` (on ``sites``, in that order) applied to the rows of ``mat`` ``(4**n, m)``."""
+    k = len(sites)
+    t = mat.reshape([4] * n + [-1]).movedim(sites, tuple(range(k)))
+    shape = t.shape
+    t = (op @ t.reshape(4**k, -1)).reshape(shape)
+    return t.movedim(tuple(range(k)), sites).reshape(4**n, -1)
+
+
+@lru_cache(maxsize=32)
+def cnot_stage(spec: CircuitSpec, noise: NoiseModel, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The CNOTs of one layer, each followed by its noise, as one ``(4**n, 4**n)`` matrix."""
+    n = spec.n_qubits
+    pair_op = gate_noise(noise, device, dtype)[1] @ _cnot_superop(device, dtype)
+    stage = torch.eye(4**n, device=device, dtype=dtype)
+    for control, target in spec.entangling_pairs():
+        stage = _apply_on_sites(stage, pair_op, (control, target), n)
+    return stage
+
+
+def _unitary_superop(u: torch.Tensor) -> torch.Tensor:
+    """``U (x) conj(U)`` of ``(..., 2, 2)`` gates: ``(..., 4, 4)``."""
+    return (u[..., :, None, :, None] * u.conj()[..., None, :, None, :]).reshape(*u.shape[:-2], 4, 4)
+
+
+def _input_gates(name: str, x: torch.Tensor) -> torch.Tensor:
+    """``(..., 2, 2)`` matrices of the embedding's input gate."""
+    if name == "RY":
+        return ry_matrices(x)
+    c, s = torch.cos(x / 2), torch.sin(x / 2)
+    return torch.complex(torch.stack([c, 0 * s, 0 * s, c], -1), torch.stack([0 * c, -s, -s, 0 * c], -1)).unflatten(-1, (2, 2))
+
+
+@lru_cache(maxsize=32)
+def _fixed_embedding(spec: CircuitSpec, noise: NoiseModel, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """One wire's ``vec(rho)`` after the embedding's fixed gates (a Hadamard), each with its noise."""
+    e1 = gate_noise(noise, device, dtype)[0]
+    v = torch.tensor([1.0, 0.0, 0.0, 0.0], device=device, dtype=dtype)
+    for name in spec.embedding_gates[:-1]:
+        if name != "Hadamard":
+            raise ValueError(f"density-matrix mode does not know the fixed embedding gate {name!r}")
+        h = torch.tensor([[1.0, 1.0], [1.0, -1.0]], device=device, dtype=dtype) / math.sqrt(2)
+        v = e1 @ (_unitary_superop(h) @ v)
+    return v
+
+
+def embedded_sites(spec: CircuitSpec, x: torch.Tensor, noise: NoiseModel) -> torch.Tensor:
+    """Every wire's ``vec(rho)`` after the (noisy) embedding: ``(B, n)`` angles -> ``(B, n, 4)``."""
+    real = x.dtype
+    gates = _input_gates(spec.embedding_gates[-1], x)
+    v = _fixed_embedding(spec, noise, x.device, real)
+    sup = _unitary_superop(gates)  # (B, n, 4, 4)
+    e1 = gate_noise(noise, x.device, real)[0]
+    sup, e1 = common_dtype(sup, e1)
+    return (sup @ v.to(sup.dtype)) @ e1.transpose(0, 1)
+
+
+def _kron_sites(m: torch.Tensor) -> torch.Tensor:
+    """Kronecker product over axis -3 of ``(..., n, 4, 4)``: ``(..., 4**n, 4**n)``, site 0 most significant."""
+    out = m[..., 0, :, :]
+    for i in range(1, m.shape[-3]):
+        d = out.shape[-1] * 4
+        out = (out[..., :, None, :, None] * m[..., i, None, :, None, :]).reshape(*out.shape[:-2], d, d)
+    return out
+
+
+def rotation_stages(spec: CircuitSpec, weights: torch.Tensor, noise: NoiseModel) -> torch.Tensor:
+    """Each layer's rotations, each followed by its noise: ``(depth, 4**n, 4**n)``."""
+    sup = _unitary_superop(rotation_matrices(spec, weights))  # (depth, n, 4, 4)
+    e1 = gate_noise(noise, weights.device, weights.dtype)[0]
+    sup, e1 = common_dtype(sup, e1)
+    return _kron_sites(e1 @ sup)
+
+
+@lru_cache(maxsize=32)
+def readout_functionals(
+    n: int, noise: NoiseModel, kind: str, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    """Functionals on the final ``vec(rho)``, readout error included: ``kind="z"`` gives
+    ``<Z_i>`` ``(4**n, n)``; ``kind="probs"`` the probability of reading each bit string ``(4**n, 2**n)``."""
+    conf = torch.tensor([noise.readout_for(q).confusion() for q in range(n)], device=device, dtype=dtype)  # (n, m, s)
+    reads = torch.zeros(n, 2, 4, device=device, dtype=dtype)  # reads[q, m] = functional "wire q reads m"
+    reads[..., 0], reads[..., 3] = conf[..., 0], conf[..., 1]
+    if kind == "z":
+        trace, z = reads.sum(1), reads[:, 0] - reads[:, 1]  # (n, 4) each
+        sites = torch.where(torch.eye(n, dtype=torch.bool, device=device)[..., None], z[None], trace[None])
+    elif kind == "probs":
+        bits = (torch.arange(2**n, device=device)[:, None] >> torch.arange(n - 1, -1, -1, device=device)) & 1
+        sites = reads[torch.arange(n, device=device), bits]  # (2**n, n, 4)
+    else:
+        raise ValueError(f"unknown functional kind {kind!r}; use 'z' or 'probs'")
+    return kron_vectors(sites).transpose(0, 1).contiguous()
+
+
+def _pull_back(spec: CircuitSpec, weights: torch.Tensor, noise: NoiseModel, functionals: torch.Tensor) -> torch.Tensor:
+    """The functionals of the final state as functionals of the embedded state (Heisenberg picture)."""
+    if spec.depth == 0:
+        return functionals
+    rotations = rotation_stages(spec, weights, noise).transpose(1, 2)  # K^T per layer
+    stage = cnot_stage(spec, noise, weights.device, weights.dtype).T
+    h, rotations = common_dtype(functionals, rotations)
+    h, stage = common_dtype(h, stage)
+    for layer in reversed(range(spec.depth)):
+        if spec.entangles_before_rotation:  # layer = K N, pulled back by N^T K^T
+            h = stage @ (rotations[layer] @ h)
+        else:  # layer = N K
+            h = rotations[layer] @ (stage @ h)
+    return h
+
+
+def _check(spec: CircuitSpec, x: torch.Tensor, weights: torch.Tensor, noise: NoiseModel) -> None:
+    n = spec.n_qubits
+    if n > DENSITY_MAX_QUBITS:
+        raise ValueError(
+            f"density-matrix simulation supports up to {DENSITY_MAX_QUBITS} qubits, got n_qubits={n}; "
+            "use noise=None for larger circuits"
+        )
+    if not isinstance(noise, NoiseModel):
+        raise TypeError(f"noise must be a NoiseModel (see qtransfer.quantum.noise.parse_noise), got {noise!r}")
+    if x.ndim != 2 or x.shape[-1] != n:
+        raise ValueError(f"expected inputs of shape (B, {n}), got {tuple(x.shape)}")
+    if tuple(weights.shape) != spec.weight_shape:
+        raise ValueError(f"expected weights of shape {spec.weight_shape}, got {tuple(weights.shape)}")
+
+
+def _embedded(spec: CircuitSpec, x: torch.Tensor, noise: NoiseModel) -> torch.Tensor:
+    return kron_vectors(embedded_sites(spec, x, noise))  # (B, 4**n)
+
+
+def noisy_probabilities(spec: CircuitSpec, x: torch.Tensor, weights: torch.Tensor, noise: NoiseModel) -> torch.Tensor:
+    """Probability of reading each bit string (readout error included): ``(B, n)`` -> ``(B, 2**n)``."""
+    _check(spec, x, weights, noise)
+    g = readout_functionals(spec.n_qubits, noise, "probs", x.device, x.dtype)
+    probs = _embedded(spec, x, noise) @ _pull_back(spec, weights, noise, g).to(complex_dtype(x.dtype) if not spec.is_real else x.dtype)
+    return probs.real if probs.is_complex() else probs
+
+
+def density_expval_z(
+    spec: CircuitSpec,
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    noise: NoiseModel,
+    *,
+    shots: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Noisy ``<Z_i>`` as read out (readout error included): ``(B, n)`` angles -> ``(B, n)``.
+
+    ``shots``: estimate from that many samples of the noisy, readout-confused distribution
+    (seeded by ``generator``), carrying the exact value's gradient (straight through).
+
+    Example:
+        >>> from qtransfer.quantum.noise import parse_noise
+        >>> spec = CircuitSpec(n_qubits=1, depth=0, embedding="ry")
+        >>> density_expval_z(spec, torch.zeros(1, 1), torch.zeros(0, 1), parse_noise("depolarizing:readout=0.1"))
+        tensor([[0.8000]])
+    """
+    _check(spec, x, weights, noise)
+    n = spec.n_qubits
+    if shots is None:
+        g = readout_functionals(n, noise, "z", x.device, x.dtype)
+        out = _embedded(spec, x, noise) @ _pull_back(spec, weights, noise, g).to(_work_dtype(spec, x))
+        return out.real if out.is_complex() else out
+    probs = noisy_probabilities(spec, x, weights, noise)
+    exact = probs @ z_signs(n, x.device, x.dtype)
+    counts = torch.multinomial(probs.detach().clamp_min(0), shots, replacement=True, generator=generator)
+    bits = (counts[..., None] >> torch.arange(n - 1, -1, -1, device=x.device)) & 1
+    estimate = (1 - 2 * bits).to(exact.dtype).mean(dim=1)
+    return exact + (estimate - exact).detach()
+
+
+def _work_dtype(spec: CircuitSpec, x: torch.Tensor) -> torch.dtype:
+    return x.dtype if spec.is_real else complex_dtype(x.dtype)
+
+
+def standard_layout(vec: torch.Tensor, n: int) -> torch.Tensor:
+    """Site-by-site ``(..., 4**n)`` vectors -> density matrices ``(..., 2**n, 2**n)`` (wire 0 most significant)."""
+    lead = vec.shape[:-1]
+    t = vec.reshape(*lead, *([2] * (2 * n)))
+    k = len(lead)
+    order = [k + 2 * q for q in range(n)] + [k + 2 * q + 1 for q in range(n)]
+    return t.permute(*range(k), *order).reshape(*lead, 2**n, 2**n)
+
+
+def site_layout(rho: torch.Tensor, n: int) -> torch.Tensor:
+    """Density matrices ``(..., 2**n, 2**n)`` -> site-by-site vectors ``(..., 4**n)`` (inverse of :func:`standard_layout`)."""
+    lead = rho.shape[:-2]
+    k = len(lead)
+    t = rho.reshape(*lead, *([2] * (2 * n)))
+    order = [a for q in range(n) for a in (k + q, k + n + q)]
+    return t.permute(*range(k), *order).reshape(*lead, 4**n)
+
+
+def density_matrix(spec: CircuitSpec, x: torch.Tensor, weights: torch.Tensor, noise: NoiseModel) -> torch.Tensor:
+    """The final density matrices ``(B, 2**n, 2**n)`` before readout (Schroedinger picture; for tests and inspection)."""
+    _check(spec, x, weights, noise)
+    v = _embedded(spec, x, noise)
+    if spec.depth:
+        rotations = rotation_stages(spec, weights, noise).transpose(1, 2)
+        stage = cnot_stage(spec, noise, x.device, x.dtype).T
+        v, rotations = common_dtype(v, rotations)
+        v, stage = common_dtype(v, stage)
+        for layer in range(spec.depth):
+            v = (v @ stage) @ rotations[layer] if spec.entangles_before_rotation else (v @ rotations[layer]) @ stage
+    return standard_layout(v, spec.n_qubits)
