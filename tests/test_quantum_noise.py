@@ -384,3 +384,62 @@ def test_errors_name_the_problem():
         density_expval_z(spec, torch.zeros(1, 6), torch.zeros(1, 6), NoiseModel())
     with pytest.raises(TypeError, match="noise must be a NoiseModel"):
         density_expval_z(CircuitSpec(2, 1), torch.zeros(1, 2), torch.zeros(1, 2), "depolarizing:p1=0.1")
+
+
+# --- QuantumLayer and the fused step --------------------------------------------------------
+
+from qtransfer.quantum import QuantumLayer
+
+
+def test_noisy_layer_returns_noisy_expvals_and_gradients_flow():
+    layer = QuantumLayer(4, 6, noise=FULL, q_delta=1.0, dtype=F64)
+    assert layer.noise == parse_noise(FULL) and "noise=NoiseModel(" in repr(layer)
+    x = torch.rand(2, 3, 4, dtype=F64, requires_grad=True)
+    out = layer(x)
+    assert out.shape == (2, 3, 4)
+    expected = density_expval_z(layer.spec, x.detach().reshape(-1, 4), layer.weights.detach(), layer.noise)
+    torch.testing.assert_close(out.detach().reshape(-1, 4), expected, atol=1e-14, rtol=0)
+    out.sum().backward()
+    assert x.grad.abs().sum() > 0 and layer.weights.grad.abs().sum() > 0
+
+
+def test_noiseless_layer_is_unchanged_and_state_dict_keys_agree():
+    plain = QuantumLayer(4, 2, q_delta=1.0, dtype=F64)
+    noisy = QuantumLayer(4, 2, noise=NoiseModel(), dtype=F64)
+    noisy.load_state_dict(plain.state_dict())
+    assert plain.noise is None and list(plain.state_dict()) == list(noisy.state_dict()) == ["weights"]
+    x = torch.rand(5, 4, dtype=F64)
+    torch.testing.assert_close(plain(x), simulate(plain.spec, x, plain.weights), atol=0, rtol=0)
+    torch.testing.assert_close(noisy(x), plain(x), atol=1e-12, rtol=0)
+
+
+def test_noisy_layer_shots_repeat_with_its_seed():
+    a = QuantumLayer(3, 2, noise=FULL, shots=100, seed=7)
+    b = QuantumLayer(3, 2, noise=FULL, shots=100, seed=7)
+    b.load_state_dict(a.state_dict())
+    x = torch.rand(4, 3)
+    out = a(x)
+    torch.testing.assert_close(out, b(x))
+    assert ((out * 50) - (out * 50).round()).abs().max() < 1e-4  # (n0 - n1) / 100: multiples of 2/100
+    assert not torch.equal(a(x), out)  # the sampler moves on
+
+
+def test_noisy_layer_errors():
+    with pytest.raises(ValueError, match="built-in simulator only"):
+        QuantumLayer(2, 1, "pennylane:default.qubit", noise="depolarizing:p1=0.1")
+    with pytest.raises(ValueError, match="up to 5 qubits, got n_qubits=7"):
+        QuantumLayer(7, 1, noise="depolarizing:p1=0.1")
+    with pytest.raises(ValueError, match="unknown key 'q'"):
+        QuantumLayer(2, 1, noise="depolarizing:q=0.1")
+    with pytest.raises(TypeError, match="noise must be a NoiseModel"):
+        QuantumLayer(2, 1, noise=0.1)
+
+
+def test_fused_step_applies_only_to_noiseless_heads():
+    from qtransfer.heads.dressed import DressedQuantumHead
+    from qtransfer.heads.fused_step import fused_step_for
+
+    ideal = DressedQuantumHead(8, 2, quantum=QuantumLayer(4, 2))
+    noisy = DressedQuantumHead(8, 2, quantum=QuantumLayer(4, 2, noise="depolarizing:p1=0.01"))
+    assert fused_step_for(ideal) is not None
+    assert fused_step_for(noisy) is None

@@ -57,6 +57,8 @@ def fused_step_for(head: nn.Module) -> FusedQuantumHeadStep | None:
     spec = layer.spec
     if not layer.is_builtin or layer.shots is not None:  # PennyLane backend, or shot sampling
         return None
+    if layer.noise is not None:  # density-matrix simulation: autograd
+        return None
     if spec.embedding not in ("hadamard_ry", "ry") or spec.rotation_gate != "RY" or spec.n_qubits > DENSE_MAX_QUBITS:
         return None
     params = list(head.parameters())

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 
 from .circuit import CircuitSpec
+from .density import DENSITY_MAX_QUBITS, density_expval_z
+from .noise import NoiseModel, parse_noise
 from .simulator import simulate
 
 __all__ = ["QuantumLayer", "parse_backend"]
@@ -25,6 +27,24 @@ def parse_backend(backend: str) -> tuple[str, str | None]:
     )
 
 
+def _resolve_noise(noise: NoiseModel | str | None, kind: str, spec: CircuitSpec) -> NoiseModel | None:
+    """The layer's noise model: parsed from its string form, checked against the backend and size."""
+    if isinstance(noise, str):
+        noise = parse_noise(noise)
+    if noise is not None and not isinstance(noise, NoiseModel):
+        raise TypeError(f"noise must be a NoiseModel, a string such as 'depolarizing:p1=0.001' or None, got {noise!r}")
+    if noise is not None and kind != "builtin":
+        raise ValueError(
+            "noise applies to the built-in simulator only in this version; use backend='builtin' "
+            "(noisy PennyLane devices such as default.mixed take their noise from the device)"
+        )
+    if noise is not None and spec.n_qubits > DENSITY_MAX_QUBITS:
+        raise ValueError(
+            f"noisy simulation supports up to {DENSITY_MAX_QUBITS} qubits, got n_qubits={spec.n_qubits}; use noise=None"
+        )
+    return noise
+
+
 class QuantumLayer(nn.Module):
     """Angles ``(..., n_qubits)`` in, ``<Z_i>`` ``(..., n_qubits)`` out; wire i <-> column i.
 
@@ -36,6 +56,10 @@ class QuantumLayer(nn.Module):
         n_qubits, depth, embedding, layer: the circuit (see :mod:`qtransfer.quantum.circuit`).
         backend: ``"builtin"`` (the PyTorch simulator) or ``"pennylane:DEVICE"``.
         q_delta: scale of the initial weights.
+        noise: a :class:`~qtransfer.quantum.noise.NoiseModel`, its string form
+            (``"depolarizing:p1=0.001,p2=0.01,readout=0.02"``), or ``None`` (ideal). A noisy layer
+            runs the density-matrix simulator (:mod:`qtransfer.quantum.density`, built-in backend,
+            up to 5 qubits) and returns the noisy ``<Z_i>`` as read out.
         shots: ``None`` for exact expectation values, else the number of measurement shots.
         seed: seeds the shot sampler (``None``: torch's global generator).
         diff_method: PennyLane differentiation method (PennyLane backends only).
@@ -45,6 +69,8 @@ class QuantumLayer(nn.Module):
         >>> layer = QuantumLayer(n_qubits=4, depth=6)
         >>> layer(torch.zeros(8, 4)).shape
         torch.Size([8, 4])
+        >>> QuantumLayer(2, 1, noise="depolarizing:p1=0.01,readout=0.02").noise.depolarizing.p1
+        0.01
     """
 
     def __init__(
@@ -56,6 +82,7 @@ class QuantumLayer(nn.Module):
         embedding: str = "hadamard_ry",
         layer: str = "cnot_ry",
         q_delta: float = 0.01,
+        noise: NoiseModel | str | None = None,
         shots: int | None = None,
         seed: int | None = None,
         diff_method: str = "best",
@@ -70,6 +97,7 @@ class QuantumLayer(nn.Module):
             raise ValueError(f"shots must be a positive integer or None, got {shots!r}")
         if dtype is not None and not dtype.is_floating_point:
             raise ValueError(f"dtype must be a real floating type (float32/float64), got {dtype}")
+        self.noise = _resolve_noise(noise, kind, self.spec)
         self.shots = shots
         self.seed = seed
         self._generator: torch.Generator | None = None
@@ -86,7 +114,8 @@ class QuantumLayer(nn.Module):
 
     def extra_repr(self) -> str:
         s = self.spec
-        return f"n_qubits={s.n_qubits}, depth={s.depth}, embedding={s.embedding!r}, layer={s.layer!r}, backend={self.backend!r}, shots={self.shots}"
+        noise = "" if self.noise is None else f", noise={self.noise!r}"
+        return f"n_qubits={s.n_qubits}, depth={s.depth}, embedding={s.embedding!r}, layer={s.layer!r}, backend={self.backend!r}, shots={self.shots}{noise}"
 
     @property
     def is_builtin(self) -> bool:
@@ -121,6 +150,11 @@ class QuantumLayer(nn.Module):
         if not x.is_floating_point():
             raise TypeError(f"QuantumLayer expects real floating-point angles, got {x.dtype}")
         weights = self.weights.to(x.dtype)
+        if self._qnode is None and self.noise is not None:
+            out = density_expval_z(
+                self.spec, x.reshape(-1, n), weights, self.noise, shots=self.shots, generator=self._sampler(x.device)
+            )
+            return out.reshape(x.shape)
         if self._qnode is None:
             return simulate(self.spec, x, weights, shots=self.shots, generator=self._sampler(x.device))
         lead = x.shape[:-1]
