@@ -227,55 +227,10 @@ def test_noisy_state_is_a_density_matrix_and_expval_is_its_trace(n, depth, embed
 
 
 def _mixed_qnode(spec, noise):
-    """``spec`` on default.mixed with the same channels. Conversions: our depolarizing parameter p
-    is PennyLane's DepolarizingChannel(3p/4); the 2-qubit one is a QubitChannel of the 16 Paulis
-    (identity weight 1 - 15p/16, each other p/16); relaxation is AmplitudeDamping(gamma) then
-    PhaseDamping(lambda). Readout: default.mixed's ``readout_prob`` (a symmetric BitFlip before
-    measuring) crashes in PennyLane 0.45 (PennyLaneAI/pennylane#9612: the float reaches code that
-    expects a list of channels), so the flip is written into the circuit as that fix would: a
-    channel with Kraus [[sqrt(1-a), 0], [0, sqrt(1-b)]] and [[0, sqrt(b)], [sqrt(a), 0]] per wire
-    (a = P(1|0), b = P(0|1); BitFlip(a) when a = b)."""
-    qml = pytest.importorskip("pennylane")
-    dev = qml.device("default.mixed", wires=spec.n_qubits)
-    p1, p2 = noise.depolarizing.p1, noise.depolarizing.p2
-    paulis = [qml.matrix(qml.PauliX(0)), qml.matrix(qml.PauliY(0)), qml.matrix(qml.PauliZ(0))]
-    eye = np.eye(2, dtype=complex)
-    two = [np.kron(a, b) for a in [eye] + paulis for b in [eye] + paulis]
-    kraus2 = [math.sqrt(1 - 15 * p2 / 16) * two[0]] + [math.sqrt(p2 / 16) * k for k in two[1:]]
+    pytest.importorskip("pennylane")
+    from qtransfer.quantum.pennylane_backend import build_noisy_qnode
 
-    def relax(wire, duration):
-        if noise.relaxation is not None:
-            gamma, lam = noise.relaxation.damping(duration)
-            qml.AmplitudeDamping(gamma, wires=wire)
-            qml.PhaseDamping(lam, wires=wire)
-
-    @qml.qnode(dev, interface="torch", diff_method="backprop")
-    def circuit(x, w):
-        r = noise.relaxation
-        for gate in spec.gates():
-            op = getattr(qml, gate.name)
-            if gate.param is None:
-                op(wires=gate.wires)
-            elif gate.param[0] == "x":
-                op(x[gate.param[1]], wires=gate.wires)
-            elif gate.name == "Rot":
-                op(*w[gate.param[1], gate.param[2]], wires=gate.wires)
-            else:
-                op(w[gate.param[1], gate.param[2]], wires=gate.wires)
-            if len(gate.wires) == 1:
-                qml.DepolarizingChannel(3 * p1 / 4, wires=gate.wires)
-                relax(gate.wires[0], r.t_1q if r else 0)
-            else:
-                qml.QubitChannel(kraus2, wires=gate.wires)
-                for wire in gate.wires:
-                    relax(wire, r.t_2q if r else 0)
-        for q in range(spec.n_qubits):
-            a, b = noise.readout_for(q).p1_given_0, noise.readout_for(q).p0_given_1
-            flip = [np.array([[math.sqrt(1 - a), 0], [0, math.sqrt(1 - b)]]), np.array([[0, math.sqrt(b)], [math.sqrt(a), 0]])]
-            qml.QubitChannel(flip, wires=q)
-        return [qml.expval(qml.PauliZ(q)) for q in range(spec.n_qubits)]
-
-    return circuit
+    return build_noisy_qnode(spec, noise)
 
 
 MIXED_CASES = [(2, 2, "hadamard_ry", "cnot_ry"), (4, 2, "hadamard_ry", "cnot_ry"), (3, 2, "rx", "rot_ring")]
@@ -291,8 +246,22 @@ def test_matches_default_mixed(n, depth, embedding, layer, text, tol64):
     noise = parse_noise(text)
     x, w = _inputs(spec, batch=2)
     ref = _mixed_qnode(spec, noise)
-    expected = torch.stack([torch.stack(list(ref(xi, w))) for xi in x])
-    torch.testing.assert_close(density_expval_z(spec, x, w, noise), expected, **tol64)
+    ours = density_expval_z(spec, x, w, noise)
+    torch.testing.assert_close(ours, torch.stack([ref(xi, w) for xi in x]), **tol64)
+    torch.testing.assert_close(ours, ref(x, w), **tol64)  # broadcast
+
+
+def test_default_mixed_gradients_match(tol64):
+    spec = CircuitSpec(3, 2)
+    noise = parse_noise(FULL)
+    x, w = _inputs(spec, batch=2)
+    grads = []
+    for run in (lambda a, b: density_expval_z(spec, a, b, noise), _mixed_qnode(spec, noise)):
+        xi, wi = x.clone().requires_grad_(), w.clone().requires_grad_()
+        (run(xi, wi) * torch.tensor([0.3, -1.0, 0.7], dtype=F64)).sum().backward()
+        grads.append((xi.grad, wi.grad))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, **tol64)
 
 
 def test_thermal_relaxation_matches_pennylane_thermal_relaxation_error():
