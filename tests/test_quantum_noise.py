@@ -178,6 +178,23 @@ def test_per_wire_readout_applies_to_its_wire():
     torch.testing.assert_close(density_expval_z(spec, x, w, noise), expected, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("sites", [(0,), (2,), (0, 1), (1, 2), (2, 0), (0, 2)])
+def test_apply_local_acts_on_its_sites(sites):
+    """Against the explicit operator: identity elsewhere, sites permuted into place."""
+    n = 3
+    op = torch.randn(4 ** len(sites), 4 ** len(sites), dtype=torch.complex128)
+    h = torch.randn(4**n, 2, dtype=torch.complex128)
+    full = torch.zeros(4**n, 4**n, dtype=torch.complex128)
+    digits = lambda k: [(k // 4 ** (n - 1 - q)) % 4 for q in range(n)]
+    for i in range(4**n):
+        for j in range(4**n):
+            di, dj = digits(i), digits(j)
+            if all(di[q] == dj[q] for q in range(n) if q not in sites):
+                local = lambda d: sum(d[s] * 4 ** (len(sites) - 1 - k) for k, s in enumerate(sites))
+                full[i, j] = op[local(di), local(dj)]
+    torch.testing.assert_close(density.apply_local(h, op, sites, n), full @ h)
+
+
 # --- the simulator -------------------------------------------------------------------------
 
 CASES = [(1, 2, "ry", "ry"), (2, 2, "hadamard_ry", "cnot_ry"), (3, 2, "rx", "rot_ring"), (4, 3, "hadamard_ry", "cnot_ry"),

@@ -131,24 +131,23 @@ def _cnot_superop(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     return _interleave(torch.kron(u, u), 2)
 
 
-def _apply_on_sites(mat: torch.Tensor, op: torch.Tensor, sites: tuple[int, ...], n: int) -> torch.Tensor:
-    """``op`` (on ``sites``, in that order) applied to the rows of ``mat`` ``(4**n, m)``."""
+def apply_local(h: torch.Tensor, op: torch.Tensor, sites: tuple[int, ...], n: int) -> torch.Tensor:
+    """``op`` (``4**k x 4**k``, on ``sites`` in that order) applied to the rows of ``h`` ``(4**n, m)``:
+    one batched product on a view when the sites are adjacent and ascending."""
     k = len(sites)
-    t = mat.reshape([4] * n + [-1]).movedim(sites, tuple(range(k)))
+    first = sites[0]
+    if sites == tuple(range(first, first + k)):
+        return torch.matmul(op, h.reshape(4**first, 4**k, -1)).reshape(4**n, -1)
+    t = h.reshape([4] * n + [-1]).movedim(sites, tuple(range(k)))
     shape = t.shape
     t = (op @ t.reshape(4**k, -1)).reshape(shape)
     return t.movedim(tuple(range(k)), sites).reshape(4**n, -1)
 
 
 @lru_cache(maxsize=32)
-def cnot_stage(spec: CircuitSpec, noise: NoiseModel, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """The CNOTs of one layer, each followed by its noise, as one ``(4**n, 4**n)`` matrix."""
-    n = spec.n_qubits
-    pair_op = gate_noise(noise, device, dtype)[1] @ _cnot_superop(device, dtype)
-    stage = torch.eye(4**n, device=device, dtype=dtype)
-    for control, target in spec.entangling_pairs():
-        stage = _apply_on_sites(stage, pair_op, (control, target), n)
-    return stage
+def pair_superop(noise: NoiseModel, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A CNOT followed by its noise, on (control, target) sites: ``(16, 16)``."""
+    return gate_noise(noise, device, dtype)[1] @ _cnot_superop(device, dtype)
 
 
 def _unitary_superop(u: torch.Tensor) -> torch.Tensor:
@@ -188,21 +187,77 @@ def embedded_sites(spec: CircuitSpec, x: torch.Tensor, noise: NoiseModel) -> tor
     return (sup @ v.to(sup.dtype)) @ e1.transpose(0, 1)
 
 
-def _kron_sites(m: torch.Tensor) -> torch.Tensor:
-    """Kronecker product over axis -3 of ``(..., n, 4, 4)``: ``(..., 4**n, 4**n)``, site 0 most significant."""
-    out = m[..., 0, :, :]
-    for i in range(1, m.shape[-3]):
-        d = out.shape[-1] * 4
-        out = (out[..., :, None, :, None] * m[..., i, None, :, None, :]).reshape(*out.shape[:-2], d, d)
-    return out
-
-
-def rotation_stages(spec: CircuitSpec, weights: torch.Tensor, noise: NoiseModel) -> torch.Tensor:
-    """Each layer's rotations, each followed by its noise: ``(depth, 4**n, 4**n)``."""
+def rotation_sites(spec: CircuitSpec, weights: torch.Tensor, noise: NoiseModel) -> torch.Tensor:
+    """Each layer's rotation on each wire followed by its noise: ``(depth, n, 4, 4)`` superoperators."""
     sup = _unitary_superop(rotation_matrices(spec, weights))  # (depth, n, 4, 4)
     e1 = gate_noise(noise, weights.device, weights.dtype)[0]
     sup, e1 = common_dtype(sup, e1)
-    return _kron_sites(e1 @ sup)
+    return e1 @ sup
+
+
+@lru_cache(maxsize=64)
+def _fold_plan(spec: CircuitSpec) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """How a layer's rotations fold into the CNOTs that follow them: for each CNOT, the wire whose
+    rotation joins it on the control side and on the target side (``n``: none), and the wires
+    in no CNOT (their rotations stay alone). A rotation joins the first CNOT on its wire."""
+    n, pairs = spec.n_qubits, spec.entangling_pairs()
+    first: dict[int, int] = {}
+    for k, pair in enumerate(pairs):
+        for q in pair:
+            first.setdefault(q, k)
+    left = tuple(c if first[c] == k else n for k, (c, _) in enumerate(pairs))
+    right = tuple(t if first[t] == k else n for k, (_, t) in enumerate(pairs))
+    return left, right, tuple(q for q in range(n) if q not in first)
+
+
+def noisy_ops(
+    spec: CircuitSpec, weights: torch.Tensor, noise: NoiseModel, *, complex_ops: bool = False
+) -> list[tuple[torch.Tensor, tuple[int, ...]]]:
+    """The noisy layers as ``(superoperator, sites)`` in application order, every rotation folded
+    into the CNOT that follows it on its wire (3 products a layer instead of 7 for the published circuit).
+    ``complex_ops``: complex matrices even where the circuit is real."""
+    n, depth, pairs = spec.n_qubits, spec.depth, spec.entangling_pairs()
+    rot = rotation_sites(spec, weights, noise)  # (depth, n, 4, 4)
+    pair = pair_superop(noise, weights.device, weights.dtype)
+    rot, pair = common_dtype(rot, pair)
+    if complex_ops and not rot.is_complex():
+        rot, pair = rot.to(complex_dtype(rot.dtype)), pair.to(complex_dtype(pair.dtype))
+    left, right, alone = _fold_plan(spec)
+    rots = rot.flatten(0, 1).unbind(0)  # layer l, wire q at l * n + q
+    if pairs:
+        ext = torch.cat([rot, torch.eye(4, device=rot.device, dtype=rot.dtype).expand(depth, 1, 4, 4)], 1)
+        a, b = ext[:, list(left)], ext[:, list(right)]  # (depth, P, 4, 4)
+        kron = (a[..., :, None, :, None] * b[..., None, :, None, :]).reshape(depth, len(pairs), 16, 16)
+        merged = (pair @ kron).flatten(0, 1).unbind(0)  # layer l, CNOT k at l * P + k
+    ops: list[tuple[torch.Tensor, tuple[int, ...]]] = []
+
+    def stage(layer: int | None) -> None:  # the rotations of ``layer`` (None: none), then the CNOTs
+        if layer is None:
+            ops.extend((pair, p) for p in pairs)
+            return
+        ops.extend((rots[layer * n + q], (q,)) for q in alone)
+        ops.extend((merged[layer * len(pairs) + k], p) for k, p in enumerate(pairs))
+
+    if spec.entangles_before_rotation:  # CNOTs of layer 0; rotations l + CNOTs l + 1; rotations of the last
+        for layer in [None, *range(depth - 1)]:
+            stage(layer)
+        ops.extend((rots[(depth - 1) * n + q], (q,)) for q in range(n))
+    else:
+        for layer in range(depth):
+            stage(layer)
+    return ops
+
+
+def run_layers(
+    spec: CircuitSpec, weights: torch.Tensor, noise: NoiseModel, h: torch.Tensor, *, heisenberg: bool
+) -> torch.Tensor:
+    """The noisy layers on the columns of ``h`` ``(4**n, m)``: states (``heisenberg=False``), or
+    functionals pulled back from the end to the start (``True``: transposes, in reverse order)."""
+    ops = noisy_ops(spec, weights, noise, complex_ops=h.is_complex())
+    h, _ = common_dtype(h, ops[0][0])
+    for op, sites in reversed(ops) if heisenberg else ops:
+        h = apply_local(h, op.transpose(0, 1) if heisenberg else op, sites, spec.n_qubits)
+    return h
 
 
 @lru_cache(maxsize=32)
@@ -229,16 +284,7 @@ def _pull_back(spec: CircuitSpec, weights: torch.Tensor, noise: NoiseModel, func
     """The functionals of the final state as functionals of the embedded state (Heisenberg picture)."""
     if spec.depth == 0:
         return functionals
-    rotations = rotation_stages(spec, weights, noise).transpose(1, 2)  # K^T per layer
-    stage = cnot_stage(spec, noise, weights.device, weights.dtype).T
-    h, rotations = common_dtype(functionals, rotations)
-    h, stage = common_dtype(h, stage)
-    for layer in reversed(range(spec.depth)):
-        if spec.entangles_before_rotation:  # layer = K N, pulled back by N^T K^T
-            h = stage @ (rotations[layer] @ h)
-        else:  # layer = N K
-            h = rotations[layer] @ (stage @ h)
-    return h
+    return run_layers(spec, weights, noise, functionals, heisenberg=True)
 
 
 def _check(spec: CircuitSpec, x: torch.Tensor, weights: torch.Tensor, noise: NoiseModel) -> None:
@@ -329,10 +375,5 @@ def density_matrix(spec: CircuitSpec, x: torch.Tensor, weights: torch.Tensor, no
     _check(spec, x, weights, noise)
     v = _embedded(spec, x, noise)
     if spec.depth:
-        rotations = rotation_stages(spec, weights, noise).transpose(1, 2)
-        stage = cnot_stage(spec, noise, x.device, x.dtype).T
-        v, rotations = common_dtype(v, rotations)
-        v, stage = common_dtype(v, stage)
-        for layer in range(spec.depth):
-            v = (v @ stage) @ rotations[layer] if spec.entangles_before_rotation else (v @ rotations[layer]) @ stage
+        v = run_layers(spec, weights, noise, v.T, heisenberg=False).T  # columns: one per sample
     return standard_layout(v, spec.n_qubits)

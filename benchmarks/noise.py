@@ -1,0 +1,119 @@
+"""Noisy forward+backward throughput of the published circuit: density-matrix mode against default.mixed.
+
+Usage (from the repository root):
+    .venv/bin/python benchmarks/noise.py                    # batch 4 and 256, depth 6, 4 qubits
+    .venv/bin/python benchmarks/noise.py --budget 5 --noise 'depolarizing:p1=0.01'
+
+One step = forward of a batch, ``sum().backward()`` into inputs and weights; the table gives
+samples per second (batch / median step time). Noise (default): depolarizing after every gate
+(``p1=0.001``, ``p2=0.01``) and readout error ``0.02``. Options:
+
+* builtin f64 / f32: ``QuantumLayer(noise=...)`` (the density-matrix simulator, :mod:`qtransfer.quantum.density`);
+* default.mixed per-sample: one QNode call per sample (backprop), the same channels
+  (:func:`qtransfer.quantum.pennylane_backend.build_noisy_qnode`);
+* default.mixed broadcast: one QNode call with a ``(batch, n)`` input.
+
+Every (option, batch) runs in a fresh subprocess with one torch/OpenMP thread. Per-sample
+runs that would exceed ``--budget`` seconds for a whole batch are timed on fewer samples and
+extrapolated linearly (marked ``~``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+OPTIONS = ("builtin f64", "builtin f32", "default.mixed per-sample", "default.mixed broadcast")
+NOISE = "depolarizing:p1=0.001,p2=0.01,readout=0.02"
+
+
+def _worker(option: str, n: int, depth: int, batch: int, noise_text: str, budget: float) -> dict:
+    """Time one option in this process; returns a JSON-able record."""
+    import torch
+
+    torch.set_num_threads(1)
+    from qtransfer.quantum import QuantumLayer
+    from qtransfer.quantum.noise import parse_noise
+    from qtransfer.quantum.pennylane_backend import build_noisy_qnode
+
+    dtype = torch.float32 if option == "builtin f32" else torch.float64
+    layer = QuantumLayer(n, depth, noise=noise_text, q_delta=1.0, dtype=dtype)
+    if option.startswith("builtin"):
+        run = layer
+    else:
+        qnode = build_noisy_qnode(layer.spec, parse_noise(noise_text))
+        weights = layer.weights
+        if option.endswith("per-sample"):
+            run = lambda x: torch.stack([qnode(xi, weights) for xi in x])  # noqa: E731
+        else:
+            run = lambda x: qnode(x, weights)  # noqa: E731
+
+    def step(count: int) -> float:
+        x = torch.rand(count, n, dtype=dtype, requires_grad=True)
+        start = time.perf_counter()
+        run(x).sum().backward()
+        return time.perf_counter() - start
+
+    count = batch
+    first = step(count)  # warm-up (and the estimate of one step)
+    if option.endswith("per-sample") and first > budget / 5:
+        count = max(1, int(batch * budget / 5 / first))
+    times: list[float] = []
+    deadline = time.perf_counter() + budget
+    while len(times) < 5 or (time.perf_counter() < deadline and len(times) < 1000):
+        times.append(step(count))
+        if time.perf_counter() > deadline and len(times) >= 3:
+            break
+    return {"option": option, "batch": batch, "timed": count, "steps": len(times),
+            "rate": count / statistics.median(times)}
+
+
+def _run(option: str, batch: int, args) -> dict:
+    cmd = [sys.executable, __file__, "--worker", option, "--batch", str(batch), "--n", str(args.n),
+           "--depth", str(args.depth), "--noise", args.noise, "--budget", str(args.budget)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if done.returncode:
+        raise RuntimeError(f"{option} at batch {batch} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _cell(record: dict) -> str:
+    mark = "~" if record["timed"] < record["batch"] else ""
+    return f"{mark}{record['rate']:.4g}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=4)
+    parser.add_argument("--depth", type=int, default=6)
+    parser.add_argument("--batch", type=int, nargs="+", default=[4, 256])
+    parser.add_argument("--noise", default=NOISE)
+    parser.add_argument("--budget", type=float, default=10.0, help="seconds of timing per cell")
+    parser.add_argument("--worker", choices=OPTIONS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(_worker(args.worker, args.n, args.depth, args.batch[0], args.noise, args.budget)))
+        return
+    import torch
+
+    print(f"torch {torch.__version__}, 1 thread per process, n={args.n}, depth {args.depth}, noise {args.noise!r}, "
+          f"budget {args.budget:g} s per cell, cpu count {os.cpu_count()}\n")
+    print("| batch | " + " | ".join(OPTIONS) + " | builtin / per-sample | builtin / broadcast |")
+    print("|---" * (len(OPTIONS) + 3) + "|")
+    for batch in args.batch:
+        records = {option: _run(option, batch, args) for option in OPTIONS}
+        base = records["builtin f64"]["rate"]
+        ratios = [f"{base / records[o]['rate']:.3g}x" for o in OPTIONS[2:]]
+        print(f"| {batch} | " + " | ".join(_cell(records[o]) for o in OPTIONS) + " | " + " | ".join(ratios) + " |",
+              flush=True)
+    print("\nsamples/s of forward+backward; ~: timed on fewer samples than the batch and extrapolated linearly.")
+
+
+if __name__ == "__main__":
+    main()
