@@ -198,7 +198,7 @@ def test_apply_local_acts_on_its_sites(sites):
 # --- the simulator -------------------------------------------------------------------------
 
 CASES = [(1, 2, "ry", "ry"), (2, 2, "hadamard_ry", "cnot_ry"), (3, 2, "rx", "rot_ring"), (4, 3, "hadamard_ry", "cnot_ry"),
-         (4, 2, "rx", "cnot_ry"), (5, 1, "ry", "cnot_ry")]
+         (4, 2, "rx", "cnot_ry"), (5, 1, "ry", "cnot_ry"), (7, 2, "hadamard_ry", "cnot_ry"), (6, 1, "rx", "rot_ring")]
 
 
 def _inputs(spec, batch=4, dtype=F64):
@@ -365,9 +365,9 @@ def test_shot_estimate_carries_the_exact_gradient():
 
 
 def test_errors_name_the_problem():
-    spec = CircuitSpec(6, 1)
-    with pytest.raises(ValueError, match="up to 5 qubits, got n_qubits=6"):
-        density_expval_z(spec, torch.zeros(1, 6), torch.zeros(1, 6), NoiseModel())
+    spec = CircuitSpec(8, 1)
+    with pytest.raises(ValueError, match="up to 7 qubits, got n_qubits=8"):
+        density_expval_z(spec, torch.zeros(1, 8), torch.zeros(1, 8), NoiseModel())
     with pytest.raises(TypeError, match="noise must be a NoiseModel"):
         density_expval_z(CircuitSpec(2, 1), torch.zeros(1, 2), torch.zeros(1, 2), "depolarizing:p1=0.1")
 
@@ -413,8 +413,8 @@ def test_noisy_layer_shots_repeat_with_its_seed():
 def test_noisy_layer_errors():
     with pytest.raises(ValueError, match="built-in simulator only"):
         QuantumLayer(2, 1, "pennylane:default.qubit", noise="depolarizing:p1=0.1")
-    with pytest.raises(ValueError, match="up to 5 qubits, got n_qubits=7"):
-        QuantumLayer(7, 1, noise="depolarizing:p1=0.1")
+    with pytest.raises(ValueError, match="up to 7 qubits, got n_qubits=8"):
+        QuantumLayer(8, 1, noise="depolarizing:p1=0.1")
     with pytest.raises(ValueError, match="unknown key 'q'"):
         QuantumLayer(2, 1, noise="depolarizing:q=0.1")
     with pytest.raises(TypeError, match="noise must be a NoiseModel"):

@@ -31,30 +31,29 @@ import torch
 from .circuit import CircuitSpec
 from .measurement import z_signs
 from .noise import NoiseModel
-from .states import (
-    common_dtype,
-    complex_dtype,
-    kron_vectors,
-    rotation_matrices,
-    ry_matrices,
-)
+from .states import angle_offsets, common_dtype, complex_dtype, kron_vectors, rotation_matrices, ry_matrices
 
 __all__ = [
     "DENSITY_MAX_QUBITS",
     "amplitude_damping",
+    "apply_local",
     "density_expval_z",
     "density_matrix",
     "depolarizing",
     "kraus_superop",
+    "noisy_ops",
     "noisy_probabilities",
+    "pair_superop",
     "phase_damping",
+    "run_layers",
     "site_layout",
     "standard_layout",
     "thermal_relaxation",
 ]
 
-#: the layers are dense ``4**n x 4**n`` matrices: 8 MiB each in float64 at n = 5
-DENSITY_MAX_QUBITS = 5
+#: a sample's density matrix is ``4**n`` numbers and the shot distribution's functionals
+#: ``4**n x 2**n`` (2 Mi entries at n = 7); beyond, the statevector modes scale and this does not
+DENSITY_MAX_QUBITS = 7
 
 
 # --- channels as superoperators on one site ---------------------------------------------------
@@ -136,8 +135,11 @@ def apply_local(h: torch.Tensor, op: torch.Tensor, sites: tuple[int, ...], n: in
     one batched product on a view when the sites are adjacent and ascending."""
     k = len(sites)
     first = sites[0]
+    if first == 0 and sites == tuple(range(k)):
+        return (op @ h.reshape(4**k, -1)).reshape(4**n, -1)
     if sites == tuple(range(first, first + k)):
-        return torch.matmul(op, h.reshape(4**first, 4**k, -1)).reshape(4**n, -1)
+        lead = 4**first
+        return torch.bmm(op.expand(lead, 4**k, 4**k), h.reshape(lead, 4**k, -1)).reshape(4**n, -1)
     t = h.reshape([4] * n + [-1]).movedim(sites, tuple(range(k)))
     shape = t.shape
     t = (op @ t.reshape(4**k, -1)).reshape(shape)
@@ -176,15 +178,30 @@ def _fixed_embedding(spec: CircuitSpec, noise: NoiseModel, device: torch.device,
     return v
 
 
+@lru_cache(maxsize=32)
+def _embedding_coefficients(
+    spec: CircuitSpec, noise: NoiseModel, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(a, bc)``: one wire's ``vec(rho)`` after the noisy embedding of angle ``x`` is
+    ``a + (cos x, sin x) @ bc``. The input gate is ``exp(-i x P / 2)``, so every entry of
+    ``G rho G^dagger`` is linear in ``1, cos x, sin x``; the three are read off at ``x = 0, pi, pi/2``."""
+    angles = torch.tensor([0.0, math.pi, math.pi / 2], device=device, dtype=dtype)
+    sup = _unitary_superop(_input_gates(spec.embedding_gates[-1], angles))  # (3, 4, 4)
+    e1 = gate_noise(noise, device, dtype)[0]
+    v = _fixed_embedding(spec, noise, device, dtype)
+    sup, e1 = common_dtype(sup, e1)
+    f = (sup @ v.to(sup.dtype)) @ e1.transpose(0, 1)  # (3, 4)
+    a = (f[0] + f[1]) / 2
+    return a, torch.stack([(f[0] - f[1]) / 2, f[2] - a])
+
+
 def embedded_sites(spec: CircuitSpec, x: torch.Tensor, noise: NoiseModel) -> torch.Tensor:
     """Every wire's ``vec(rho)`` after the (noisy) embedding: ``(B, n)`` angles -> ``(B, n, 4)``."""
-    real = x.dtype
-    gates = _input_gates(spec.embedding_gates[-1], x)
-    v = _fixed_embedding(spec, noise, x.device, real)
-    sup = _unitary_superop(gates)  # (B, n, 4, 4)
-    e1 = gate_noise(noise, x.device, real)[0]
-    sup, e1 = common_dtype(sup, e1)
-    return (sup @ v.to(sup.dtype)) @ e1.transpose(0, 1)
+    a, bc = _embedding_coefficients(spec, noise, x.device, x.dtype)
+    cs = torch.cos(torch.add(angle_offsets("ry", x.device, x.dtype), x.unsqueeze(-1)))  # (B, n, 2): cos x, sin x
+    if bc.is_complex():
+        cs = cs.to(bc.dtype)
+    return torch.addmm(a, cs.reshape(-1, 2), bc).reshape(*x.shape, 4)
 
 
 def rotation_sites(spec: CircuitSpec, weights: torch.Tensor, noise: NoiseModel) -> torch.Tensor:
@@ -211,24 +228,26 @@ def _fold_plan(spec: CircuitSpec) -> tuple[tuple[int, ...], tuple[int, ...], tup
 
 
 def noisy_ops(
-    spec: CircuitSpec, weights: torch.Tensor, noise: NoiseModel, *, complex_ops: bool = False
+    spec: CircuitSpec, weights: torch.Tensor, noise: NoiseModel, *, complex_ops: bool = False, transpose: bool = False
 ) -> list[tuple[torch.Tensor, tuple[int, ...]]]:
     """The noisy layers as ``(superoperator, sites)`` in application order, every rotation folded
     into the CNOT that follows it on its wire (3 products a layer instead of 7 for the published circuit).
-    ``complex_ops``: complex matrices even where the circuit is real."""
+    ``complex_ops``: complex matrices even where the circuit is real; ``transpose``: each matrix transposed."""
     n, depth, pairs = spec.n_qubits, spec.depth, spec.entangling_pairs()
     rot = rotation_sites(spec, weights, noise)  # (depth, n, 4, 4)
     pair = pair_superop(noise, weights.device, weights.dtype)
     rot, pair = common_dtype(rot, pair)
     if complex_ops and not rot.is_complex():
         rot, pair = rot.to(complex_dtype(rot.dtype)), pair.to(complex_dtype(pair.dtype))
+    if transpose:
+        rot, pair = rot.transpose(-1, -2), pair.transpose(-1, -2)
     left, right, alone = _fold_plan(spec)
     rots = rot.flatten(0, 1).unbind(0)  # layer l, wire q at l * n + q
     if pairs:
         ext = torch.cat([rot, torch.eye(4, device=rot.device, dtype=rot.dtype).expand(depth, 1, 4, 4)], 1)
         a, b = ext[:, list(left)], ext[:, list(right)]  # (depth, P, 4, 4)
         kron = (a[..., :, None, :, None] * b[..., None, :, None, :]).reshape(depth, len(pairs), 16, 16)
-        merged = (pair @ kron).flatten(0, 1).unbind(0)  # layer l, CNOT k at l * P + k
+        merged = (kron @ pair if transpose else pair @ kron).flatten(0, 1).unbind(0)  # layer l, CNOT k at l * P + k
     ops: list[tuple[torch.Tensor, tuple[int, ...]]] = []
 
     def stage(layer: int | None) -> None:  # the rotations of ``layer`` (None: none), then the CNOTs
@@ -253,10 +272,10 @@ def run_layers(
 ) -> torch.Tensor:
     """The noisy layers on the columns of ``h`` ``(4**n, m)``: states (``heisenberg=False``), or
     functionals pulled back from the end to the start (``True``: transposes, in reverse order)."""
-    ops = noisy_ops(spec, weights, noise, complex_ops=h.is_complex())
+    ops = noisy_ops(spec, weights, noise, complex_ops=h.is_complex(), transpose=heisenberg)
     h, _ = common_dtype(h, ops[0][0])
     for op, sites in reversed(ops) if heisenberg else ops:
-        h = apply_local(h, op.transpose(0, 1) if heisenberg else op, sites, spec.n_qubits)
+        h = apply_local(h, op, sites, spec.n_qubits)
     return h
 
 

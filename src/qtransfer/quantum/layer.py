@@ -59,7 +59,7 @@ class QuantumLayer(nn.Module):
         noise: a :class:`~qtransfer.quantum.noise.NoiseModel`, its string form
             (``"depolarizing:p1=0.001,p2=0.01,readout=0.02"``), or ``None`` (ideal). A noisy layer
             runs the density-matrix simulator (:mod:`qtransfer.quantum.density`, built-in backend,
-            up to 5 qubits) and returns the noisy ``<Z_i>`` as read out.
+            up to 7 qubits) and returns the noisy ``<Z_i>`` as read out.
         shots: ``None`` for exact expectation values, else the number of measurement shots.
         seed: seeds the shot sampler (``None``: torch's global generator).
         diff_method: PennyLane differentiation method (PennyLane backends only).
