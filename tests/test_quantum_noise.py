@@ -429,3 +429,46 @@ def test_fused_step_applies_only_to_noiseless_heads():
     noisy = DressedQuantumHead(8, 2, quantum=QuantumLayer(4, 2, noise="depolarizing:p1=0.01"))
     assert fused_step_for(ideal) is not None
     assert fused_step_for(noisy) is None
+
+
+# --- devices ----------------------------------------------------------------------------------
+
+_CACHED = ("gate_noise", "pair_superop", "_fixed_embedding", "_embedding_coefficients", "readout_functionals", "_fold_plan")
+
+
+@pytest.mark.parametrize("spec", [CircuitSpec(4, 2), CircuitSpec(3, 1, "rx", "rot_ring")], ids=str)
+def test_no_tensor_is_created_on_the_default_device(spec):
+    """Every constant takes its device from the inputs: with the default device set to
+    'meta', any tensor created without ``device=`` would be 'meta' and fail to mix."""
+    from qtransfer.quantum import measurement, states
+
+    for cached in [getattr(density, name) for name in _CACHED] + [states.angle_offsets, measurement.z_signs]:
+        cached.cache_clear()
+    x, w = _inputs(spec, batch=3)
+    w.requires_grad_()
+    noise = parse_noise(FULL)
+    with torch.device("meta"):
+        out = density_expval_z(spec, x, w, noise)
+        out.sum().backward()
+        density_expval_z(spec, x, w, noise, shots=10, generator=torch.Generator().manual_seed(0))
+        density_matrix(spec, x, w, noise)
+    assert out.device.type == "cpu" and w.grad.device.type == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_cuda_matches_cpu(dtype, tol32):
+    layer = QuantumLayer(4, 6, noise=FULL, q_delta=1.0, dtype=dtype)
+    x = torch.rand(9, 4, dtype=dtype)
+    expected = layer(x)
+    expected.sum().backward()
+    grad = layer.weights.grad.clone()
+    layer.zero_grad()
+    layer = layer.cuda()
+    out = layer(x.cuda())
+    out.sum().backward()
+    assert out.device.type == "cuda" and out.dtype == dtype
+    torch.testing.assert_close(out.cpu(), expected, **tol32)
+    torch.testing.assert_close(layer.weights.grad.cpu(), grad, **tol32)
+    shots = QuantumLayer(4, 6, noise=FULL, shots=64, seed=3).cuda()
+    assert shots(x.float().cuda()).device.type == "cuda"
