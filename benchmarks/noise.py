@@ -13,6 +13,8 @@ samples per second (batch / median step time). Noise (default): depolarizing aft
   (:func:`qtransfer.quantum.pennylane_backend.build_noisy_qnode`);
 * default.mixed broadcast: one QNode call with a ``(batch, n)`` input.
 
+Last, the time to evaluate 153 images (the Hymenoptera validation split) at 1024 shots.
+
 Every (option, batch) runs in a fresh subprocess with one torch/OpenMP thread. Per-sample
 runs that would exceed ``--budget`` seconds for a whole batch are timed on fewer samples and
 extrapolated linearly (marked ``~``).
@@ -49,9 +51,9 @@ def _worker(option: str, n: int, depth: int, batch: int, noise_text: str, budget
         qnode = build_noisy_qnode(layer.spec, parse_noise(noise_text))
         weights = layer.weights
         if option.endswith("per-sample"):
-            run = lambda x: torch.stack([qnode(xi, weights) for xi in x])  # noqa: E731
+            run = lambda x: torch.stack([qnode(xi, weights) for xi in x])
         else:
-            run = lambda x: qnode(x, weights)  # noqa: E731
+            run = lambda x: qnode(x, weights)
 
     def step(count: int) -> float:
         x = torch.rand(count, n, dtype=dtype, requires_grad=True)
@@ -71,6 +73,25 @@ def _worker(option: str, n: int, depth: int, batch: int, noise_text: str, budget
             break
     return {"option": option, "batch": batch, "timed": count, "steps": len(times),
             "rate": count / statistics.median(times)}
+
+
+def _shots_worker(n: int, depth: int, noise_text: str) -> dict:
+    """Seconds to evaluate 153 images (the Hymenoptera validation split) at 1024 shots, no gradient."""
+    import torch
+
+    torch.set_num_threads(1)
+    from qtransfer.quantum import QuantumLayer
+
+    layer = QuantumLayer(n, depth, noise=noise_text, shots=1024, seed=0, q_delta=1.0)
+    x = torch.rand(153, n)
+    times = []
+    with torch.no_grad():
+        layer(x)
+        for _ in range(20):
+            start = time.perf_counter()
+            layer(x)
+            times.append(time.perf_counter() - start)
+    return {"seconds": statistics.median(times)}
 
 
 def _run(option: str, batch: int, args) -> dict:
@@ -95,8 +116,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[4, 256])
     parser.add_argument("--noise", default=NOISE)
     parser.add_argument("--budget", type=float, default=10.0, help="seconds of timing per cell")
-    parser.add_argument("--worker", choices=OPTIONS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=(*OPTIONS, "shots"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker == "shots":
+        print(json.dumps(_shots_worker(args.n, args.depth, args.noise)))
+        return
     if args.worker:
         print(json.dumps(_worker(args.worker, args.n, args.depth, args.batch[0], args.noise, args.budget)))
         return
@@ -113,6 +137,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {batch} | " + " | ".join(_cell(records[o]) for o in OPTIONS) + " | " + " | ".join(ratios) + " |",
               flush=True)
     print("\nsamples/s of forward+backward; ~: timed on fewer samples than the batch and extrapolated linearly.")
+    shots = _run("shots", 153, args)
+    print(f"153 images x 1024 shots (builtin f32, forward only, median of 20): {shots['seconds'] * 1e3:.3g} ms")
 
 
 if __name__ == "__main__":

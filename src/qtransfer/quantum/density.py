@@ -11,9 +11,12 @@ Evaluation runs in the Heisenberg picture. The measured quantities (``<Z_i>`` wi
 readout error folded in, or the probabilities of the ``2**n`` read-out bit strings) are
 linear functionals of the final density matrix; pulled back through the layers they become
 functionals ``H`` of the *embedded* density matrix, which do not depend on the inputs. So a
-batch costs one product state per sample and one ``(B, 4**n) @ (4**n, m)`` product; the
-layers (``2 * depth`` products of ``(4**n, 4**n)`` by ``(4**n, m)`` matrices) are shared.
-The CNOT stage of a layer, with its noise, is one fixed matrix built once per device and dtype.
+batch costs one product state per sample (each wire's embedded ``vec(rho)`` is
+``a + (cos x, sin x) @ bc``) and one ``(B, 4**n) @ (4**n, m)`` product; the layers are applied
+once, to the ``m`` functionals, whatever the batch. Each layer is a few local superoperators
+on adjacent sites (one batched product on a view each): every CNOT with its noise, the
+rotations (with theirs) folded into the CNOT that follows them on their wire: three
+``16 x 16`` products a layer for the published circuit. docs/noise.md has the measurements.
 
 Noise placement (see :mod:`qtransfer.quantum.noise`): after every 1-qubit gate (embedding
 gates included) depolarizing then thermal relaxation on its wire; after every CNOT the
@@ -31,7 +34,14 @@ import torch
 from .circuit import CircuitSpec
 from .measurement import z_signs
 from .noise import NoiseModel
-from .states import angle_offsets, common_dtype, complex_dtype, kron_vectors, rotation_matrices, ry_matrices
+from .states import (
+    angle_offsets,
+    common_dtype,
+    complex_dtype,
+    kron_vectors,
+    rotation_matrices,
+    ry_matrices,
+)
 
 __all__ = [
     "DENSITY_MAX_QUBITS",
@@ -325,12 +335,18 @@ def _embedded(spec: CircuitSpec, x: torch.Tensor, noise: NoiseModel) -> torch.Te
     return kron_vectors(embedded_sites(spec, x, noise))  # (B, 4**n)
 
 
+def _measure(spec: CircuitSpec, x: torch.Tensor, weights: torch.Tensor, noise: NoiseModel, kind: str) -> torch.Tensor:
+    """``(B, m)`` values of the ``kind`` functionals (see :func:`readout_functionals`)."""
+    g = readout_functionals(spec.n_qubits, noise, kind, x.device, x.dtype)
+    h = _pull_back(spec, weights, noise, g)
+    out = _embedded(spec, x, noise) @ h.to(x.dtype if spec.is_real else complex_dtype(x.dtype))
+    return out.real if out.is_complex() else out
+
+
 def noisy_probabilities(spec: CircuitSpec, x: torch.Tensor, weights: torch.Tensor, noise: NoiseModel) -> torch.Tensor:
     """Probability of reading each bit string (readout error included): ``(B, n)`` -> ``(B, 2**n)``."""
     _check(spec, x, weights, noise)
-    g = readout_functionals(spec.n_qubits, noise, "probs", x.device, x.dtype)
-    probs = _embedded(spec, x, noise) @ _pull_back(spec, weights, noise, g).to(complex_dtype(x.dtype) if not spec.is_real else x.dtype)
-    return probs.real if probs.is_complex() else probs
+    return _measure(spec, x, weights, noise, "probs")
 
 
 def density_expval_z(
@@ -356,19 +372,13 @@ def density_expval_z(
     _check(spec, x, weights, noise)
     n = spec.n_qubits
     if shots is None:
-        g = readout_functionals(n, noise, "z", x.device, x.dtype)
-        out = _embedded(spec, x, noise) @ _pull_back(spec, weights, noise, g).to(_work_dtype(spec, x))
-        return out.real if out.is_complex() else out
-    probs = noisy_probabilities(spec, x, weights, noise)
+        return _measure(spec, x, weights, noise, "z")
+    probs = _measure(spec, x, weights, noise, "probs")
     exact = probs @ z_signs(n, x.device, x.dtype)
     counts = torch.multinomial(probs.detach().clamp_min(0), shots, replacement=True, generator=generator)
     bits = (counts[..., None] >> torch.arange(n - 1, -1, -1, device=x.device)) & 1
     estimate = (1 - 2 * bits).to(exact.dtype).mean(dim=1)
     return exact + (estimate - exact).detach()
-
-
-def _work_dtype(spec: CircuitSpec, x: torch.Tensor) -> torch.dtype:
-    return x.dtype if spec.is_real else complex_dtype(x.dtype)
 
 
 def standard_layout(vec: torch.Tensor, n: int) -> torch.Tensor:
