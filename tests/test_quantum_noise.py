@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
+import torch
 
+from qtransfer.quantum import QuantumLayer, density
+from qtransfer.quantum.circuit import CircuitSpec
+from qtransfer.quantum.density import (
+    density_expval_z,
+    density_matrix,
+    noisy_probabilities,
+)
+from qtransfer.quantum.measurement import z_signs
 from qtransfer.quantum.noise import (
     Depolarizing,
     NoiseModel,
@@ -14,6 +24,7 @@ from qtransfer.quantum.noise import (
     ThermalRelaxation,
     parse_noise,
 )
+from qtransfer.quantum.simulator import simulate
 
 # --- descriptions and parse_noise ---------------------------------------------------------
 
@@ -72,19 +83,6 @@ def test_per_wire_readout():
 
 
 # --- channels against their closed forms ----------------------------------------------------
-
-torch = pytest.importorskip("torch")
-
-from qtransfer.quantum import density
-from qtransfer.quantum.circuit import CircuitSpec
-from qtransfer.quantum.density import (
-    density_expval_z,
-    density_matrix,
-    noisy_probabilities,
-)
-from qtransfer.quantum.simulator import simulate
-
-np = pytest.importorskip("numpy")
 
 F64 = torch.float64
 CPU = torch.device("cpu")
@@ -233,8 +231,6 @@ def test_noisy_state_is_a_density_matrix_and_expval_is_its_trace(n, depth, embed
     torch.testing.assert_close(rho, rho.mH, atol=1e-12, rtol=0)
     assert torch.linalg.eigvalsh(rho).min() > -1e-12
     torch.testing.assert_close(rho.diagonal(dim1=1, dim2=2).sum(-1).real, torch.ones(4, dtype=F64))
-    from qtransfer.quantum.measurement import z_signs
-
     z = rho.diagonal(dim1=1, dim2=2).real @ z_signs(n, CPU, F64)
     torch.testing.assert_close(density_expval_z(spec, x, w, noise), z, atol=1e-12, rtol=0)
     assert (density_expval_z(spec, x, w, noise) - simulate(spec, x, w)).abs().max() > 1e-3  # the noise does act
@@ -329,8 +325,6 @@ def test_probabilities_are_a_distribution_with_the_right_expval():
     probs = noisy_probabilities(spec, x, w, noise)
     assert probs.min() >= 0
     torch.testing.assert_close(probs.sum(-1), torch.ones(3, dtype=F64))
-    from qtransfer.quantum.measurement import z_signs
-
     torch.testing.assert_close(probs @ z_signs(3, CPU, F64), density_expval_z(spec, x, w, noise))
 
 
@@ -373,8 +367,6 @@ def test_errors_name_the_problem():
 
 
 # --- QuantumLayer and the fused step --------------------------------------------------------
-
-from qtransfer.quantum import QuantumLayer
 
 
 def test_noisy_layer_returns_noisy_expvals_and_gradients_flow():
