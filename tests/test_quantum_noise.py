@@ -252,7 +252,14 @@ MIXED_CASES = [(2, 2, "hadamard_ry", "cnot_ry"), (4, 2, "hadamard_ry", "cnot_ry"
 @pytest.mark.parametrize("n, depth, embedding, layer", MIXED_CASES)
 @pytest.mark.parametrize(
     "text",
-    [FULL, "depolarizing:p1=0.05,p2=0.1,readout_1g0=0.01,readout_0g1=0.04", "thermal:t1=30e-6,t2=20e-6,t_1q=1e-6,t_2q=4e-6"],
+    [
+        FULL,
+        "depolarizing:p1=0.05,p2=0.1,readout_1g0=0.01,readout_0g1=0.04",
+        "depolarizing:p1=0.05",
+        "depolarizing:p2=0.1",
+        "depolarizing:readout_1g0=0.05,readout_0g1=0.1",
+        "thermal:t1=30e-6,t2=20e-6,t_1q=1e-6,t_2q=4e-6",
+    ],
 )
 def test_matches_default_mixed(n, depth, embedding, layer, text, tol64):
     spec = CircuitSpec(n, depth, embedding, layer)
@@ -411,6 +418,25 @@ def test_noisy_layer_errors():
         QuantumLayer(2, 1, noise="depolarizing:q=0.1")
     with pytest.raises(TypeError, match="noise must be a NoiseModel"):
         QuantumLayer(2, 1, noise=0.1)
+
+
+def test_a_noisy_dressed_head_learns_separable_features():
+    """Noise-aware training: autograd through the density-matrix simulator, seeded shots included."""
+    from helpers import separable_features
+
+    from qtransfer.heads.dressed import DressedQuantumHead
+    from qtransfer.training.loop import loss_and_accuracy, train_head
+
+    x, y = separable_features(16, 2, dim=8, seed=0)
+    xv, yv = separable_features(10, 2, dim=8, seed=1)
+    for shots in (None, 256):
+        layer = QuantumLayer(2, 2, noise="depolarizing:p1=0.01,p2=0.03,readout=0.02", shots=shots, seed=0)
+        head = DressedQuantumHead(8, 2, quantum=layer)
+        before = head.quantum.weights.detach().clone()
+        result = train_head(head, (x, y), (xv, yv), epochs=8, lr=0.03, step_size=5, progress=False)
+        head.load_state_dict(result.best_state)
+        assert not torch.equal(before, head.quantum.weights)
+        assert loss_and_accuracy(head, xv, yv)[1] > 0.9
 
 
 def test_fused_step_applies_only_to_noiseless_heads():

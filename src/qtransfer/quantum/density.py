@@ -289,7 +289,7 @@ def run_layers(
     return h
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=8)
 def readout_functionals(
     n: int, noise: NoiseModel, kind: str, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
