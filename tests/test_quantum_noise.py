@@ -371,6 +371,8 @@ def test_errors_name_the_problem():
         density_expval_z(spec, torch.zeros(1, 8), torch.zeros(1, 8), NoiseModel())
     with pytest.raises(TypeError, match="noise must be a NoiseModel"):
         density_expval_z(CircuitSpec(2, 1), torch.zeros(1, 2), torch.zeros(1, 2), "depolarizing:p1=0.1")
+    with pytest.raises(ValueError, match="1 readout errors for a 2-qubit circuit"):
+        density_expval_z(CircuitSpec(2, 1), torch.zeros(1, 2), torch.zeros(1, 2), NoiseModel(readout=(ReadoutError(),)))
 
 
 # --- QuantumLayer and the fused step --------------------------------------------------------
@@ -418,6 +420,8 @@ def test_noisy_layer_errors():
         QuantumLayer(2, 1, noise="depolarizing:q=0.1")
     with pytest.raises(TypeError, match="noise must be a NoiseModel"):
         QuantumLayer(2, 1, noise=0.1)
+    with pytest.raises(ValueError, match="3 readout errors for 2 qubits"):
+        QuantumLayer(2, 1, noise=NoiseModel(readout=(ReadoutError(0.1, 0.1),) * 3))
 
 
 def test_a_noisy_dressed_head_learns_separable_features():

@@ -325,6 +325,11 @@ def _check(spec: CircuitSpec, x: torch.Tensor, weights: torch.Tensor, noise: Noi
         )
     if not isinstance(noise, NoiseModel):
         raise TypeError(f"noise must be a NoiseModel (see qtransfer.quantum.noise.parse_noise), got {noise!r}")
+    if isinstance(noise.readout, tuple) and len(noise.readout) != n:
+        raise ValueError(
+            f"the noise model has {len(noise.readout)} readout errors for a {n}-qubit circuit; give one per wire "
+            "or a single ReadoutError for all"
+        )
     if x.ndim != 2 or x.shape[-1] != n:
         raise ValueError(f"expected inputs of shape (B, {n}), got {tuple(x.shape)}")
     if tuple(weights.shape) != spec.weight_shape:

@@ -38,6 +38,11 @@ def _resolve_noise(noise: NoiseModel | str | None, kind: str, spec: CircuitSpec)
             "noise applies to the built-in simulator only in this version; use backend='builtin' "
             "(noisy PennyLane devices such as default.mixed take their noise from the device)"
         )
+    if noise is not None and isinstance(noise.readout, tuple) and len(noise.readout) != spec.n_qubits:
+        raise ValueError(
+            f"the noise model has {len(noise.readout)} readout errors for {spec.n_qubits} qubits; "
+            "give one per wire or a single ReadoutError for all"
+        )
     if noise is not None and spec.n_qubits > DENSITY_MAX_QUBITS:
         raise ValueError(
             f"noisy simulation supports up to {DENSITY_MAX_QUBITS} qubits, got n_qubits={spec.n_qubits}; use noise=None"
