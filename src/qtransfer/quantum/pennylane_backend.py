@@ -5,7 +5,7 @@ PennyLane is imported here, lazily: ``import qtransfer.quantum`` does not need i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Callable
 
 import torch
 
