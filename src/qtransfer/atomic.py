@@ -1,19 +1,25 @@
 """Crash-safe file writes: write a temporary file beside the target, fsync, rename.
 
 A reader (or a resumed run) sees either the old file or the complete new one,
-never a half-written file, even if the process is killed mid-write.
+never a half-written file, even if the process is killed mid-write. Ctrl-C during a
+write (in the main thread) is held until the write is complete, then raised: an
+interrupted run keeps the file it was writing, and the interrupt is not turned into a
+writer's error (torch.save's zip writer fails in its cleanup when interrupted).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import Any, Callable, IO, Iterator
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "is_temporary",
-           "remove_temporaries"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "interrupts_deferred",
+           "is_temporary", "remove_temporaries"]
 
 
 _TMP_SUFFIX = ".tmp"
@@ -39,10 +45,42 @@ def remove_temporaries(directory: str | os.PathLike) -> int:
     return n
 
 
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT (Ctrl-C) until the block ends, then deliver it as the caller's handler would.
+
+    Only the main thread receives signals; elsewhere, and where handlers cannot be changed,
+    the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    except (ValueError, OSError):  # pragma: no cover - no signal handling here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            if callable(previous):
+                previous(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt
+            elif previous == signal.SIG_DFL:
+                os.kill(os.getpid(), signal.SIGINT)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Call ``write(fileobj)`` on a temporary file, then atomically rename it to ``path``."""
+    """Call ``write(fileobj)`` on a temporary file, then atomically rename it to ``path`` (Ctrl-C waits for it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    with interrupts_deferred():
+        return _write_and_rename(path, write)
+
+
+def _write_and_rename(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
