@@ -151,3 +151,18 @@ def test_save_is_atomic_and_plain_data(tmp_path):
     payload = torch.load(path, weights_only=True)  # loads without unpickling any object
     assert payload["format"] == "qtransfer-model" and payload["classes"] == list(CLASSES)
     assert all(isinstance(v, torch.Tensor) and v.device.type == "cpu" for v in payload["head"].values())
+
+
+def test_noise_and_shots_can_change_after_training_and_nothing_else(tmp_path):
+    from qtransfer.errors import UsageError
+
+    path, head, _ = _saved(tmp_path)
+    noisy = load_model(path, overrides={"noise": "depolarizing:p1=0.1,p2=0.2"})
+    assert noisy.config.noise == "depolarizing:p1=0.1,p2=0.2" and noisy.head.quantum.noise is not None
+    assert all(torch.equal(a, b) for a, b in zip(noisy.head.state_dict().values(), head.state_dict().values()))
+    x = torch.randn(5, 16)
+    assert not torch.allclose(infer(noisy.head, x), infer(head, x))
+    with pytest.raises(UsageError, match="only noise, shots can change after training, not lr"):
+        load_model(path, overrides={"lr": 0.1})
+    with pytest.raises(UsageError, match="shots must be an integer >= 1"):
+        load_model(path, overrides={"shots": 0})

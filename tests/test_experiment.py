@@ -371,3 +371,37 @@ def test_a_warm_run_in_a_fresh_process_imports_no_torchvision(flat_data, tmp_pat
                                 timeout=300)
         assert result.returncode == 0, result.stderr
         assert result.stdout.split()[-3:] == ["exit", "0", expected], result.stdout + result.stderr
+
+
+def test_a_model_trained_ideally_evaluated_under_noise(split_run, splits_data, cache):
+    """evaluate --noise/--shots runs the trained circuit on an emulated noisy device; the weights are the same."""
+    run, _ = split_run
+    base = ["evaluate", run, "--data", splits_data, "--json", "--cache-dir", cache, "--no-progress"]
+    code, out, err = call(base)
+    assert code == 0, err
+    ideal = json.loads(out)
+    assert ideal["noise"] is None and ideal["shots"] is None
+    code, out, err = call([*base, "--noise", "depolarizing:p1=0.05,p2=0.2,readout=0.1"])
+    assert code == 0, err
+    noisy = json.loads(out)
+    assert noisy["noise"] == "depolarizing:p1=0.05,p2=0.2,readout=0.1" and noisy["n_images"] == ideal["n_images"]
+    assert noisy["loss"] != pytest.approx(ideal["loss"], abs=1e-6)  # the noise reaches the circuit
+    code, out, err = call([*base, "--noise", "none", "--shots", "64"])
+    assert code == 0, err
+    assert json.loads(out)["shots"] == 64
+    code, _, err = call([*base, "--noise", "depolarizing:p9=0.1"])
+    assert code == 2 and "unknown key 'p9'" in err and "Traceback" not in err
+
+
+def test_training_under_noise_is_recorded_and_reloaded(tmp_path, flat_data, cache):
+    """train --noise: the circuit trains under noise, config.json and model.pt carry it, evaluate reproduces it."""
+    out = tmp_path / "noisy"
+    noise = "depolarizing:p1=0.01,p2=0.02,readout=0.05"
+    code, stdout, err = call(tiny_train_args(flat_data, out, epochs=2, extra=["--cache-dir", cache, "--noise", noise]))
+    assert code == 0, err
+    assert json.loads((out / "config.json").read_text())["noise"] == noise
+    code, ev, err = call(["evaluate", out, "--data", flat_data, "--json", "--cache-dir", cache, "--no-progress"])
+    assert code == 0, err
+    assert json.loads(ev)["noise"] == noise
+    code, _, err = call(tiny_train_args(flat_data, tmp_path / "bad", extra=["--cache-dir", cache, "--noise", "loud"]))
+    assert code == 2 and "unknown noise 'loud'" in err

@@ -76,12 +76,14 @@ def train(data: PathLike | None = None, *, out: PathLike, config: TrainConfig | 
 
 
 def evaluate(run_dir: PathLike, data: PathLike, *, split: str | None = None, cache_dir: PathLike | None = None,
-             weights: str | None = None, device: str | None = None, progress: bool = True) -> "Evaluation":
-    """Accuracy, loss, per-class accuracy and confusion matrix of a trained run on a labelled folder."""
+             weights: str | None = None, device: str | None = None, progress: bool = True,
+             noise: str | None = None, shots: int | None = None) -> "Evaluation":
+    """Accuracy, loss, per-class accuracy and confusion matrix of a trained run on a labelled folder;
+    ``noise``/``shots`` run its circuit under another noise model or shot count than it was trained with."""
     from qtransfer.pipeline import evaluate_run
 
     return evaluate_run(run_dir, data, split=split, cache_dir=cache_dir, weights=weights, device=device,
-                        progress=progress)
+                        progress=progress, noise=noise, shots=shots)
 
 
 def predict(run_dir: PathLike, images: PathLike | Sequence[PathLike], *, cache_dir: PathLike | None = None,

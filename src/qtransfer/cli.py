@@ -44,6 +44,8 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--layer", "layer", str, "cnot_ry (published) | ry (no CNOTs) | rot_ring (Rot + CNOT ring)"),
     ("--backend", "backend", str, "builtin (fast PyTorch simulator) or pennylane:DEVICE, e.g. pennylane:default.qubit"),
     ("--shots", "shots", int, "measurement shots per expectation value (default: exact)"),
+    ("--noise", "noise", str, "run the circuit under noise, e.g. depolarizing:p1=0.001,p2=0.01,readout=0.02 "
+     "(thermal relaxation: t1=,t2=,t_1q=,t_2q=); classical heads ignore it"),
     ("--epochs", "epochs", int, "training epochs"),
     ("--batch-size", "batch_size", int, "mini-batch size"),
     ("--lr", "lr", float, "Adam learning rate (head parameters only)"),
@@ -143,6 +145,9 @@ def _add_inference_parsers(sub) -> None:
                     help="a folder of class folders (all images used), or a root with train/val/test folders")
     ev.add_argument("--split", choices=("train", "val", "test"),
                     help="which split of a root with split folders (default: test, else val, else train)")
+    ev.add_argument("--noise", help="run the trained circuit under this noise model instead of the one it was trained "
+                    "with (e.g. depolarizing:p1=0.001,p2=0.01,readout=0.02; none: the ideal circuit)")
+    ev.add_argument("--shots", type=int, help="measurement shots instead of the trained setting (default: as trained)")
     _add_inference_flags(ev, "print one JSON object instead of a table")
 
     pr = sub.add_parser("predict", help="classify images with a trained run",
@@ -289,12 +294,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from qtransfer import api
 
     ev = api.evaluate(args.run_dir, args.data, split=args.split, cache_dir=args.cache_dir, weights=args.weights,
-                      device=args.device, progress=not args.no_progress)
+                      device=args.device, progress=not args.no_progress, noise=args.noise, shots=args.shots)
     if args.json:
         print(json.dumps(ev.to_json()))
         return 0
     m = ev.metrics
-    print(f"{ev.data} ({ev.split}): accuracy {m.accuracy:.4f}, loss {m.loss:.4f}, {m.n_images} images")
+    device = f"; noise {ev.noise}" if ev.noise else ""
+    device += f"; {ev.shots} shots" if ev.shots else ""
+    print(f"{ev.data} ({ev.split}): accuracy {m.accuracy:.4f}, loss {m.loss:.4f}, {m.n_images} images{device}")
     for name, acc in m.per_class_accuracy.items():
         print(f"  {name:<20} {'-' if acc is None else f'{acc:.4f}'}")
     print("confusion matrix (rows: true, columns: predicted):")

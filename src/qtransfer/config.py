@@ -43,6 +43,7 @@ class TrainConfig:
     layer: str = "cnot_ry"
     backend: str = "builtin"
     shots: int | None = None
+    noise: str | None = None
     epochs: int = 30
     batch_size: int = 4
     lr: float = 4e-4
@@ -81,6 +82,21 @@ class TrainConfig:
             raise UsageError(f"unknown layer {self.layer!r}; choose one of {', '.join(LAYERS)}")
         if self.backend != "builtin" and not self.backend.startswith("pennylane"):
             raise UsageError(f"unknown backend {self.backend!r}; use 'builtin' or 'pennylane:DEVICE'")
+        self._check_noise()
+
+    def _check_noise(self) -> None:
+        """``noise`` is ``None`` or a noise string the built-in simulator accepts (classical heads ignore it)."""
+        if self.noise is None:
+            return
+        from qtransfer.quantum.noise import parse_noise  # no torch import
+
+        try:
+            parse_noise(self.noise)
+        except (TypeError, ValueError) as e:
+            raise UsageError(str(e)) from None
+        if self.backend != "builtin":
+            raise UsageError(f"noise applies to the built-in simulator; drop --noise or use --backend builtin "
+                             f"(got backend {self.backend!r})")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,7 +119,7 @@ class TrainConfig:
 
     def head_settings(self) -> dict[str, Any]:
         """Keyword arguments of :func:`qtransfer.heads.build_head` besides the head's kind (``self.head``)."""
-        keys = ("n_qubits", "depth", "q_delta", "embedding", "layer", "backend", "shots", "seed")
+        keys = ("n_qubits", "depth", "q_delta", "embedding", "layer", "backend", "shots", "noise", "seed")
         return {k: getattr(self, k) for k in keys}
 
 

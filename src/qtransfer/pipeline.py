@@ -252,11 +252,13 @@ def _write_report(out: Path, log: Callable[[str], None]) -> None:
         log(f"report skipped ({e}); everything else is written. Then: qtransfer report {out}")
 
 
-def load_for_inference(run_dir: Path, device: str | None):
-    """The saved head and its config, set to run on ``device`` (default: the CPU)."""
+def load_for_inference(run_dir: Path, device: str | None, *, noise: str | None = None, shots: int | None = None):
+    """The saved head and its config, set to run on ``device`` (default: the CPU); ``noise``/``shots``, when
+    given, replace the ones it was trained with (``noise="none"``: the ideal circuit)."""
     from qtransfer.training.checkpoint import load_model
 
-    saved = load_model(Path(run_dir), device=device or "cpu")
+    overrides = {k: v for k, v in (("noise", noise), ("shots", shots)) if v is not None}
+    saved = load_model(Path(run_dir), device=device or "cpu", overrides=overrides)
     return saved, saved.config.replace(device=device or "cpu")
 
 
@@ -288,17 +290,20 @@ def _extract_for_model(saved, config: TrainConfig, paths: Sequence[Path], cache_
 
 
 def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = None, cache_dir: str | Path | None = None,
-                 weights: str | None = None, device: str | None = None, progress: bool = True) -> Evaluation:
+                 weights: str | None = None, device: str | None = None, progress: bool = True,
+                 noise: str | None = None, shots: int | None = None) -> Evaluation:
     """Accuracy, loss, per-class accuracy and confusion matrix of a trained run on ``data``.
 
     ``data`` is a folder of class folders (every image is used) or a root with split
     folders (``split``, default ``test`` if present, else ``val``, else ``train``).
+    ``noise``/``shots`` run the trained circuit under another noise model or shot count
+    (e.g. a model trained ideally, evaluated on a noisy device).
     """
     from qtransfer.training.checkpoint import check_compatible
     from qtransfer.data.discover import discover
     from qtransfer.evaluation import evaluate_features
 
-    saved, config = load_for_inference(Path(run_dir), device)
+    saved, config = load_for_inference(Path(run_dir), device, noise=noise, shots=shots)
     found = discover(data, cache_dir=resolve_cache_dir(cache_dir))
     if split is None:
         split = next(s for s in ("test", "val", "train") if s in found.splits)
@@ -311,7 +316,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = N
     labels = torch.tensor([to_model[found.classes[samples[i].label]] for i in extraction.ok], dtype=torch.long)
     skipped = [(str(s.path), s.reason) for s in found.skipped] + [(str(p), r) for p, r in extraction.failures]
     return Evaluation(evaluate_features(saved.head, extraction.features, labels, saved.classes), split, str(found.root),
-                      tuple(skipped))
+                      tuple(skipped), noise=config.noise, shots=config.shots)
 
 
 def image_paths(inputs: Sequence[str | Path]) -> list[Path]:

@@ -185,10 +185,12 @@ class Evaluation:
     split: str
     data: str
     skipped: tuple[tuple[str, str], ...]  # (path, reason)
+    noise: str | None = None  # the noise model the circuit ran under (None: ideal)
+    shots: int | None = None  # measurement shots (None: exact expectation values)
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.metrics.to_json(), "split": self.split, "data": self.data,
-                "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
+        return {**self.metrics.to_json(), "split": self.split, "data": self.data, "noise": self.noise,
+                "shots": self.shots, "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
 
 
 @dataclass(frozen=True)

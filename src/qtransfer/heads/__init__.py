@@ -43,13 +43,16 @@ def build_head(
     layer: str = "cnot_ry",
     backend: str = "builtin",
     shots: int | None = None,
+    noise: str | None = None,
     seed: int | None = None,
     device: "torch.device | str | None" = None,
 ) -> "nn.Module":
     """Build a registered head (``quantum``, ``product``, ``linear``, ``classical``), seeded by ``seed``.
 
     Its initial weights come from a generator forked from torch's and seeded with ``seed``,
-    so the same seed gives the same head whatever else ran before.
+    so the same seed gives the same head whatever else ran before. ``noise`` (a string of
+    :func:`qtransfer.quantum.noise.parse_noise`) runs a quantum head's circuit under noise;
+    classical heads ignore it, as they ignore ``shots``.
     """
     import torch
 
@@ -67,7 +70,7 @@ def build_head(
         if seed is not None:
             torch.manual_seed(seed)
         head = builder(in_features, n_classes, n_qubits=n_qubits, depth=depth, q_delta=q_delta, embedding=embedding,
-                       layer=layer, backend=backend, shots=shots, seed=seed)
+                       layer=layer, backend=backend, shots=shots, noise=noise, seed=seed)
     return head.to(device) if device is not None else head
 
 

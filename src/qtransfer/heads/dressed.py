@@ -84,10 +84,11 @@ class DressedClassicalHead(nn.Module):
 
 
 def dressed_quantum_head(in_features: int, n_classes: int, *, n_qubits: int, depth: int, q_delta: float,
-                         embedding: str, layer: str, backend: str, shots: int | None, seed: int | None) -> DressedQuantumHead:
-    """The ``quantum`` head (and ``product``, built with ``layer="ry"``)."""
+                         embedding: str, layer: str, backend: str, shots: int | None, noise: str | None,
+                         seed: int | None) -> DressedQuantumHead:
+    """The ``quantum`` head (and ``product``, built with ``layer="ry"``); ``noise`` runs its circuit under noise."""
     quantum = QuantumLayer(n_qubits, depth, backend, embedding=embedding, layer=layer, q_delta=q_delta, shots=shots,
-                           seed=seed if shots is not None else None)
+                           noise=noise, seed=seed if shots is not None else None)
     return DressedQuantumHead(in_features, n_classes, quantum=quantum)
 
 

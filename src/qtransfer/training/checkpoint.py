@@ -11,15 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
+
 import torch
 from torch import nn
 
 from qtransfer.atomic import atomic_write
 from qtransfer.config import TrainConfig
-from qtransfer.errors import CheckpointError
+from qtransfer.errors import CheckpointError, UsageError
 from qtransfer.heads import build_head
 
-__all__ = ["MODEL_FILE", "SavedModel", "save_model", "load_model", "check_compatible"]
+__all__ = ["INFERENCE_OVERRIDES", "MODEL_FILE", "SavedModel", "save_model", "load_model", "check_compatible"]
+
+#: settings a trained model may be run with other than those it was trained with
+INFERENCE_OVERRIDES = ("noise", "shots")
 
 MODEL_FILE = "model.pt"
 _FORMAT = "qtransfer-model"
@@ -56,10 +61,13 @@ def save_model(
     return atomic_write(path, lambda f: torch.save(payload, f))
 
 
-def load_model(path: Path, *, device: str | torch.device = "cpu") -> SavedModel:
+def load_model(path: Path, *, device: str | torch.device = "cpu", overrides: Mapping[str, Any] | None = None) -> SavedModel:
     """Read and check a checkpoint, rebuild the head and load its weights.
 
-    Raises :class:`CheckpointError` for a missing, unsafe, foreign or inconsistent file.
+    ``overrides`` changes settings that do not change the weights before the head is rebuilt
+    (``noise``, ``shots``: a model trained ideally, run on an emulated device).
+    Raises :class:`CheckpointError` for a missing, unsafe, foreign or inconsistent file,
+    :class:`~qtransfer.errors.UsageError` for an override that is not a valid setting.
 
     Example:
         >>> saved = load_model(Path("runs/ants/model.pt"))  # doctest: +SKIP
@@ -85,6 +93,13 @@ def load_model(path: Path, *, device: str | torch.device = "cpu") -> SavedModel:
         raise CheckpointError(f"{path} has checkpoint version {payload.get('version')!r}; this qtransfer reads version {_VERSION}")
     try:
         config = TrainConfig.from_dict(payload["config"], source=str(path))
+    except Exception as e:
+        raise CheckpointError(f"{path} is inconsistent: {e.__class__.__name__}: {e}") from None
+    unknown = sorted(set(overrides or {}) - set(INFERENCE_OVERRIDES))
+    if unknown:
+        raise UsageError(f"only {', '.join(INFERENCE_OVERRIDES)} can change after training, not {', '.join(unknown)}")
+    config = config.replace(**(overrides or {}))
+    try:
         classes = tuple(str(c) for c in payload["classes"])
         in_features = int(payload["in_features"])
         backbone = {str(k): str(v) for k, v in payload["backbone"].items()}
