@@ -12,7 +12,7 @@ from torch import nn
 from qtransfer.results import SplitMetrics
 from qtransfer.training.loop import infer
 
-__all__ = ["classification_metrics", "evaluate_features", "prediction_records"]
+__all__ = ["classification_metrics", "evaluate_features", "prediction_records", "extraction_records"]
 
 
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]) -> SplitMetrics:
@@ -44,6 +44,13 @@ def evaluate_features(head: nn.Module, features: torch.Tensor, labels: torch.Ten
     """:func:`classification_metrics` of ``head`` on a feature matrix."""
     device = next(head.parameters()).device
     return classification_metrics(infer(head, features.to(device)), labels.to(device), classes)
+
+
+def extraction_records(head: nn.Module, extraction, paths: Sequence[Path], classes: Sequence[str]) -> list[dict[str, Any]]:
+    """:func:`prediction_records` of the images an :class:`~qtransfer.features.extract.Extraction` of ``paths``
+    could use, then one ``{"path", "error"}`` record per image it could not."""
+    records = prediction_records(head, extraction.features, [paths[i] for i in extraction.ok], classes)
+    return records + [{"path": str(p), "error": reason} for p, reason in extraction.failures]
 
 
 def prediction_records(head: nn.Module, features: torch.Tensor, paths: Sequence[Path], classes: Sequence[str],

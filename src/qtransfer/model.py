@@ -70,12 +70,11 @@ class TrainedModel(nn.Module):
     @torch.no_grad()
     def predict_paths(self, paths: Sequence[str | os.PathLike], *, progress: bool = False) -> list[dict[str, Any]]:
         """Predicted class and probability of each image file (folders searched recursively); unreadable ones get an ``error``."""
-        from qtransfer.evaluation import prediction_records
+        from qtransfer.evaluation import extraction_records
         from qtransfer.features.extract import extract_features
         from qtransfer.pipeline import image_paths
 
         files = image_paths(paths)
         device = next(self.head.parameters()).device
         extraction = extract_features(files, self.backbone, cache=None, device=device, progress=progress)
-        records = prediction_records(self.head, extraction.features, [files[i] for i in extraction.ok], self.classes)
-        return records + [{"path": str(p), "error": reason} for p, reason in extraction.failures]
+        return extraction_records(self.head, extraction, files, self.classes)

@@ -79,20 +79,16 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _extract(paths: Sequence[Path], config: TrainConfig, cache_dir: str | Path | None, progress: bool, weights=None):
-    """Features of ``paths`` from the configured backbone: cached ones read, the rest computed.
+def _extract(paths: Sequence[Path], ref, config: TrainConfig, cache_dir: str | Path | None, progress: bool):
+    """Features of ``paths`` from the backbone ``ref`` (a BackboneRef): cached ones read, the rest computed.
 
-    The backbone is resolved without torchvision and built only if some image is not cached.
-    Returns ``(BackboneRef, Extraction)``.
+    The backbone is built only if some image is not cached (no torchvision import otherwise).
     """
-    from qtransfer.features.backbones import resolve_backbone
     from qtransfer.features.cache import FeatureCache
     from qtransfer.features.extract import extract_features
 
-    ref = resolve_backbone(config.backbone, weights if weights is not None else config.weights,
-                           transform=config.transform)
     cache = FeatureCache(resolve_cache_dir(cache_dir) / "features")
-    return ref, extract_features(paths, ref, cache=cache, device=config.device, progress=progress)
+    return extract_features(paths, ref, cache=cache, device=config.device, progress=progress)
 
 
 def prepare_features(config: TrainConfig, *, cache_dir: str | Path | None = None, progress: bool = True,
@@ -103,11 +99,13 @@ def prepare_features(config: TrainConfig, *, cache_dir: str | Path | None = None
     ``config.val_fraction``) is drawn from train with ``split_seed`` (default ``config.seed``).
     """
     from qtransfer.data.discover import check_splits, discover, stratified_split
+    from qtransfer.features.backbones import resolve_backbone
 
     t0 = time.perf_counter()
     data = discover(config.data, cache_dir=resolve_cache_dir(cache_dir))
     ordered = [(name, s) for name in ("train", "val", "test") for s in data.splits.get(name, [])]
-    backbone, extraction = _extract([s.path for _, s in ordered], config, cache_dir, progress)
+    backbone = resolve_backbone(config.backbone, config.weights, transform=config.transform)
+    extraction = _extract([s.path for _, s in ordered], backbone, config, cache_dir, progress)
     skipped = [(s.path, s.reason) for s in data.skipped] + [(Path(p), r) for p, r in extraction.failures]
     if skipped:
         for path, reason in skipped:
@@ -279,16 +277,6 @@ def backbone_for(saved, config: TrainConfig, weights: str | None = None):
     return ref
 
 
-def _extract_for_model(saved, config: TrainConfig, paths: Sequence[Path], cache_dir, progress: bool, weights):
-    """Features of ``paths`` from the backbone ``saved`` was trained on (cached where possible)."""
-    from qtransfer.features.cache import FeatureCache
-    from qtransfer.features.extract import extract_features
-
-    ref = backbone_for(saved, config, weights)
-    cache = FeatureCache(resolve_cache_dir(cache_dir) / "features")
-    return extract_features(paths, ref, cache=cache, device=config.device, progress=progress)
-
-
 def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = None, cache_dir: str | Path | None = None,
                  weights: str | None = None, device: str | None = None, progress: bool = True,
                  noise: str | None = None, shots: int | None = None) -> Evaluation:
@@ -311,7 +299,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = N
         raise UsageError(f"{found.root} has no {split!r} split; it has: {', '.join(found.splits)}")
     check_compatible(saved, classes=found.classes, source=f" in {found.root}")
     samples = found.splits[split]
-    extraction = _extract_for_model(saved, config, [s.path for s in samples], cache_dir, progress, weights)
+    extraction = _extract([s.path for s in samples], backbone_for(saved, config, weights), config, cache_dir, progress)
     to_model = {name: saved.classes.index(name) for name in found.classes}
     labels = torch.tensor([to_model[found.classes[samples[i].label]] for i in extraction.ok], dtype=torch.long)
     skipped = [(str(s.path), s.reason) for s in found.skipped] + [(str(p), r) for p, r in extraction.failures]
@@ -340,11 +328,9 @@ def image_paths(inputs: Sequence[str | Path]) -> list[Path]:
 def predict_paths(run_dir: str | Path, inputs: Sequence[str | Path], *, cache_dir: str | Path | None = None,
                   weights: str | None = None, device: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
     """Predicted class and probability for each image (folders are searched recursively)."""
-    from qtransfer.evaluation import prediction_records
+    from qtransfer.evaluation import extraction_records
 
     saved, config = load_for_inference(Path(run_dir), device)
     paths = image_paths(inputs)
-    extraction = _extract_for_model(saved, config, paths, cache_dir, progress, weights)
-    records = prediction_records(saved.head, extraction.features, [paths[i] for i in extraction.ok], saved.classes)
-    records += [{"path": str(p), "error": reason} for p, reason in extraction.failures]
-    return records
+    extraction = _extract(paths, backbone_for(saved, config, weights), config, cache_dir, progress)
+    return extraction_records(saved.head, extraction, paths, saved.classes)
