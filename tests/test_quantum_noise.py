@@ -55,7 +55,8 @@ def test_parse_noise_reads_every_key():
         ("depolarizing:readout=0.1,readout_1g0=0.2", ["not both"]),
         ("bitflip:p=0.1", ["unknown noise 'bitflip:p=0.1'", "depolarizing:p1=0.001"]),
         ("depolarizing:", ["unknown noise"]),
-        ("fake_manila", ["not available in this version"]),
+        ("fake_nowhere", ["unknown device 'fake_nowhere'", "fake_manila", "qtransfer devices"]),
+        ("fake_manila:p1=0.1", ["unknown noise"]),
     ],
 )
 def test_parse_noise_errors_name_the_value_and_the_form(text, words):
@@ -63,6 +64,14 @@ def test_parse_noise_errors_name_the_value_and_the_form(text, words):
         parse_noise(text)
     for word in words:
         assert word in str(e.value)
+
+
+def test_a_device_without_the_hardware_extra_says_what_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "qiskit_aer", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'qtransfer\[hardware\]'"):
+        QuantumLayer(4, 6, noise="fake_manila")
 
 
 def test_relaxation_checks_its_times():

@@ -32,7 +32,7 @@ from functools import lru_cache
 import torch
 
 from .circuit import CircuitSpec
-from .measurement import z_signs
+from .measurement import shot_estimate, z_signs
 from .noise import NoiseModel
 from .states import (
     angle_offsets,
@@ -379,11 +379,7 @@ def density_expval_z(
     if shots is None:
         return _measure(spec, x, weights, noise, "z")
     probs = _measure(spec, x, weights, noise, "probs")
-    exact = probs @ z_signs(n, x.device, x.dtype)
-    counts = torch.multinomial(probs.detach().clamp_min(0), shots, replacement=True, generator=generator)
-    bits = (counts[..., None] >> torch.arange(n - 1, -1, -1, device=x.device)) & 1
-    estimate = (1 - 2 * bits).to(exact.dtype).mean(dim=1)
-    return exact + (estimate - exact).detach()
+    return shot_estimate(probs, probs @ z_signs(n, x.device, x.dtype), shots, generator)
 
 
 def standard_layout(vec: torch.Tensor, n: int) -> torch.Tensor:

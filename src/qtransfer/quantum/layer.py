@@ -7,7 +7,7 @@ from torch import nn
 
 from .circuit import CircuitSpec
 from .density import DENSITY_MAX_QUBITS, density_expval_z
-from .noise import NoiseModel, parse_noise
+from .noise import DeviceNoise, NoiseModel, parse_noise
 from .simulator import simulate
 
 __all__ = ["QuantumLayer", "parse_backend"]
@@ -27,18 +27,21 @@ def parse_backend(backend: str) -> tuple[str, str | None]:
     )
 
 
-def _resolve_noise(noise: NoiseModel | str | None, kind: str, spec: CircuitSpec) -> NoiseModel | None:
-    """The layer's noise model: parsed from its string form, checked against the backend and size."""
+def _resolve_noise(noise: NoiseModel | DeviceNoise | str | None, kind: str, spec: CircuitSpec):
+    """The layer's noise: parsed from its string form, checked against the backend and size."""
     if isinstance(noise, str):
         noise = parse_noise(noise)
-    if noise is not None and not isinstance(noise, NoiseModel):
-        raise TypeError(f"noise must be a NoiseModel, a string such as 'depolarizing:p1=0.001' or None, got {noise!r}")
+    if noise is not None and not isinstance(noise, (NoiseModel, DeviceNoise)):
+        raise TypeError(
+            f"noise must be a NoiseModel, a DeviceNoise, a string such as 'depolarizing:p1=0.001' or 'fake_manila', "
+            f"or None, got {noise!r}"
+        )
     if noise is not None and kind != "builtin":
         raise ValueError(
-            "noise applies to the built-in simulator only in this version; use backend='builtin' "
+            "noise applies to the built-in simulator only; use backend='builtin' "
             "(noisy PennyLane devices such as default.mixed take their noise from the device)"
         )
-    if noise is not None and isinstance(noise.readout, tuple) and len(noise.readout) != spec.n_qubits:
+    if isinstance(noise, NoiseModel) and isinstance(noise.readout, tuple) and len(noise.readout) != spec.n_qubits:
         raise ValueError(
             f"the noise model has {len(noise.readout)} readout errors for {spec.n_qubits} qubits; "
             "give one per wire or a single ReadoutError for all"
@@ -61,10 +64,13 @@ class QuantumLayer(nn.Module):
         n_qubits, depth, embedding, layer: the circuit (see :mod:`qtransfer.quantum.circuit`).
         backend: ``"builtin"`` (the PyTorch simulator) or ``"pennylane:DEVICE"``.
         q_delta: scale of the initial weights.
-        noise: a :class:`~qtransfer.quantum.noise.NoiseModel`, its string form
-            (``"depolarizing:p1=0.001,p2=0.01,readout=0.02"``), or ``None`` (ideal). A noisy layer
-            runs the density-matrix simulator (:mod:`qtransfer.quantum.density`, built-in backend,
-            up to 7 qubits) and returns the noisy ``<Z_i>`` as read out.
+        noise: a :class:`~qtransfer.quantum.noise.NoiseModel` or its string form
+            (``"depolarizing:p1=0.001,p2=0.01,readout=0.02"``), a calibrated device
+            (``"fake_manila"``, :class:`~qtransfer.quantum.noise.DeviceNoise`; needs the
+            ``hardware`` extra), or ``None`` (ideal). A noisy layer runs a density-matrix
+            simulator (:mod:`qtransfer.quantum.density`, or :mod:`qtransfer.quantum.device_sim`
+            on the transpiled circuit of a device; built-in backend, up to 7 qubits) and returns
+            the noisy ``<Z_i>`` of each logical qubit as read out.
         shots: ``None`` for exact expectation values, else the number of measurement shots.
         seed: seeds the shot sampler (``None``: torch's global generator).
         diff_method: PennyLane differentiation method (PennyLane backends only).
@@ -103,6 +109,12 @@ class QuantumLayer(nn.Module):
         if dtype is not None and not dtype.is_floating_point:
             raise ValueError(f"dtype must be a real floating type (float32/float64), got {dtype}")
         self.noise = _resolve_noise(noise, kind, self.spec)
+        self._device = None
+        if isinstance(self.noise, DeviceNoise):
+            from .device_sim import DeviceCircuit
+            from .devices import compile_for_device
+
+            self._device = DeviceCircuit(compile_for_device(self.spec, self.noise.name))
         self.shots = shots
         self.seed = seed
         self._generator: torch.Generator | None = None
@@ -126,6 +138,11 @@ class QuantumLayer(nn.Module):
     def is_builtin(self) -> bool:
         """Whether the built-in simulator runs this layer (not a PennyLane device)."""
         return self._qnode is None
+
+    def device_description(self) -> dict | None:
+        """For a calibrated device: its name, calibration date, layout (logical -> physical qubit)
+        and native gate counts of the transpiled circuit; ``None`` otherwise."""
+        return None if self._device is None else self._device.program.describe()
 
     def sampler_state(self) -> torch.Tensor | None:
         """The seeded shot sampler's generator state, or ``None`` (exact values, or nothing drawn yet)."""
@@ -155,6 +172,9 @@ class QuantumLayer(nn.Module):
         if not x.is_floating_point():
             raise TypeError(f"QuantumLayer expects real floating-point angles, got {x.dtype}")
         weights = self.weights.to(x.dtype)
+        if self._device is not None:
+            out = self._device.expval_z(x.reshape(-1, n), weights, shots=self.shots, generator=self._sampler(x.device))
+            return out.reshape(x.shape)
         if self._qnode is None and self.noise is not None:
             out = density_expval_z(
                 self.spec, x.reshape(-1, n), weights, self.noise, shots=self.shots, generator=self._sampler(x.device)

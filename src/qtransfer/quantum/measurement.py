@@ -8,7 +8,7 @@ import torch
 
 from .states import bit_table
 
-__all__ = ["expval_z", "probabilities", "sample_expval_z", "z_signs"]
+__all__ = ["expval_z", "probabilities", "sample_expval_z", "shot_estimate", "z_signs"]
 
 
 @lru_cache(maxsize=64)
@@ -47,9 +47,17 @@ def sample_expval_z(
     The returned tensor carries the exact expectation's gradient (a straight-through
     estimator): the forward value is the shot estimate, the backward pass is analytic.
     """
-    exact = expval_z(state, n_qubits)
-    probs = probabilities(state).detach()
-    samples = torch.multinomial(probs, shots, replacement=True, generator=generator)  # (B, shots)
+    return shot_estimate(probabilities(state), expval_z(state, n_qubits), shots, generator)
+
+
+def shot_estimate(
+    probs: torch.Tensor, exact: torch.Tensor, shots: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """``exact`` ``(B, n)`` with its forward value replaced by the mean ``(-1)**bit`` of ``shots``
+    bit strings drawn from ``probs`` ``(B, 2**n)`` (wire 0 the most significant bit); the
+    gradient stays the exact one (straight through)."""
+    n_qubits = exact.shape[-1]
+    samples = torch.multinomial(probs.detach().clamp_min(0), shots, replacement=True, generator=generator)
     shifts = torch.arange(n_qubits - 1, -1, -1, device=samples.device)
     bits = (samples[..., None] >> shifts) & 1
     estimate = (1 - 2 * bits).to(exact.dtype).mean(dim=1)

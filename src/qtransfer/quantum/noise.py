@@ -28,13 +28,32 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["NOISE_FORM", "Depolarizing", "NoiseModel", "ReadoutError", "ThermalRelaxation", "parse_noise"]
+__all__ = [
+    "FAKE_DEVICES",
+    "NOISE_FORM",
+    "Depolarizing",
+    "DeviceNoise",
+    "NoiseModel",
+    "ReadoutError",
+    "ThermalRelaxation",
+    "parse_noise",
+]
+
+#: the calibrated device models ``--noise`` accepts: every 5- to 7-qubit fake backend of
+#: ``qiskit_ibm_runtime.fake_provider`` with a noise model (a test checks this list against it)
+FAKE_DEVICES = (
+    "fake_athens", "fake_belem", "fake_bogota", "fake_burlington", "fake_casablanca", "fake_essex",
+    "fake_jakarta", "fake_lagos", "fake_lima", "fake_london", "fake_manila", "fake_nairobi", "fake_oslo",
+    "fake_ourense", "fake_perth", "fake_quito", "fake_rome", "fake_santiago", "fake_valencia", "fake_vigo",
+    "fake_yorktown",
+)  # fmt: skip
 
 #: the accepted string form, quoted by every error of :func:`parse_noise`
 NOISE_FORM = (
     "'depolarizing:p1=0.001,p2=0.01,readout=0.02' (keys: p1, p2 depolarizing parameters; readout, "
     "readout_1g0, readout_0g1 readout flip probabilities; t1, t2, t_1q, t_2q in seconds for thermal "
-    "relaxation, all four together, e.g. t1=50e-6,t2=70e-6,t_1q=35e-9,t_2q=300e-9)"
+    "relaxation, all four together, e.g. t1=50e-6,t2=70e-6,t_1q=35e-9,t_2q=300e-9), or a calibrated "
+    "device such as 'fake_manila' (qtransfer devices lists them)"
 )
 
 
@@ -147,6 +166,25 @@ class NoiseModel:
         return d.p1 == 0 and d.p2 == 0 and self.relaxation is None and no_readout
 
 
+@dataclass(frozen=True)
+class DeviceNoise:
+    """A calibrated device model by name (``fake_manila``): the noise Qiskit Aer builds from the
+    fake backend's calibration, on the circuit as Qiskit transpiles it for that device
+    (:mod:`qtransfer.quantum.devices`; needs the ``hardware`` extra).
+
+    Example:
+        >>> parse_noise("fake_manila")
+        DeviceNoise(name='fake_manila')
+    """
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.name not in FAKE_DEVICES:
+            raise ValueError(f"unknown device {self.name!r}; choose one of {', '.join(FAKE_DEVICES)} "
+                             "(qtransfer devices lists them with their errors)")
+
+
 _KINDS = ("depolarizing", "thermal")
 _KEYS = ("p1", "p2", "readout", "readout_1g0", "readout_0g1", "t1", "t2", "t_1q", "t_2q")
 
@@ -169,8 +207,9 @@ def _parse_pairs(text: str, body: str) -> dict[str, float]:
     return values
 
 
-def parse_noise(text: str) -> NoiseModel | None:
-    """A :class:`NoiseModel` from its string form; ``"none"`` or ``"ideal"`` gives ``None``.
+def parse_noise(text: str) -> NoiseModel | DeviceNoise | None:
+    """A :class:`NoiseModel` from its string form, a :class:`DeviceNoise` from a device name
+    (``fake_manila``); ``"none"`` or ``"ideal"`` gives ``None``.
 
     Example:
         >>> parse_noise("thermal:t1=50e-6,t2=70e-6,t_1q=35e-9,t_2q=300e-9").relaxation.t2
@@ -183,11 +222,8 @@ def parse_noise(text: str) -> NoiseModel | None:
     if text.strip().lower() in ("none", "ideal"):
         return None
     kind, sep, body = text.partition(":")
-    if kind.startswith("fake_"):
-        raise ValueError(
-            f"noise {text!r}: calibrated device models (fake_*) are not available in this version; "
-            f"use a generic model such as {NOISE_FORM}"
-        )
+    if kind.startswith("fake_") and not sep:
+        return DeviceNoise(kind)
     if kind not in _KINDS or not sep or not body.strip():
         raise ValueError(f"unknown noise {text!r}; use {' or '.join(_KINDS)} with keys, e.g. {NOISE_FORM}")
     v = _parse_pairs(text, body)

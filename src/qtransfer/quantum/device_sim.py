@@ -1,0 +1,249 @@
+"""Runs a :class:`~qtransfer.quantum.devices.DeviceProgram`: batched over samples, differentiable, CPU or CUDA.
+
+The state is kept as Pauli coordinates ``r_P = Tr(rho P)`` over the ``m`` simulated qubits
+(``4**m`` real numbers, qubit 0 most significant): every channel is then a real matrix (its
+Pauli transfer matrix), whatever its gates. As in :mod:`qtransfer.quantum.density`, the
+circuit runs in the Heisenberg picture: the measured functionals (``<Z_i>`` with readout
+error, or the probabilities of the read-out bit strings) are pulled back through the
+two-qubit steps once per forward pass, whatever the batch, and each sample contributes only
+its embedded product state (``prefix``: one ``4``-vector per qubit).
+
+One forward pass:
+
+1. every single-qubit chain ``G_c R_c ... R_1 G_0`` (fixed PTMs ``G``, rotations ``R`` by
+   affine functions of the inputs or weights) is multiplied out, chains with the same number
+   of rotations together in one batched product;
+2. each chain between two-qubit gates is folded into the two-qubit step that follows it
+   (``T @ kron(S_a, S_b)``, one batched product for all of them);
+3. the functionals are pulled back through the steps (one ``16 x 16`` product on a view each);
+4. each sample's embedded state meets the pulled-back functionals in one matrix product.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .density import apply_local
+from .devices import ROTATION_PLANES, DeviceProgram, Factor
+from .measurement import shot_estimate, z_signs
+from .states import kron_vectors
+
+__all__ = ["DeviceCircuit"]
+
+
+def _canonical(factors: tuple[Factor, ...]) -> tuple[list, list[Factor]]:
+    """``G_0, R_1, G_1, ..., R_c, G_c``: the fixed matrices (None: identity) and the ``c`` rotations."""
+    fixed: list = [None]
+    rotations: list[Factor] = []
+    for f in factors:
+        if f.kind == "fixed":
+            fixed[-1] = f.matrix if fixed[-1] is None else f.matrix @ fixed[-1]
+        else:
+            rotations.append(f)
+            fixed.append(None)
+    return fixed, rotations
+
+
+def _rotation_basis(kind: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(A, C, S)``: the rotation's PTM is ``A + cos(angle) C + sin(angle) S``."""
+    p, q = ROTATION_PLANES[kind]
+    a, c, s = torch.eye(4, dtype=torch.float64), torch.zeros(4, 4, dtype=torch.float64), torch.zeros(4, 4, dtype=torch.float64)
+    a[p, p] = a[q, q] = 0.0
+    c[p, p] = c[q, q] = 1.0
+    s[q, p], s[p, q] = 1.0, -1.0
+    return a, c, s
+
+
+class _Chains:
+    """Single-qubit chains with ``c`` rotations each, multiplied out together."""
+
+    def __init__(self, chains: list[tuple[list, list[Factor]]]) -> None:
+        eye = torch.eye(4, dtype=torch.float64)
+        self.fixed = torch.stack(
+            [torch.stack([eye if g is None else torch.as_tensor(g, dtype=torch.float64) for g in fixed]) for fixed, _ in chains]
+        )  # (S, c + 1, 4, 4)
+        rotations = [r for _, rots in chains for r in rots]
+        c = len(chains[0][1])
+        self.n_rotations = c
+        self.param = torch.tensor([r.param for r in rotations], dtype=torch.long).reshape(len(chains), c)
+        self.scale = torch.tensor([r.scale for r in rotations], dtype=torch.float64).reshape(len(chains), c)
+        self.offset = torch.tensor([r.offset for r in rotations], dtype=torch.float64).reshape(len(chains), c)
+        bases = [_rotation_basis(r.kind) for r in rotations]
+        self.basis = torch.stack([torch.stack(b) for b in bases]).reshape(len(chains), c, 3, 4, 4) if rotations else None
+
+    def to(self, device: torch.device, dtype: torch.dtype) -> "_Chains":
+        out = object.__new__(_Chains)
+        out.n_rotations = self.n_rotations
+        out.param = self.param.to(device)
+        for name in ("fixed", "scale", "offset", "basis"):
+            value = getattr(self, name)
+            setattr(out, name, None if value is None else value.to(device=device, dtype=dtype))
+        return out
+
+    def matrices(self, theta: torch.Tensor) -> torch.Tensor:
+        """``(..., S, 4, 4)`` chain matrices for parameters ``theta`` ``(..., P)``."""
+        m = self.fixed[:, 0]
+        if self.n_rotations == 0:
+            return m.expand(*theta.shape[:-1], *m.shape)
+        angle = theta[..., self.param] * self.scale + self.offset  # (..., S, c)
+        cos, sin = torch.cos(angle)[..., None, None], torch.sin(angle)[..., None, None]
+        rot = self.basis[:, :, 0] + cos * self.basis[:, :, 1] + sin * self.basis[:, :, 2]  # (..., S, c, 4, 4)
+        for k in range(self.n_rotations):
+            m = self.fixed[:, k + 1] @ (rot[..., k, :, :] @ m)
+        return m
+
+
+def _grouped(chains: list[tuple[list, list[Factor]]]) -> list[tuple[list[int], _Chains]]:
+    """Chains grouped by their number of rotations: ``(positions, group)``."""
+    by_count: dict[int, list[int]] = {}
+    for i, (_, rotations) in enumerate(chains):
+        by_count.setdefault(len(rotations), []).append(i)
+    return [(idx, _Chains([chains[i] for i in idx])) for idx in by_count.values()]
+
+
+def _evaluate(groups: list[tuple[list[int], _Chains]], total: int, theta: torch.Tensor) -> torch.Tensor:
+    """All chains' matrices ``(..., total, 4, 4)`` in their original order."""
+    parts, order = [], []
+    for idx, group in groups:
+        parts.append(group.matrices(theta))
+        order.extend(idx)
+    stacked = torch.cat(parts, -3)
+    inverse = torch.empty(total, dtype=torch.long)
+    inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(total)
+    return stacked[..., inverse.to(stacked.device), :, :]
+
+
+class DeviceCircuit:
+    """A :class:`DeviceProgram` ready to run: ``(B, n)`` inputs and weights -> noisy ``<Z_i>`` as read out.
+
+    Example:
+        >>> from qtransfer.quantum.devices import compile_for_device  # doctest: +SKIP
+        >>> from qtransfer.quantum.circuit import CircuitSpec  # doctest: +SKIP
+        >>> run = DeviceCircuit(compile_for_device(CircuitSpec(4, 6), "fake_manila"))  # doctest: +SKIP
+        >>> run.expval_z(torch.zeros(2, 4), torch.zeros(6, 4)).shape  # doctest: +SKIP
+        torch.Size([2, 4])
+    """
+
+    def __init__(self, program: DeviceProgram) -> None:
+        self.program = program
+        self.n_sites = len(program.sites)
+        self._prefix_groups = _grouped([_canonical(f) for f in program.prefix])
+        steps, segments = self._plan(program)
+        self._steps = steps
+        self._n_segments = len(segments)
+        self._segment_groups = _grouped(segments) if segments else []
+        self._cache: dict = {}
+
+    @staticmethod
+    def _plan(program: DeviceProgram) -> tuple[list, list]:
+        """Two-qubit steps with the chains just before them folded in, then the trailing chains.
+
+        Each step is ``(sites, ptm, segment index of each site or -1)``; a trailing chain is a
+        step on one site with ``ptm`` None."""
+        segments: list = []
+        waiting: dict[int, int] = {}
+        steps: list = []
+        for kind, sites, data in program.body:
+            if kind == "one":
+                waiting[sites[0]] = len(segments)
+                segments.append(_canonical(data))
+            else:
+                steps.append((sites, data, tuple(waiting.pop(s, -1) for s in sites)))
+        steps.extend(((s,), None, (i,)) for s, i in sorted(waiting.items()))
+        return steps, segments
+
+    def _constants(self, device: torch.device, dtype: torch.dtype) -> dict:
+        key = (device, dtype)
+        if key not in self._cache:
+            two = [(i, step) for i, step in enumerate(self._steps) if step[1] is not None]
+            self._cache[key] = {
+                "prefix": [(idx, g.to(device, dtype)) for idx, g in self._prefix_groups],
+                "segments": [(idx, g.to(device, dtype)) for idx, g in self._segment_groups],
+                "two": torch.stack([torch.as_tensor(step[1]) for _, step in two]).to(device, dtype) if two else None,
+                "z": self._functionals("z", device, dtype),
+                "probs": self._functionals("probs", device, dtype),
+            }
+        return self._cache[key]
+
+    def _functionals(self, kind: str, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """``(4**m, k)``: ``<Z_i>`` as read out (``k = n``) or each read-out bit string's probability (``2**n``)."""
+        program, m = self.program, self.n_sites
+        n = len(program.measured)
+        trace = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=torch.float64)
+        rows = []
+        if kind == "z":
+            outcomes = [[(i, None)] for i in range(n)]
+        else:
+            outcomes = [[(i, (b >> (n - 1 - i)) & 1) for i in range(n)] for b in range(2**n)]
+        for outcome in outcomes:
+            sites = [trace] * m
+            for i, bit in outcome:
+                a, b = program.readout[i].p1_given_0, program.readout[i].p0_given_1
+                if bit is None:  # E[(-1)**read] = (b - a) + (1 - a - b) <Z>
+                    sites[program.measured[i]] = torch.tensor([b - a, 0.0, 0.0, 1 - a - b], dtype=torch.float64)
+                else:  # P(read bit) = P(bit|0) (1 + <Z>)/2 + P(bit|1) (1 - <Z>)/2
+                    p0, p1 = (1 - a, b) if bit == 0 else (a, 1 - b)
+                    sites[program.measured[i]] = torch.tensor([(p0 + p1) / 2, 0.0, 0.0, (p0 - p1) / 2], dtype=torch.float64)
+            rows.append(kron_vectors(torch.stack(sites)))
+        return torch.stack(rows, 1).to(device=device, dtype=dtype)
+
+    def _theta(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, weights.reshape(1, -1).expand(x.shape[0], -1)], 1)
+
+    def _step_matrices(self, theta_w: torch.Tensor, const: dict) -> list[torch.Tensor]:
+        """Each step's PTM, its preceding chains folded in."""
+        segs = _evaluate(const["segments"], self._n_segments, theta_w) if self._n_segments else None
+        eye = torch.eye(4, device=theta_w.device, dtype=theta_w.dtype)
+        out: list[torch.Tensor] = []
+        two = [step for step in self._steps if step[1] is not None]
+        if two:
+            left = torch.stack([segs[i] if i >= 0 else eye for _, _, (i, _) in two])
+            right = torch.stack([segs[j] if j >= 0 else eye for _, _, (_, j) in two])
+            kron = (left[:, :, None, :, None] * right[:, None, :, None, :]).reshape(len(two), 16, 16)
+            out.extend((const["two"] @ kron).unbind(0))
+        out.extend(segs[step[2][0]] for step in self._steps if step[1] is None)
+        return out
+
+    def _pull_back(self, functionals: torch.Tensor, weights: torch.Tensor, const: dict) -> torch.Tensor:
+        theta_w = torch.cat([weights.new_zeros(self.program.n_inputs), weights.reshape(-1)])
+        mats = self._step_matrices(theta_w, const)
+        sites = [s[0] for s in self._steps if s[1] is not None] + [s[0] for s in self._steps if s[1] is None]
+        h = functionals  # the trailing chains act last: they are pulled back through first
+        for k in reversed(range(len(mats))):
+            h = apply_local(h, mats[k].transpose(0, 1), sites[k], self.n_sites)
+        return h
+
+    def _embedded(self, x: torch.Tensor, weights: torch.Tensor, const: dict) -> torch.Tensor:
+        theta = self._theta(x, weights)
+        prefix = _evaluate(const["prefix"], self.n_sites, theta)  # (B, m, 4, 4)
+        zero = torch.tensor([1.0, 0.0, 0.0, 1.0], device=x.device, dtype=x.dtype)  # |0><0|: <I> = <Z> = 1
+        return kron_vectors(prefix @ zero)  # (B, 4**m)
+
+    def _measure(self, x: torch.Tensor, weights: torch.Tensor, kind: str) -> torch.Tensor:
+        self._check(x, weights)
+        const = self._constants(x.device, x.dtype)
+        h = self._pull_back(const[kind], weights.to(x.dtype), const)
+        return self._embedded(x, weights.to(x.dtype), const) @ h
+
+    def _check(self, x: torch.Tensor, weights: torch.Tensor) -> None:
+        n = self.program.n_inputs
+        if x.ndim != 2 or x.shape[-1] != n:
+            raise ValueError(f"expected inputs of shape (B, {n}), got {tuple(x.shape)}")
+        if weights.numel() != self.program.n_weights:
+            raise ValueError(f"expected {self.program.n_weights} weights, got {weights.numel()}")
+
+    def probabilities(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Probability of reading each bit string of the logical qubits (qubit 0 most significant): ``(B, 2**n)``."""
+        return self._measure(x, weights, "probs")
+
+    def expval_z(
+        self, x: torch.Tensor, weights: torch.Tensor, *, shots: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Noisy ``<Z_i>`` of each logical qubit as read out: ``(B, n)``; with ``shots``, the
+        estimate from that many samples (seeded by ``generator``), carrying the exact gradient."""
+        if shots is None:
+            return self._measure(x, weights, "z")
+        probs = self.probabilities(x, weights)
+        signs = z_signs(self.program.n_inputs, probs.device, probs.dtype)
+        return shot_estimate(probs, probs @ signs, shots, generator)
+

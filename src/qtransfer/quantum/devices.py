@@ -1,0 +1,398 @@
+"""Calibrated device models: a circuit as an IBM fake backend would run it, with the noise Qiskit Aer gives that backend.
+
+Qiskit does what it does well, once per circuit:
+
+1. :func:`qiskit.transpile` lays the :class:`CircuitSpec` out on the device and decomposes
+   it into the device's native gates (``optimization_level=1, seed_transpiler=0``), with
+   *symbolic* inputs ``x[i]`` and weights ``w[k]``, so it is transpiled once and bound per sample;
+2. ``qiskit_aer.noise.NoiseModel.from_backend`` builds the device's noise model from its
+   calibration (depolarizing + thermal relaxation after every gate, readout error per qubit).
+
+This module turns the two into a :class:`DeviceProgram`: every instruction of the transpiled
+circuit as a Pauli transfer matrix (gate followed by its error) on the physical qubits the
+circuit uses, every symbolic angle as ``scale * theta[index] + offset``, and each logical
+qubit's physical qubit and readout error. :mod:`qtransfer.quantum.device_sim` runs it,
+batched over samples and differentiable. Qiskit, Aer and qiskit-ibm-runtime are the optional
+extra ``qtransfer[hardware]``; this module imports them on first use.
+
+Pauli transfer matrices (PTM). A ``k``-qubit channel ``E`` acts on the Pauli coordinates
+``r_P = Tr(rho P)`` of a density matrix as the real matrix ``R[i, j] = Tr(P_i E(P_j)) / 2**k``,
+Paulis ordered ``I, X, Y, Z`` per qubit, the first qubit of the gate most significant.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .circuit import CircuitSpec
+from .noise import FAKE_DEVICES, ReadoutError
+
+__all__ = [
+    "FAKE_DEVICES",
+    "DeviceProgram",
+    "Factor",
+    "HARDWARE_EXTRA",
+    "compile_for_device",
+    "device_summary",
+    "fake_backend",
+    "kraus_to_ptm",
+    "qiskit_circuit",
+]
+
+HARDWARE_EXTRA = "pip install 'qtransfer[hardware]'  (Qiskit, Qiskit Aer and qiskit-ibm-runtime)"
+
+_PAULIS = np.array(
+    [[[1, 0], [0, 1]], [[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=np.complex128
+)
+#: rotation gate -> the Pauli coordinates it turns into each other: (p, q) with p -> cos p + sin q
+ROTATION_PLANES = {"rx": (2, 3), "ry": (3, 1), "rz": (1, 2)}
+
+
+def _import_qiskit():
+    try:
+        import qiskit
+        import qiskit_aer
+        import qiskit_ibm_runtime.fake_provider
+    except ImportError as e:
+        raise ImportError(f"calibrated device noise (fake_*) needs Qiskit: {HARDWARE_EXTRA}") from e
+    return qiskit, qiskit_aer, qiskit_ibm_runtime.fake_provider
+
+
+def fake_backend(name: str) -> Any:
+    """The Qiskit fake backend ``name`` (``"fake_manila"``), calibration included."""
+    if name not in FAKE_DEVICES:
+        raise ValueError(f"unknown device {name!r}; choose one of {', '.join(FAKE_DEVICES)} (qtransfer devices lists them)")
+    _, _, provider = _import_qiskit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return provider.FakeProviderForBackendV2().backend(name)
+
+
+def qiskit_circuit(spec: CircuitSpec) -> Any:
+    """``spec`` as a Qiskit circuit with symbolic inputs ``x`` (ParameterVector, length n) and
+    weights ``w`` (flattened in ``spec.weight_shape`` order); no measurement."""
+    qiskit, _, _ = _import_qiskit()
+    from qiskit.circuit import ParameterVector
+
+    n = spec.n_qubits
+    x, w = ParameterVector("x", n), ParameterVector("w", spec.n_weights)
+    circuit = qiskit.QuantumCircuit(n)
+    for gate in spec.gates():
+        if gate.param is None:
+            {"Hadamard": circuit.h, "CNOT": circuit.cx}[gate.name](*gate.wires)
+            continue
+        if gate.param[0] == "x":
+            {"RY": circuit.ry, "RX": circuit.rx}[gate.name](x[gate.param[1]], *gate.wires)
+            continue
+        layer, wire = gate.param[1], gate.param[2]
+        if gate.name == "Rot":  # Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi)
+            k = (layer * n + wire) * 3
+            circuit.rz(w[k], wire)
+            circuit.ry(w[k + 1], wire)
+            circuit.rz(w[k + 2], wire)
+        else:
+            circuit.ry(w[layer * n + wire], wire)
+    return circuit
+
+
+def kraus_to_ptm(kraus: list[np.ndarray]) -> np.ndarray:
+    """The PTM ``(4**k, 4**k)`` of a channel given by Kraus matrices in *our* qubit order (first qubit most significant).
+
+    Example:
+        >>> kraus_to_ptm([np.array([[1, 0], [0, -1]])]).diagonal()  # Z flips X and Y
+        array([ 1., -1., -1.,  1.])
+    """
+    k = int(round(np.log2(kraus[0].shape[0])))
+    basis = _PAULIS
+    for _ in range(k - 1):
+        d = basis.shape[-1] * 2
+        basis = np.einsum("aij,bkl->abikjl", basis, _PAULIS).reshape(len(basis) * 4, d, d)
+    images = sum(np.einsum("ab,pbc,dc->pad", K, basis, K.conj()) for K in kraus)  # E(P_j)
+    return np.einsum("iab,jba->ij", basis, images).real / 2**k
+
+
+def _ours(matrix: np.ndarray) -> np.ndarray:
+    """A Qiskit (little-endian: qarg 0 least significant) operator in our order (qarg 0 most significant)."""
+    k = int(round(np.log2(matrix.shape[0])))
+    if k == 1:
+        return matrix
+    t = matrix.reshape([2] * (2 * k))
+    order = list(range(k - 1, -1, -1)) + list(range(2 * k - 1, k - 1, -1))
+    return t.transpose(order).reshape(2**k, 2**k)
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One single-qubit step: a fixed PTM (``kind="fixed"``) or a rotation ``kind`` in
+    ``rx, ry, rz`` by ``scale * theta[param] + offset`` (``theta`` = inputs then flat weights)."""
+
+    kind: str
+    matrix: np.ndarray | None = None
+    param: int = -1
+    scale: float = 0.0
+    offset: float = 0.0
+
+
+@dataclass
+class DeviceProgram:
+    """A transpiled circuit under a device's noise, in Pauli-transfer form (see the module docstring).
+
+    ``sites`` are the physical qubits simulated (those the circuit touches). ``prefix[s]`` is
+    what happens on site ``s`` before its first two-qubit gate (the embedding, one product
+    state per sample); ``body`` the rest in order: ``("one", (s,), factors)`` or
+    ``("two", (s, t), ptm)``. ``measured[i]`` is the site logical qubit ``i`` ends on,
+    ``readout[i]`` its readout error.
+    """
+
+    device: str
+    calibration: str
+    sites: tuple[int, ...]
+    layout: tuple[int, ...]
+    measured: tuple[int, ...]
+    readout: tuple[ReadoutError, ...]
+    prefix: tuple[tuple[Factor, ...], ...]
+    body: tuple[tuple[str, tuple[int, ...], Any], ...]
+    n_inputs: int
+    n_weights: int
+    gate_counts: dict[str, int] = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        """What a run records: the device, its calibration date, the layout, the native gates."""
+        return {
+            "device": self.device,
+            "calibration": self.calibration,
+            "layout": list(self.layout),
+            "gate_counts": dict(self.gate_counts),
+        }
+
+
+def _angle(value: Any, index_of: dict) -> tuple[int, float, float] | float:
+    """A gate angle: a number, or ``(param, scale, offset)`` of an affine expression in one parameter."""
+    params = getattr(value, "parameters", None)
+    if not params:
+        return float(value)
+    if len(params) != 1:
+        raise ValueError(f"a transpiled angle depends on several parameters ({value}); cannot simulate it")
+    (p,) = params
+    offset = float(value.bind({p: 0.0}))
+    scale = float(value.bind({p: 1.0})) - offset
+    if abs(float(value.bind({p: 2.0})) - (offset + 2 * scale)) > 1e-9:
+        raise ValueError(f"the transpiled angle {value} is not affine in {p}; cannot simulate it")
+    return index_of[p], scale, offset
+
+
+def _rotation(kind: str, angle: tuple | float) -> Factor:
+    if isinstance(angle, tuple):
+        return Factor(kind, param=angle[0], scale=angle[1], offset=angle[2])
+    return Factor(kind, param=-1, offset=angle)
+
+
+def _gate_factors(op: Any, index_of: dict) -> list[Factor] | None:
+    """Parametrised single-qubit gates as rotations (None for any other gate)."""
+    name = op.name
+    if name in ("rx", "ry", "rz"):
+        return [_rotation(name, _angle(op.params[0], index_of))]
+    if name in ("p", "u1"):
+        return [_rotation("rz", _angle(op.params[0], index_of))]
+    if name in ("u", "u3", "u2"):  # U(theta, phi, lam) = RZ(phi) RY(theta) RZ(lam) up to a phase
+        theta, phi, lam = (np.pi / 2, *op.params) if name == "u2" else op.params
+        return [_rotation("rz", _angle(lam, index_of)), _rotation("ry", _angle(theta, index_of)),
+                _rotation("rz", _angle(phi, index_of))]
+    return None
+
+
+def _fixed_rotation_matrix(f: Factor) -> np.ndarray:
+    p, q = ROTATION_PLANES[f.kind]
+    c, s = np.cos(f.offset), np.sin(f.offset)
+    m = np.eye(4)
+    m[p, p] = m[q, q] = c
+    m[q, p], m[p, q] = s, -s
+    return m
+
+
+def _merge(factors: list[Factor]) -> tuple[Factor, ...]:
+    """Consecutive fixed factors multiplied into one (rotations by a number are fixed too)."""
+    out: list[Factor] = []
+    for f in factors:
+        if f.kind != "fixed" and f.param < 0:
+            f = Factor("fixed", _fixed_rotation_matrix(f))
+        if f.kind == "fixed" and out and out[-1].kind == "fixed":
+            out[-1] = Factor("fixed", f.matrix @ out[-1].matrix)
+        else:
+            out.append(f)
+    return tuple(out)
+
+
+class _NoiseLookup:
+    """Each (gate, physical qubits) error of an Aer noise model as a PTM in our order."""
+
+    def __init__(self, noise_model: Any) -> None:
+        if getattr(noise_model, "_nonlocal_quantum_errors", None):
+            raise ValueError("non-local quantum errors are not supported")
+        self._local = noise_model._local_quantum_errors
+        self._default = noise_model._default_quantum_errors
+        self._readout = noise_model._local_readout_errors
+        self._default_readout = noise_model._default_readout_error
+        self._cache: dict = {}
+
+    def gate(self, name: str, qubits: tuple[int, ...]) -> np.ndarray | None:
+        key = (name, qubits)
+        if key not in self._cache:
+            error = self._local.get(name, {}).get(qubits, self._default.get(name))
+            self._cache[key] = None if error is None else _channel_ptm(error)
+        return self._cache[key]
+
+    def readout(self, qubit: int) -> ReadoutError:
+        error = self._readout.get((qubit,), self._default_readout)
+        if error is None:
+            return ReadoutError()
+        p = np.asarray(error.probabilities)  # p[true][read]
+        return ReadoutError(float(p[0][1]), float(p[1][0]))
+
+
+def _channel_ptm(channel: Any) -> np.ndarray:
+    from qiskit.quantum_info import Kraus
+
+    if hasattr(channel, "to_quantumchannel"):
+        channel = channel.to_quantumchannel()
+    return kraus_to_ptm([_ours(k) for k in Kraus(channel).data])
+
+
+@lru_cache(maxsize=16)
+def _gate_ptm(name: str, matrix_bytes: bytes, dim: int) -> np.ndarray:
+    u = np.frombuffer(matrix_bytes, dtype=np.complex128).reshape(dim, dim)
+    return kraus_to_ptm([_ours(u)])
+
+
+def _calibration_date(backend: Any) -> str:
+    try:
+        props = backend.properties()
+        return props.last_update_date.isoformat() if props is not None else ""
+    except Exception:  # noqa: BLE001 - a backend without properties still simulates
+        return ""
+
+
+def transpile_for(spec: CircuitSpec, backend: Any) -> Any:
+    """The circuit as the device runs it (laid out, routed, native gates), parameters symbolic."""
+    qiskit, _, _ = _import_qiskit()
+    with warnings.catch_warnings():  # qiskit-ibm-runtime's plugins announce deprecations on every transpile
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return qiskit.transpile(qiskit_circuit(spec), backend, optimization_level=1, seed_transpiler=0)
+
+
+def compile_for_device(spec: CircuitSpec, device: str) -> DeviceProgram:
+    """The :class:`DeviceProgram` of ``spec`` on the fake backend ``device``.
+
+    Example:
+        >>> program = compile_for_device(CircuitSpec(n_qubits=4, depth=6), "fake_manila")  # doctest: +SKIP
+        >>> program.layout  # doctest: +SKIP
+        (0, 1, 2, 3)
+    """
+    _, qiskit_aer, _ = _import_qiskit()
+    backend = fake_backend(device)
+    if spec.n_qubits > backend.num_qubits:
+        raise ValueError(f"{device} has {backend.num_qubits} qubits; the circuit needs {spec.n_qubits}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        noise = _NoiseLookup(qiskit_aer.noise.NoiseModel.from_backend(backend))
+    transpiled = transpile_for(spec, backend)
+    layout = tuple(transpiled.layout.final_index_layout()[: spec.n_qubits])
+    index_of = {p: p.index if p.vector.name == "x" else spec.n_qubits + p.index for p in transpiled.parameters}
+
+    instructions = [(ins.operation, tuple(transpiled.find_bit(q).index for q in ins.qubits)) for ins in transpiled.data]
+    used = sorted({q for _, qubits in instructions for q in qubits} | set(layout))
+    site = {q: s for s, q in enumerate(used)}
+    prefix: list[list[Factor]] = [[] for _ in used]
+    pending: list[list[Factor]] = [[] for _ in used]
+    entangled = [False] * len(used)
+    body: list = []
+    counts: dict[str, int] = {}
+    for op, qubits in instructions:
+        if op.name == "barrier":
+            continue
+        counts[op.name] = counts.get(op.name, 0) + 1
+        error = noise.gate(op.name, qubits)
+        if len(qubits) == 1:
+            factors = _gate_factors(op, index_of)
+            if factors is None:
+                u = np.asarray(op.to_matrix(), dtype=np.complex128)
+                factors = [Factor("fixed", _gate_ptm(op.name, u.tobytes(), 2))]
+            if error is not None:
+                factors.append(Factor("fixed", error))
+            s = site[qubits[0]]
+            (pending[s] if entangled[s] else prefix[s]).extend(factors)
+            continue
+        if len(qubits) != 2 or op.params:
+            raise ValueError(f"cannot simulate the transpiled instruction {op.name} on qubits {qubits}")
+        u = np.asarray(op.to_matrix(), dtype=np.complex128)
+        ptm = _gate_ptm(op.name, u.tobytes(), 4)
+        if error is not None:
+            ptm = error @ ptm
+        for q in qubits:
+            s = site[q]
+            entangled[s] = True
+            if pending[s]:
+                body.append(("one", (s,), _merge(pending[s])))
+                pending[s] = []
+        body.append(("two", tuple(site[q] for q in qubits), ptm))
+    for s, factors in enumerate(pending):
+        if factors:
+            body.append(("one", (s,), _merge(factors)))
+    _check_inputs_in_prefix(body, spec.n_qubits)
+    return DeviceProgram(
+        device=device,
+        calibration=_calibration_date(backend),
+        sites=tuple(used),
+        layout=layout,
+        measured=tuple(site[q] for q in layout),
+        readout=tuple(noise.readout(q) for q in layout),
+        prefix=tuple(_merge(f) for f in prefix),
+        body=tuple(body),
+        n_inputs=spec.n_qubits,
+        n_weights=spec.n_weights,
+        gate_counts=counts,
+    )
+
+
+def _check_inputs_in_prefix(body: list, n_inputs: int) -> None:
+    for kind, sites, factors in body:
+        if kind == "one" and any(0 <= f.param < n_inputs for f in factors):
+            raise ValueError(
+                "the transpiled circuit applies an input angle after a two-qubit gate on its qubit; "
+                "the device simulator needs the embedding first on every qubit"
+            )
+
+
+def device_summary(name: str) -> dict:
+    """A device's size and median calibration figures, for ``qtransfer devices``."""
+    backend = fake_backend(name)
+    target = backend.target
+
+    def median(values: list) -> float | None:
+        values = [v for v in values if v is not None]
+        return float(np.median(values)) if values else None
+
+    def errors(op: str) -> list:
+        if op not in target.operation_names:
+            return []
+        return [p.error for p in target[op].values() if p is not None]
+
+    two_q = next((op for op in ("cx", "ecr", "cz") if op in target.operation_names), None)
+    one_q = next((op for op in ("sx", "u2", "u3") if op in target.operation_names), None)
+    props = [target.qubit_properties[q] for q in range(backend.num_qubits)] if target.qubit_properties else []
+    return {
+        "device": name,
+        "qubits": backend.num_qubits,
+        "calibration": _calibration_date(backend),
+        "two_qubit_gate": two_q,
+        "median_2q_error": median(errors(two_q)) if two_q else None,
+        "median_1q_error": median(errors(one_q)) if one_q else None,
+        "median_readout_error": median(errors("measure")),
+        "median_t1_us": median([p.t1 * 1e6 if p.t1 else None for p in props]),
+        "median_t2_us": median([p.t2 * 1e6 if p.t2 else None for p in props]),
+    }
