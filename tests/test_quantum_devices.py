@@ -99,7 +99,7 @@ def test_device_list_is_every_small_fake_backend():
     ],
 )
 def test_noisy_expectations_equal_aer_density_matrix_with_readout(device, spec):
-    x, w = _inputs(spec, 3, seed=hash(device) % 1000)
+    x, w = _inputs(spec, 3, seed=sum(map(ord, device)))
     program = compile_for_device(spec, device)
     ours = DeviceCircuit(program).expval_z(x, w).numpy()
     probs = DeviceCircuit(program).probabilities(x, w).numpy()
@@ -224,3 +224,12 @@ def test_unknown_device_names_the_choices():
         parse_noise("fake_nowhere")
     with pytest.raises(ValueError, match="has 5 qubits"):
         compile_for_device(CircuitSpec(6, 1), "fake_manila")
+
+
+def test_the_transpiled_circuit_is_the_same_on_every_call():
+    """Qiskit's VF2Layout alone picks either of two mirror-image layouts on fake_jakarta; ours is fixed."""
+    from qiskit import qasm3
+
+    spec = CircuitSpec(4, 3)
+    texts = {qasm3.dumps(transpile_for(spec, fake_backend("fake_jakarta"))) for _ in range(12)}
+    assert len(texts) == 1
