@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -405,3 +406,41 @@ def test_training_under_noise_is_recorded_and_reloaded(tmp_path, flat_data, cach
     assert json.loads(ev)["noise"] == noise
     code, _, err = call(tiny_train_args(flat_data, tmp_path / "bad", extra=["--cache-dir", cache, "--noise", "loud"]))
     assert code == 2 and "unknown noise 'loud'" in err
+
+
+def test_a_calibrated_device_in_train_and_evaluate_is_recorded(tmp_path, flat_data, split_run, splits_data, cache):
+    """--noise fake_*: noise-aware training and an ideally trained model on an emulated device; metrics
+    record the device, its calibration date, the layout and the shots."""
+    pytest.importorskip("qiskit_aer", reason="needs the hardware extra")
+    out = tmp_path / "device"
+    code, _, err = call(tiny_train_args(flat_data, out, epochs=1, extra=["--cache-dir", cache, "--noise", "fake_manila"]))
+    assert code == 0, err
+    device = json.loads((out / "metrics.json").read_text())["device"]
+    assert device["device"] == "fake_manila" and device["calibration"].startswith("2024") and device["shots"] is None
+    n_qubits = json.loads((out / "config.json").read_text())["n_qubits"]
+    assert len(device["layout"]) == n_qubits and device["gate_counts"]["cx"] > 0
+    run, _ = split_run
+    base = ["evaluate", run, "--data", splits_data, "--cache-dir", cache, "--no-progress"]
+    code, out_text, err = call([*base, "--noise", "fake_belem", "--shots", "256", "--json"])
+    assert code == 0, err
+    ev = json.loads(out_text)
+    assert ev["noise"] == "fake_belem" and ev["shots"] == 256
+    assert ev["device"]["device"] == "fake_belem" and ev["device"]["shots"] == 256
+    code, text, err = call([*base, "--noise", "fake_belem"])
+    assert code == 0 and "calibration 2021-03-15, layout [" in text, err
+    code, _, err = call([*base, "--noise", "fake_mars"])
+    assert code == 2 and "unknown device 'fake_mars'" in err and "Traceback" not in err
+
+
+def test_devices_lists_every_device_and_a_missing_extra_is_one_line(monkeypatch, capsys):
+    pytest.importorskip("qiskit_aer", reason="needs the hardware extra")
+    from qtransfer.cli import main
+    from qtransfer.quantum.noise import FAKE_DEVICES
+
+    assert main(["devices", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["device"] for r in rows] == list(FAKE_DEVICES)
+    monkeypatch.setitem(sys.modules, "qiskit_aer", None)
+    assert main(["devices"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'qtransfer[hardware]'" in err and "Traceback" not in err

@@ -226,6 +226,12 @@ def _add_tool_parsers(sub) -> None:
 
     sub.add_parser("backbones", help="list the available backbones",
                    description="List the registered backbones with their feature width and default weights.")
+    devices = sub.add_parser(
+        "devices", help="list the calibrated device models for --noise (needs the hardware extra)",
+        description="List the IBM fake backends --noise accepts (5 to 7 qubits) with their calibration date and "
+        "median errors: two-qubit gate, single-qubit gate (sx), readout, and T1/T2. Needs "
+        "pip install 'qtransfer[hardware]'.", epilog=_EXIT_TEXT, formatter_class=_FMT)
+    devices.add_argument("--json", action="store_true", help="print one JSON object per device")
 
 
 def _add_paper_parser(sub) -> None:
@@ -300,6 +306,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     m = ev.metrics
     device = f"; noise {ev.noise}" if ev.noise else ""
+    if ev.device:
+        device += f" (calibration {ev.device['calibration'][:10]}, layout {ev.device['layout']})"
     device += f"; {ev.shots} shots" if ev.shots else ""
     print(f"{ev.data} ({ev.split}): accuracy {m.accuracy:.4f}, loss {m.loss:.4f}, {m.n_images} images{device}")
     for name, acc in m.per_class_accuracy.items():
@@ -397,9 +405,32 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from qtransfer.quantum.devices import FAKE_DEVICES, device_summary
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.2f}%"
+
+    def us(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0f}"
+
+    if not args.json:
+        print(f"{'device':<16} {'qubits':>6} {'calibration':<11} {'2q gate':>8} {'2q err':>7} {'1q err':>7} "
+              f"{'readout':>7} {'T1 us':>6} {'T2 us':>6}")
+    for name in FAKE_DEVICES:
+        d = device_summary(name)
+        if args.json:
+            print(json.dumps(d))
+            continue
+        print(f"{name:<16} {d['qubits']:>6} {d['calibration'][:10]:<11} {d['two_qubit_gate'] or '-':>8} "
+              f"{pct(d['median_2q_error']):>7} {pct(d['median_1q_error']):>7} {pct(d['median_readout_error']):>7} "
+              f"{us(d['median_t1_us']):>6} {us(d['median_t2_us']):>6}")
+    return 0
+
+
 _COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict, "compare": _cmd_compare,
              "sweep": _cmd_sweep, "report": _cmd_report, "cache": _cmd_cache, "backbones": _cmd_backbones,
-             "paper": _cmd_paper}
+             "paper": _cmd_paper, "devices": _cmd_devices}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -414,6 +445,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except QTransferError as e:
         print(f"qtransfer {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except ImportError as e:
+        if "pip install" not in str(e):  # not a missing optional extra: a bug
+            raise
+        print(f"qtransfer {args.command}: error: {e}", file=sys.stderr)
+        return UsageError.exit_code
     except KeyboardInterrupt:
         print("\nqtransfer: interrupted", file=sys.stderr)
         return 130

@@ -218,7 +218,7 @@ def _evaluate_and_save(config: TrainConfig, features: FeatureSet, head, result, 
                        train_s: float, t_start: float) -> RunMetrics:
     """Write ``model.pt``, ``predictions.json`` and ``metrics.json`` for the selected head."""
     from qtransfer.evaluation import evaluate_features, prediction_records
-    from qtransfer.heads import count_parameters
+    from qtransfer.heads import count_parameters, device_record
     from qtransfer.training.checkpoint import MODEL_FILE, save_model
 
     save_model(out / MODEL_FILE, head, config, features.classes, features.backbone, features.num_features, result.best_epoch)
@@ -235,6 +235,7 @@ def _evaluate_and_save(config: TrainConfig, features: FeatureSet, head, result, 
         backbone=dict(features.backbone), n_cached=features.n_cached, n_computed=features.n_computed,
         num_features=features.num_features,
         timing=Timing(extract_s=extract_s, train_s=train_s, total_s=time.perf_counter() - t_start),
+        device=device_record(head),
     )
     metrics.save(out / "metrics.json")
     return metrics
@@ -290,6 +291,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = N
     from qtransfer.training.checkpoint import check_compatible
     from qtransfer.data.discover import discover
     from qtransfer.evaluation import evaluate_features
+    from qtransfer.heads import device_record
 
     saved, config = load_for_inference(Path(run_dir), device, noise=noise, shots=shots)
     found = discover(data, cache_dir=resolve_cache_dir(cache_dir))
@@ -304,7 +306,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = N
     labels = torch.tensor([to_model[found.classes[samples[i].label]] for i in extraction.ok], dtype=torch.long)
     skipped = [(str(s.path), s.reason) for s in found.skipped] + [(str(p), r) for p, r in extraction.failures]
     return Evaluation(evaluate_features(saved.head, extraction.features, labels, saved.classes), split, str(found.root),
-                      tuple(skipped), noise=config.noise, shots=config.shots)
+                      tuple(skipped), noise=config.noise, shots=config.shots, device=device_record(saved.head))
 
 
 def image_paths(inputs: Sequence[str | Path]) -> list[Path]:

@@ -133,6 +133,7 @@ class RunMetrics:
     n_computed: int
     num_features: int
     timing: Timing
+    device: dict[str, Any] | None = None  # a calibrated device's name, calibration date, layout, shots
 
     SCHEMA = "qtransfer-run-metrics"
 
@@ -145,7 +146,7 @@ class RunMetrics:
             "n_images": dict(self.n_images), "n_skipped": self.n_skipped, "val_from_train": self.val_from_train,
             "n_params": {"head": self.n_params}, "backbone": dict(self.backbone),
             "features": {"n_cached": self.n_cached, "n_computed": self.n_computed, "num_features": self.num_features},
-            "timing": self.timing.to_json(),
+            "timing": self.timing.to_json(), "device": self.device,
         }
 
     @classmethod
@@ -165,6 +166,7 @@ class RunMetrics:
                 n_cached=int(_need(features, "n_cached")), n_computed=int(_need(features, "n_computed")),
                 num_features=int(_need(features, "num_features")),
                 timing=Timing.from_json(_need(data, "timing")),
+                device=data.get("device"),
             )
         except (_Invalid, TypeError, ValueError, AttributeError) as e:
             raise CheckpointError(f"{source} is not the metrics of a qtransfer run: {e}") from None
@@ -187,10 +189,12 @@ class Evaluation:
     skipped: tuple[tuple[str, str], ...]  # (path, reason)
     noise: str | None = None  # the noise model the circuit ran under (None: ideal)
     shots: int | None = None  # measurement shots (None: exact expectation values)
+    device: dict[str, Any] | None = None  # a calibrated device's name, calibration date, layout, shots
 
     def to_json(self) -> dict[str, Any]:
         return {**self.metrics.to_json(), "split": self.split, "data": self.data, "noise": self.noise,
-                "shots": self.shots, "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
+                "shots": self.shots, "device": self.device,
+                "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import nn
 
-__all__ = ["HEADS", "HeadInfo", "build_head", "count_parameters", "get_head", "head_names", "register_head",
+__all__ = ["HEADS", "HeadInfo", "build_head", "count_parameters", "device_record", "get_head", "head_names", "register_head",
            "DressedQuantumHead", "DressedClassicalHead", "LinearHead"]
 
 __getattr__ = lazy_getattr(__name__, {"DressedQuantumHead": "dressed", "DressedClassicalHead": "dressed",
@@ -77,3 +77,15 @@ def build_head(
 def count_parameters(module: "nn.Module") -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def device_record(head: "nn.Module") -> dict | None:
+    """What a run records of the calibrated device its quantum circuit runs on (name, calibration
+    date, layout logical -> physical, native gate counts, shots), or ``None`` for an ideal or
+    generically noisy circuit, or a classical head."""
+    from qtransfer.quantum.layer import QuantumLayer
+
+    for module in head.modules():
+        if isinstance(module, QuantumLayer) and module.device_description() is not None:
+            return {**module.device_description(), "shots": module.shots}
+    return None
