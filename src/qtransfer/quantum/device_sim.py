@@ -55,30 +55,33 @@ def _rotation_basis(kind: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
 
 
 class _Chains:
-    """Single-qubit chains with ``c`` rotations each, multiplied out together."""
+    """Single-qubit chains with ``c`` rotations each, multiplied out together: fixed matrices
+    ``(S, c + 1, 4, 4)``, and per rotation its parameter index, scale, offset and ``(A, C, S)`` basis."""
 
-    def __init__(self, chains: list[tuple[list, list[Factor]]]) -> None:
+    def __init__(self, fixed: torch.Tensor, param: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor,
+                 basis: torch.Tensor) -> None:
+        self.fixed, self.param, self.scale, self.offset, self.basis = fixed, param, scale, offset, basis
+        self.n_rotations = param.shape[1]
+
+    @classmethod
+    def build(cls, chains: list[tuple[list, list[Factor]]]) -> "_Chains":
         eye = torch.eye(4, dtype=torch.float64)
-        self.fixed = torch.stack(
-            [torch.stack([eye if g is None else torch.as_tensor(g, dtype=torch.float64) for g in fixed]) for fixed, _ in chains]
-        )  # (S, c + 1, 4, 4)
+        fixed = torch.stack([torch.stack([eye if g is None else torch.as_tensor(g, dtype=torch.float64) for g in f])
+                             for f, _ in chains])
         rotations = [r for _, rots in chains for r in rots]
-        c = len(chains[0][1])
-        self.n_rotations = c
-        self.param = torch.tensor([r.param for r in rotations], dtype=torch.long).reshape(len(chains), c)
-        self.scale = torch.tensor([r.scale for r in rotations], dtype=torch.float64).reshape(len(chains), c)
-        self.offset = torch.tensor([r.offset for r in rotations], dtype=torch.float64).reshape(len(chains), c)
-        bases = [_rotation_basis(r.kind) for r in rotations]
-        self.basis = torch.stack([torch.stack(b) for b in bases]).reshape(len(chains), c, 3, 4, 4) if rotations else None
+        shape = (len(chains), len(chains[0][1]))
+        basis = [torch.stack(_rotation_basis(r.kind)) for r in rotations]
+        return cls(
+            fixed,
+            torch.tensor([r.param for r in rotations], dtype=torch.long).reshape(shape),
+            torch.tensor([r.scale for r in rotations], dtype=torch.float64).reshape(shape),
+            torch.tensor([r.offset for r in rotations], dtype=torch.float64).reshape(shape),
+            torch.stack(basis).reshape(*shape, 3, 4, 4) if basis else torch.zeros(*shape, 3, 4, 4, dtype=torch.float64),
+        )
 
     def to(self, device: torch.device, dtype: torch.dtype) -> "_Chains":
-        out = object.__new__(_Chains)
-        out.n_rotations = self.n_rotations
-        out.param = self.param.to(device)
-        for name in ("fixed", "scale", "offset", "basis"):
-            value = getattr(self, name)
-            setattr(out, name, None if value is None else value.to(device=device, dtype=dtype))
-        return out
+        return _Chains(self.fixed.to(device, dtype), self.param.to(device), self.scale.to(device, dtype),
+                       self.offset.to(device, dtype), self.basis.to(device, dtype))
 
     def matrices(self, theta: torch.Tensor) -> torch.Tensor:
         """``(..., S, 4, 4)`` chain matrices for parameters ``theta`` ``(..., P)``."""
@@ -98,7 +101,7 @@ def _grouped(chains: list[tuple[list, list[Factor]]]) -> list[tuple[list[int], _
     by_count: dict[int, list[int]] = {}
     for i, (_, rotations) in enumerate(chains):
         by_count.setdefault(len(rotations), []).append(i)
-    return [(idx, _Chains([chains[i] for i in idx])) for idx in by_count.values()]
+    return [(idx, _Chains.build([chains[i] for i in idx])) for idx in by_count.values()]
 
 
 def _evaluate(groups: list[tuple[list[int], _Chains]], total: int, theta: torch.Tensor) -> torch.Tensor:
