@@ -132,3 +132,23 @@ def test_compare_command_line_writes_the_report(tmp_path_factory, tmp_path):
     for name in ("results.json", "results.csv", "results.md", "report.html"):
         assert (out / name).is_file(), name
     assert len((out / "results.csv").read_text().strip().splitlines()) == 1 + 2 * 2
+
+
+def test_compare_under_a_calibrated_device(tmp_path_factory, tmp_path):
+    """compare --noise fake_*: every quantum head trains and is evaluated on the emulated device."""
+    pytest.importorskip("qiskit_aer", reason="needs the hardware extra")
+    from qtransfer.cli import main
+
+    data = session_data(tmp_path_factory, "splits", layout="splits")
+    args = ["compare", "--heads", "quantum,linear", "--seeds", "1", "--data", str(data), "--weights", "none",
+            "--qubits", "2", "--depth", "1", "--epochs", "1", "--cache-dir", str(session_cache(tmp_path_factory)),
+            "--no-progress", "--no-report"]
+    results = {}
+    for noise in ("none", "fake_yorktown"):
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(io.StringIO()):
+            assert main([*args, "--out", str(tmp_path / noise), "--noise", noise]) == 0
+        results[noise] = json.loads((tmp_path / noise / "results.json").read_text())
+    ideal, device = results["none"]["heads"], results["fake_yorktown"]["heads"]
+    assert device["linear"]["accuracies"] == ideal["linear"]["accuracies"]  # classical heads ignore the device
+    assert device["quantum"]["n_params"] == ideal["quantum"]["n_params"]
