@@ -96,24 +96,30 @@ class _Chains:
         return m
 
 
-def _grouped(chains: list[tuple[list, list[Factor]]]) -> list[tuple[list[int], _Chains]]:
-    """Chains grouped by their number of rotations: ``(positions, group)``."""
-    by_count: dict[int, list[int]] = {}
-    for i, (_, rotations) in enumerate(chains):
-        by_count.setdefault(len(rotations), []).append(i)
-    return [(idx, _Chains.build([chains[i] for i in idx])) for idx in by_count.values()]
+class _ChainSet:
+    """Chains in their original order, multiplied out group by group (same number of rotations)."""
 
+    def __init__(self, groups: list[_Chains], inverse: torch.Tensor) -> None:
+        self.groups, self.inverse = groups, inverse
 
-def _evaluate(groups: list[tuple[list[int], _Chains]], total: int, theta: torch.Tensor) -> torch.Tensor:
-    """All chains' matrices ``(..., total, 4, 4)`` in their original order."""
-    parts, order = [], []
-    for idx, group in groups:
-        parts.append(group.matrices(theta))
-        order.extend(idx)
-    stacked = torch.cat(parts, -3)
-    inverse = torch.empty(total, dtype=torch.long)
-    inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(total)
-    return stacked[..., inverse.to(stacked.device), :, :]
+    @classmethod
+    def build(cls, chains: list[tuple[list, list[Factor]]]) -> "_ChainSet":
+        by_count: dict[int, list[int]] = {}
+        for i, (_, rotations) in enumerate(chains):
+            by_count.setdefault(len(rotations), []).append(i)
+        order = [i for idx in by_count.values() for i in idx]
+        inverse = torch.empty(len(chains), dtype=torch.long)
+        inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(chains))
+        return cls([_Chains.build([chains[i] for i in idx]) for idx in by_count.values()], inverse)
+
+    def to(self, device: torch.device, dtype: torch.dtype) -> "_ChainSet":
+        return _ChainSet([g.to(device, dtype) for g in self.groups], self.inverse.to(device))
+
+    def matrices(self, theta: torch.Tensor) -> torch.Tensor:
+        """``(..., chains, 4, 4)`` for parameters ``theta`` ``(..., P)``."""
+        parts = [g.matrices(theta) for g in self.groups]
+        stacked = parts[0] if len(parts) == 1 else torch.cat(parts, -3)
+        return stacked.index_select(-3, self.inverse)
 
 
 class DeviceCircuit:
@@ -130,11 +136,18 @@ class DeviceCircuit:
     def __init__(self, program: DeviceProgram) -> None:
         self.program = program
         self.n_sites = len(program.sites)
-        self._prefix_groups = _grouped([_canonical(f) for f in program.prefix])
+        self._prefix = _ChainSet.build([_canonical(f) for f in program.prefix])
         steps, segments = self._plan(program)
         self._steps = steps
-        self._n_segments = len(segments)
-        self._segment_groups = _grouped(segments) if segments else []
+        # each chain is folded into the two-qubit step after it; index len(segments) is the identity
+        segments.append(([None], []))
+        self._segments = _ChainSet.build(segments)
+        none = len(segments) - 1
+        two = [step for step in steps if step[1] is not None]
+        self._left = torch.tensor([none if i < 0 else i for _, _, (i, _) in two], dtype=torch.long)
+        self._right = torch.tensor([none if j < 0 else j for _, _, (_, j) in two], dtype=torch.long)
+        self._trailing = torch.tensor([step[2][0] for step in steps if step[1] is None], dtype=torch.long)
+        self._sites = [s[0] for s in two] + [s[0] for s in steps if s[1] is None]
         self._cache: dict = {}
 
     @staticmethod
@@ -158,11 +171,12 @@ class DeviceCircuit:
     def _constants(self, device: torch.device, dtype: torch.dtype) -> dict:
         key = (device, dtype)
         if key not in self._cache:
-            two = [(i, step) for i, step in enumerate(self._steps) if step[1] is not None]
+            two = [step[1] for step in self._steps if step[1] is not None]
             self._cache[key] = {
-                "prefix": [(idx, g.to(device, dtype)) for idx, g in self._prefix_groups],
-                "segments": [(idx, g.to(device, dtype)) for idx, g in self._segment_groups],
-                "two": torch.stack([torch.as_tensor(step[1]) for _, step in two]).to(device, dtype) if two else None,
+                "prefix": self._prefix.to(device, dtype),
+                "segments": self._segments.to(device, dtype),
+                "two": torch.stack([torch.as_tensor(t) for t in two]).to(device, dtype) if two else None,
+                "left": self._left.to(device), "right": self._right.to(device), "trailing": self._trailing.to(device),
                 "z": self._functionals("z", device, dtype),
                 "probs": self._functionals("probs", device, dtype),
             }
@@ -194,31 +208,27 @@ class DeviceCircuit:
         return torch.cat([x, weights.reshape(1, -1).expand(x.shape[0], -1)], 1)
 
     def _step_matrices(self, theta_w: torch.Tensor, const: dict) -> list[torch.Tensor]:
-        """Each step's PTM, its preceding chains folded in."""
-        segs = _evaluate(const["segments"], self._n_segments, theta_w) if self._n_segments else None
-        eye = torch.eye(4, device=theta_w.device, dtype=theta_w.dtype)
+        """Each step's PTM, the chains before a two-qubit step folded in (``T @ kron(S_a, S_b)``)."""
+        segs = const["segments"].matrices(theta_w)  # (chains + 1, 4, 4), the last the identity
         out: list[torch.Tensor] = []
-        two = [step for step in self._steps if step[1] is not None]
-        if two:
-            left = torch.stack([segs[i] if i >= 0 else eye for _, _, (i, _) in two])
-            right = torch.stack([segs[j] if j >= 0 else eye for _, _, (_, j) in two])
-            kron = (left[:, :, None, :, None] * right[:, None, :, None, :]).reshape(len(two), 16, 16)
+        if const["two"] is not None:
+            left, right = segs.index_select(0, const["left"]), segs.index_select(0, const["right"])
+            kron = (left[:, :, None, :, None] * right[:, None, :, None, :]).reshape(len(left), 16, 16)
             out.extend((const["two"] @ kron).unbind(0))
-        out.extend(segs[step[2][0]] for step in self._steps if step[1] is None)
+        out.extend(segs.index_select(0, const["trailing"]).unbind(0))
         return out
 
     def _pull_back(self, functionals: torch.Tensor, weights: torch.Tensor, const: dict) -> torch.Tensor:
         theta_w = torch.cat([weights.new_zeros(self.program.n_inputs), weights.reshape(-1)])
         mats = self._step_matrices(theta_w, const)
-        sites = [s[0] for s in self._steps if s[1] is not None] + [s[0] for s in self._steps if s[1] is None]
         h = functionals  # the trailing chains act last: they are pulled back through first
         for k in reversed(range(len(mats))):
-            h = apply_local(h, mats[k].transpose(0, 1), sites[k], self.n_sites)
+            h = apply_local(h, mats[k].transpose(0, 1), self._sites[k], self.n_sites)
         return h
 
     def _embedded(self, x: torch.Tensor, weights: torch.Tensor, const: dict) -> torch.Tensor:
         theta = self._theta(x, weights)
-        prefix = _evaluate(const["prefix"], self.n_sites, theta)  # (B, m, 4, 4)
+        prefix = const["prefix"].matrices(theta)  # (B, m, 4, 4)
         zero = torch.tensor([1.0, 0.0, 0.0, 1.0], device=x.device, dtype=x.dtype)  # |0><0|: <I> = <Z> = 1
         return kron_vectors(prefix @ zero)  # (B, 4**m)
 
