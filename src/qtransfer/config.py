@@ -85,18 +85,17 @@ class TrainConfig:
         self._check_noise()
 
     def _check_noise(self) -> None:
-        """``noise`` is ``None`` or a noise string the built-in simulator accepts (classical heads ignore it)."""
-        if self.noise is None:
-            return
-        from qtransfer.quantum.noise import parse_noise  # no torch import
+        """``noise`` is ``None`` or a noise string the backend accepts (classical heads ignore it);
+        PennyLane's Qiskit devices have their own rules (:func:`qtransfer.quantum.hardware.check_pennylane_noise`)."""
+        from qtransfer.quantum.hardware import check_pennylane_noise  # no torch import
+        from qtransfer.quantum.noise import parse_noise
 
         try:
-            parse_noise(self.noise)
+            noise = None if self.noise is None else parse_noise(self.noise)
+            if self.backend.startswith("pennylane"):
+                check_pennylane_noise(self.backend.partition(":")[2] or "default.qubit", noise, self.shots)
         except (TypeError, ValueError) as e:
             raise UsageError(str(e)) from None
-        if self.backend != "builtin":
-            raise UsageError(f"noise applies to the built-in simulator; drop --noise or use --backend builtin "
-                             f"(got backend {self.backend!r})")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

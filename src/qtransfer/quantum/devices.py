@@ -34,14 +34,18 @@ from .noise import FAKE_DEVICES, ReadoutError
 
 __all__ = [
     "FAKE_DEVICES",
+    "HARDWARE_EXTRA",
     "DeviceProgram",
     "Factor",
-    "HARDWARE_EXTRA",
+    "aer_noise_model",
     "compile_for_device",
     "device_summary",
     "fake_backend",
     "kraus_to_ptm",
     "qiskit_circuit",
+    "readout_errors",
+    "transpile_for",
+    "transpile_options",
 ]
 
 HARDWARE_EXTRA = "pip install 'qtransfer[hardware]'  (Qiskit, Qiskit Aer and qiskit-ibm-runtime)"
@@ -51,6 +55,8 @@ _PAULIS = np.array(
 )
 #: rotation gate -> the Pauli coordinates it turns into each other: (p, q) with p -> cos p + sin q
 ROTATION_PLANES = {"rx": (2, 3), "ry": (3, 1), "rz": (1, 2)}
+#: how every device circuit is transpiled (with an initial layout: :func:`transpile_options`)
+_TRANSPILE = {"optimization_level": 1, "seed_transpiler": 0}
 
 
 def _import_qiskit():
@@ -255,6 +261,20 @@ class _NoiseLookup:
         return ReadoutError(float(p[0][1]), float(p[1][0]))
 
 
+def aer_noise_model(backend: Any) -> Any:
+    """``qiskit_aer.noise.NoiseModel.from_backend(backend)``: the device's noise, from its calibration."""
+    _, qiskit_aer, _ = _import_qiskit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return qiskit_aer.noise.NoiseModel.from_backend(backend)
+
+
+def readout_errors(noise_model: Any, qubits: list[int]) -> tuple[ReadoutError, ...]:
+    """The readout error of each physical qubit in ``qubits`` under an Aer noise model."""
+    lookup = _NoiseLookup(noise_model)
+    return tuple(lookup.readout(q) for q in qubits)
+
+
 def _channel_ptm(channel: Any) -> np.ndarray:
     from qiskit.quantum_info import Kraus
 
@@ -286,6 +306,18 @@ def _automorphisms(spec: CircuitSpec) -> list[tuple[int, ...]]:
     return [perm for perm in permutations(range(n)) if {frozenset((perm[a], perm[b])) for a, b in edges} == edges]
 
 
+def transpile_options(spec: CircuitSpec, backend: Any) -> dict:
+    """The :func:`qiskit.transpile` keyword arguments of :func:`transpile_for` (its initial layout
+    included), for a PennyLane Qiskit device to transpile the same circuit the same way."""
+    qiskit, _, _ = _import_qiskit()
+    with warnings.catch_warnings():  # qiskit-ibm-runtime's plugins announce deprecations on every transpile
+        warnings.simplefilter("ignore", DeprecationWarning)
+        first = qiskit.transpile(qiskit_circuit(spec), backend, **_TRANSPILE)
+    initial = first.layout.initial_index_layout(filter_ancillas=True)
+    best = min(tuple(initial[perm[i]] for i in range(spec.n_qubits)) for perm in _automorphisms(spec))
+    return {**_TRANSPILE, "initial_layout": list(best)}
+
+
 def transpile_for(spec: CircuitSpec, backend: Any) -> Any:
     """The circuit as the device runs it (laid out, routed, native gates), parameters symbolic.
 
@@ -294,16 +326,14 @@ def transpile_for(spec: CircuitSpec, backend: Any) -> Any:
     from one call to the next (fake_jakarta, 4 qubits: 14 vs 6 of 20 calls), and the two
     put different qubits' noise on each logical qubit. So Qiskit's layout is taken, the
     smallest of its images under the symmetries of the circuit's interaction graph (equally
-    scored) is chosen, and the circuit is transpiled again from that initial layout.
+    scored) is chosen, and the circuit is transpiled again from that initial layout
+    (:func:`transpile_options`).
     """
     qiskit, _, _ = _import_qiskit()
-    circuit = qiskit_circuit(spec)
-    with warnings.catch_warnings():  # qiskit-ibm-runtime's plugins announce deprecations on every transpile
+    options = transpile_options(spec, backend)
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        first = qiskit.transpile(circuit, backend, optimization_level=1, seed_transpiler=0)
-        initial = first.layout.initial_index_layout(filter_ancillas=True)
-        best = min(tuple(initial[perm[i]] for i in range(spec.n_qubits)) for perm in _automorphisms(spec))
-        return qiskit.transpile(circuit, backend, optimization_level=1, seed_transpiler=0, initial_layout=list(best))
+        return qiskit.transpile(qiskit_circuit(spec), backend, **options)
 
 
 def compile_for_device(spec: CircuitSpec, device: str) -> DeviceProgram:
@@ -314,13 +344,10 @@ def compile_for_device(spec: CircuitSpec, device: str) -> DeviceProgram:
         >>> program.layout  # doctest: +SKIP
         (0, 1, 2, 3)
     """
-    _, qiskit_aer, _ = _import_qiskit()
     backend = fake_backend(device)
     if spec.n_qubits > backend.num_qubits:
         raise ValueError(f"{device} has {backend.num_qubits} qubits; the circuit needs {spec.n_qubits}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        noise = _NoiseLookup(qiskit_aer.noise.NoiseModel.from_backend(backend))
+    noise = _NoiseLookup(aer_noise_model(backend))
     transpiled = transpile_for(spec, backend)
     layout = tuple(transpiled.layout.final_index_layout()[: spec.n_qubits])
     index_of = {p: p.index if p.vector.name == "x" else spec.n_qubits + p.index for p in transpiled.parameters}

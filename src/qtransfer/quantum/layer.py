@@ -27,8 +27,9 @@ def parse_backend(backend: str) -> tuple[str, str | None]:
     )
 
 
-def _resolve_noise(noise: NoiseModel | DeviceNoise | str | None, kind: str, spec: CircuitSpec):
+def _resolve_noise(noise: NoiseModel | DeviceNoise | str | None, backend: str, spec: CircuitSpec, shots: int | None):
     """The layer's noise: parsed from its string form, checked against the backend and size."""
+    kind, device_name = parse_backend(backend)
     if isinstance(noise, str):
         noise = parse_noise(noise)
     if noise is not None and not isinstance(noise, (NoiseModel, DeviceNoise)):
@@ -36,11 +37,10 @@ def _resolve_noise(noise: NoiseModel | DeviceNoise | str | None, kind: str, spec
             f"noise must be a NoiseModel, a DeviceNoise, a string such as 'depolarizing:p1=0.001' or 'fake_manila', "
             f"or None, got {noise!r}"
         )
-    if noise is not None and kind != "builtin":
-        raise ValueError(
-            "noise applies to the built-in simulator only; use backend='builtin' "
-            "(noisy PennyLane devices such as default.mixed take their noise from the device)"
-        )
+    if kind == "pennylane":
+        from .hardware import check_pennylane_noise
+
+        check_pennylane_noise(device_name, noise, shots)
     if isinstance(noise, NoiseModel) and isinstance(noise.readout, tuple) and len(noise.readout) != spec.n_qubits:
         raise ValueError(
             f"the noise model has {len(noise.readout)} readout errors for {spec.n_qubits} qubits; "
@@ -53,6 +53,16 @@ def _resolve_noise(noise: NoiseModel | DeviceNoise | str | None, kind: str, spec
     return noise
 
 
+def _pennylane_qnode(spec: CircuitSpec, device_name: str, noise, shots: int | None, seed: int | None, diff_method: str):
+    """The QNode runner of a PennyLane backend: Qiskit's devices under device noise or remote, else any device."""
+    from .hardware import build_qiskit_qnode, is_qiskit_device
+    from .pennylane_backend import build_qnode
+
+    if is_qiskit_device(device_name, noise):
+        return build_qiskit_qnode(spec, device_name, noise, shots=shots, seed=seed, diff_method=diff_method)
+    return build_qnode(spec, device_name, diff_method=diff_method, shots=shots, seed=seed)
+
+
 class QuantumLayer(nn.Module):
     """Angles ``(..., n_qubits)`` in, ``<Z_i>`` ``(..., n_qubits)`` out; wire i <-> column i.
 
@@ -62,7 +72,11 @@ class QuantumLayer(nn.Module):
 
     Args:
         n_qubits, depth, embedding, layer: the circuit (see :mod:`qtransfer.quantum.circuit`).
-        backend: ``"builtin"`` (the PyTorch simulator) or ``"pennylane:DEVICE"``.
+        backend: ``"builtin"`` (the PyTorch simulator) or ``"pennylane:DEVICE"``; with a calibrated
+            device as ``noise``, also ``"pennylane:qiskit.aer"`` (Aer's own simulation, the slow
+            reference) or ``"pennylane:qiskit.remote"`` (the fake backend through IBM's primitives);
+            ``"pennylane:qiskit.remote:IBM_BACKEND"`` runs on IBM hardware (needs ``shots``;
+            see :mod:`qtransfer.quantum.hardware`).
         q_delta: scale of the initial weights.
         noise: a :class:`~qtransfer.quantum.noise.NoiseModel` or its string form
             (``"depolarizing:p1=0.001,p2=0.01,readout=0.02"``), a calibrated device
@@ -108,9 +122,9 @@ class QuantumLayer(nn.Module):
             raise ValueError(f"shots must be a positive integer or None, got {shots!r}")
         if dtype is not None and not dtype.is_floating_point:
             raise ValueError(f"dtype must be a real floating type (float32/float64), got {dtype}")
-        self.noise = _resolve_noise(noise, kind, self.spec)
+        self.noise = _resolve_noise(noise, backend, self.spec, shots)
         self._device = None
-        if isinstance(self.noise, DeviceNoise):
+        if isinstance(self.noise, DeviceNoise) and kind == "builtin":
             from .device_sim import DeviceCircuit
             from .devices import compile_for_device
 
@@ -120,9 +134,7 @@ class QuantumLayer(nn.Module):
         self._generator: torch.Generator | None = None
         self._qnode = None
         if kind == "pennylane":
-            from .pennylane_backend import build_qnode
-
-            self._qnode = build_qnode(self.spec, device_name, diff_method=diff_method, shots=shots, seed=seed)
+            self._qnode = _pennylane_qnode(self.spec, device_name, self.noise, shots, seed, diff_method)
         self.weights = nn.Parameter(q_delta * torch.randn(self.spec.weight_shape, device=device, dtype=dtype))
 
     @property

@@ -11,7 +11,7 @@ import torch
 
 from .circuit import CircuitSpec
 
-__all__ = ["build_noisy_qnode", "build_qnode", "plugin_hint"]
+__all__ = ["build_noisy_qnode", "build_qnode", "plugin_hint", "qnode_runner"]
 
 #: device-name prefix -> the pip package that provides it, for error messages.
 _PLUGINS = {
@@ -85,6 +85,14 @@ def build_qnode(
             f"Install its plugin: pip install {plugin_hint(device_name)}; "
             f"or use backend='builtin' or 'pennylane:default.qubit'"
         ) from None
+    return qnode_runner(spec, device, diff_method=diff_method, shots=shots)
+
+
+def qnode_runner(
+    spec: CircuitSpec, device, *, diff_method: str = "best", shots: int | None = None
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``run(inputs, weights) -> <Z_i>``: ``spec`` as a torch QNode on the PennyLane ``device`` (an instance)."""
+    qml = _import_pennylane()
     gates = list(spec.gates())
 
     def circuit(inputs, weights):
