@@ -167,8 +167,8 @@ def _table(args) -> None:
         ratios = [f"{base / records[o]['rate']:.3g}x" for o in OPTIONS[2:]]
         print(f"| {batch} | " + " | ".join(_cell(records[o]) for o in options) + " | " + " | ".join(ratios) + " |",
               flush=True)
-    print("\nsamples/s of forward+backward (qiskit.aer: forward only); "
-          "~: timed on fewer samples than the batch and extrapolated linearly.")
+    aer = " (qiskit.aer: forward only)" if AER in options else ""
+    print(f"\nsamples/s of forward+backward{aer}; ~: timed on fewer samples than the batch and extrapolated linearly.")
 
 
 def main(argv: list[str] | None = None) -> None:
