@@ -41,7 +41,10 @@ __all__ = [
     "compile_for_device",
     "device_summary",
     "fake_backend",
+    "NoiseLookup",
+    "affine_angle",
     "kraus_to_ptm",
+    "to_our_order",
     "qiskit_circuit",
     "readout_errors",
     "transpile_for",
@@ -122,7 +125,7 @@ def kraus_to_ptm(kraus: list[np.ndarray]) -> np.ndarray:
     return np.einsum("iab,jba->ij", basis, images).real / 2**k
 
 
-def _ours(matrix: np.ndarray) -> np.ndarray:
+def to_our_order(matrix: np.ndarray) -> np.ndarray:
     """A Qiskit (little-endian: qarg 0 least significant) operator in our order (qarg 0 most significant)."""
     k = int(round(np.log2(matrix.shape[0])))
     if k == 1:
@@ -177,7 +180,7 @@ class DeviceProgram:
         }
 
 
-def _angle(value: Any, index_of: dict) -> tuple[int, float, float] | float:
+def affine_angle(value: Any, index_of: dict) -> tuple[int, float, float] | float:
     """A gate angle: a number, or ``(param, scale, offset)`` of an affine expression in one parameter."""
     params = getattr(value, "parameters", None)
     if not params:
@@ -202,13 +205,13 @@ def _gate_factors(op: Any, index_of: dict) -> list[Factor] | None:
     """Parametrised single-qubit gates as rotations (None for any other gate)."""
     name = op.name
     if name in ("rx", "ry", "rz"):
-        return [_rotation(name, _angle(op.params[0], index_of))]
+        return [_rotation(name, affine_angle(op.params[0], index_of))]
     if name in ("p", "u1"):
-        return [_rotation("rz", _angle(op.params[0], index_of))]
+        return [_rotation("rz", affine_angle(op.params[0], index_of))]
     if name in ("u", "u3", "u2"):  # U(theta, phi, lam) = RZ(phi) RY(theta) RZ(lam) up to a phase
         theta, phi, lam = (np.pi / 2, *op.params) if name == "u2" else op.params
-        return [_rotation("rz", _angle(lam, index_of)), _rotation("ry", _angle(theta, index_of)),
-                _rotation("rz", _angle(phi, index_of))]
+        return [_rotation("rz", affine_angle(lam, index_of)), _rotation("ry", affine_angle(theta, index_of)),
+                _rotation("rz", affine_angle(phi, index_of))]
     return None
 
 
@@ -234,8 +237,10 @@ def _merge(factors: list[Factor]) -> tuple[Factor, ...]:
     return tuple(out)
 
 
-class _NoiseLookup:
-    """Each (gate, physical qubits) error of an Aer noise model as a PTM in our order."""
+class NoiseLookup:
+    """An Aer noise model's error of each (gate, physical qubits): as Kraus matrices or a PTM in
+    our qubit order, and each qubit's readout error (Aer keeps them in private tables; this is
+    the one place that reads them, and tests/test_quantum_devices.py checks the result against Aer)."""
 
     def __init__(self, noise_model: Any) -> None:
         if getattr(noise_model, "_nonlocal_quantum_errors", None):
@@ -246,11 +251,19 @@ class _NoiseLookup:
         self._default_readout = noise_model._default_readout_error
         self._cache: dict = {}
 
+    def kraus(self, name: str, qubits: tuple[int, ...]) -> list[np.ndarray] | None:
+        """Kraus matrices (our order) of the error after ``name`` on ``qubits``; ``None``: no error."""
+        from qiskit.quantum_info import Kraus
+
+        error = self._local.get(name, {}).get(qubits, self._default.get(name))
+        return None if error is None else [to_our_order(k) for k in Kraus(error.to_quantumchannel()).data]
+
     def gate(self, name: str, qubits: tuple[int, ...]) -> np.ndarray | None:
+        """The PTM of the error after ``name`` on ``qubits``; ``None``: no error."""
         key = (name, qubits)
         if key not in self._cache:
-            error = self._local.get(name, {}).get(qubits, self._default.get(name))
-            self._cache[key] = None if error is None else _channel_ptm(error)
+            kraus = self.kraus(name, qubits)
+            self._cache[key] = None if kraus is None else kraus_to_ptm(kraus)
         return self._cache[key]
 
     def readout(self, qubit: int) -> ReadoutError:
@@ -271,22 +284,14 @@ def aer_noise_model(backend: Any) -> Any:
 
 def readout_errors(noise_model: Any, qubits: list[int]) -> tuple[ReadoutError, ...]:
     """The readout error of each physical qubit in ``qubits`` under an Aer noise model."""
-    lookup = _NoiseLookup(noise_model)
+    lookup = NoiseLookup(noise_model)
     return tuple(lookup.readout(q) for q in qubits)
-
-
-def _channel_ptm(channel: Any) -> np.ndarray:
-    from qiskit.quantum_info import Kraus
-
-    if hasattr(channel, "to_quantumchannel"):
-        channel = channel.to_quantumchannel()
-    return kraus_to_ptm([_ours(k) for k in Kraus(channel).data])
 
 
 @lru_cache(maxsize=16)
 def _gate_ptm(name: str, matrix_bytes: bytes, dim: int) -> np.ndarray:
     u = np.frombuffer(matrix_bytes, dtype=np.complex128).reshape(dim, dim)
-    return kraus_to_ptm([_ours(u)])
+    return kraus_to_ptm([to_our_order(u)])
 
 
 def _calibration_date(backend: Any) -> str:
@@ -347,7 +352,7 @@ def compile_for_device(spec: CircuitSpec, device: str) -> DeviceProgram:
     backend = fake_backend(device)
     if spec.n_qubits > backend.num_qubits:
         raise ValueError(f"{device} has {backend.num_qubits} qubits; the circuit needs {spec.n_qubits}")
-    noise = _NoiseLookup(aer_noise_model(backend))
+    noise = NoiseLookup(aer_noise_model(backend))
     transpiled = transpile_for(spec, backend)
     layout = tuple(transpiled.layout.final_index_layout()[: spec.n_qubits])
     index_of = {p: p.index if p.vector.name == "x" else spec.n_qubits + p.index for p in transpiled.parameters}

@@ -5,13 +5,13 @@ PennyLane is imported here, lazily: ``import qtransfer.quantum`` does not need i
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
 from .circuit import CircuitSpec
 
-__all__ = ["build_noisy_qnode", "build_qnode", "plugin_hint", "qnode_runner"]
+__all__ = ["build_device_qnode", "build_noisy_qnode", "build_qnode", "plugin_hint", "qnode_runner"]
 
 #: device-name prefix -> the pip package that provides it, for error messages.
 _PLUGINS = {
@@ -178,6 +178,101 @@ def build_noisy_qnode(
         return [qml.expval(qml.PauliZ(wire)) for wire in range(spec.n_qubits)]
 
     qnode = qml.QNode(circuit, device, interface="torch", diff_method=diff_method)
+
+    def run(inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return torch.stack(list(qnode(inputs, weights)), dim=-1)
+
+    run.qnode = qnode  # type: ignore[attr-defined]
+    return run
+
+
+#: transpiled (native) gate name -> PennyLane operation name
+_NATIVE = {"rz": "RZ", "rx": "RX", "ry": "RY", "sx": "SX", "x": "PauliX", "id": "Identity", "cx": "CNOT", "cz": "CZ", "ecr": "ECR"}
+
+
+def _device_ops(spec: CircuitSpec, device: str) -> tuple[list, Any, list[int]]:
+    """The transpiled circuit of ``spec`` on ``device`` as ``(PennyLane op name, physical
+    qubits, angle, Kraus of its Aer error or None)`` per instruction, the Aer noise model, and
+    the physical qubit of each logical qubit. An angle is a number or ``(param, scale, offset)``
+    (``theta`` = inputs then flat weights), as in :mod:`qtransfer.quantum.devices`."""
+    from .devices import NoiseLookup, aer_noise_model, affine_angle, fake_backend, transpile_for
+
+    backend = fake_backend(device)
+    model = aer_noise_model(backend)
+    errors = NoiseLookup(model)
+    transpiled = transpile_for(spec, backend)
+    index_of = {p: p.index if p.vector.name == "x" else spec.n_qubits + p.index for p in transpiled.parameters}
+    ops = []
+    for ins in transpiled.data:
+        op, qubits = ins.operation, tuple(transpiled.find_bit(q).index for q in ins.qubits)
+        if op.name == "barrier":
+            continue
+        if op.name not in _NATIVE:
+            raise ValueError(f"no PennyLane peer for the transpiled gate {op.name}")
+        angle = affine_angle(op.params[0], index_of) if op.params else None
+        ops.append((_NATIVE[op.name], qubits, angle, errors.kraus(op.name, qubits)))
+    layout = list(transpiled.layout.final_index_layout()[: spec.n_qubits])
+    return ops, model, layout
+
+
+def _readout_kraus(model, qubit: int) -> list | None:
+    """Aer's readout error on ``qubit`` as a channel before measuring (exact for ``<Z>``)."""
+    import numpy as np
+
+    from .devices import readout_errors
+
+    (error,) = readout_errors(model, [qubit])
+    a, b = error.p1_given_0, error.p0_given_1
+    if a == 0 and b == 0:
+        return None
+    return [np.array([[np.sqrt(1 - a), 0], [0, np.sqrt(1 - b)]]), np.array([[0, np.sqrt(b)], [np.sqrt(a), 0]])]
+
+
+def build_device_qnode(
+    spec: CircuitSpec, device: str, device_name: str = "default.mixed", *, diff_method: str = "backprop",
+    shots: int | None = None, seed: int | None = None,
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``spec`` as the fake backend ``device`` runs it, on a PennyLane device: the peer of
+    ``QuantumLayer(noise=device)`` (:mod:`qtransfer.quantum.device_sim`) in the tests and
+    ``benchmarks/noise.py``. Same inputs and outputs as :func:`build_qnode`.
+
+    The circuit is the one :func:`qtransfer.quantum.devices.transpile_for` returns (native
+    gates on physical qubits, angles bound per call). On ``default.mixed`` every gate is
+    followed by its error from ``NoiseModel.from_backend`` as a ``QubitChannel`` (its Kraus
+    matrices) and each measured qubit's readout error is a ``QubitChannel`` before measuring
+    (``readout_prob`` is one symmetric probability for all wires and crashes in PennyLane
+    0.45). On ``qiskit.aer`` the gates alone are sent (``optimization_level=0``, so Aer
+    gets them unchanged) with the noise model, which applies the same errors and samples the
+    readout error with the ``shots``; that device always samples (``shots=None`` means 1024).
+    """
+    qml = _import_pennylane()
+    ops, model, layout = _device_ops(spec, device)
+    wires = sorted({q for _, qubits, _, _ in ops for q in qubits} | set(layout))
+    explicit = device_name != "qiskit.aer"
+    if explicit:
+        dev = qml.device(device_name, wires=wires)
+    else:
+        extra = {} if seed is None else {"seed_simulator": seed}
+        dev = qml.device("qiskit.aer", wires=max(wires) + 1, method="density_matrix", noise_model=model,
+                         optimization_level=0, shots=shots or 1024, **extra)
+    readout = [_readout_kraus(model, q) for q in layout]
+
+    def circuit(inputs, weights):
+        theta = torch.cat([inputs, weights.reshape(-1).expand(*inputs.shape[:-1], -1)], -1)
+        for name, qubits, angle, kraus in ops:
+            gate = getattr(qml, name)
+            if angle is None:
+                gate(wires=list(qubits))
+            else:
+                gate(angle if isinstance(angle, float) else theta[..., angle[0]] * angle[1] + angle[2], wires=list(qubits))
+            if explicit and kraus is not None:
+                qml.QubitChannel(kraus, wires=list(qubits))
+        for q, kraus in zip(layout, readout):
+            if explicit and kraus is not None:
+                qml.QubitChannel(kraus, wires=q)
+        return [qml.expval(qml.PauliZ(q)) for q in layout]
+
+    qnode = qml.QNode(circuit, dev, interface="torch", diff_method=diff_method if explicit else "parameter-shift")
 
     def run(inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         return torch.stack(list(qnode(inputs, weights)), dim=-1)
