@@ -60,7 +60,10 @@ def _runner(option: str, layer, noise_text: str):
     if option.startswith("builtin"):
         return layer, True
     from qtransfer.quantum.noise import parse_noise
-    from qtransfer.quantum.pennylane_backend import build_device_qnode, build_noisy_qnode
+    from qtransfer.quantum.pennylane_backend import (
+        build_device_qnode,
+        build_noisy_qnode,
+    )
 
     weights = layer.weights
     if option == AER:

@@ -15,10 +15,10 @@ import torch
 pytest.importorskip("qiskit_aer", reason="needs the hardware extra: pip install 'qtransfer[hardware]'")
 pytest.importorskip("pennylane_qiskit", reason="needs the hardware extra: pip install 'qtransfer[hardware]'")
 
-from qtransfer.quantum.circuit import CircuitSpec  # noqa: E402
-from qtransfer.quantum.device_sim import DeviceCircuit  # noqa: E402
-from qtransfer.quantum.devices import compile_for_device  # noqa: E402
-from qtransfer.quantum.pennylane_backend import build_device_qnode  # noqa: E402
+from qtransfer.quantum.circuit import CircuitSpec
+from qtransfer.quantum.device_sim import DeviceCircuit
+from qtransfer.quantum.devices import compile_for_device
+from qtransfer.quantum.pennylane_backend import build_device_qnode
 
 SPEC = CircuitSpec(4, 6)  # the published circuit
 

@@ -13,13 +13,13 @@ import torch
 
 pytest.importorskip("qiskit_aer", reason="needs the hardware extra: pip install 'qtransfer[hardware]'")
 
-from qiskit_aer import AerSimulator  # noqa: E402
-from qiskit_aer.noise import NoiseModel as AerNoiseModel  # noqa: E402
+from qiskit_aer import AerSimulator
+from qiskit_aer.noise import NoiseModel as AerNoiseModel
 
-from qtransfer.quantum import QuantumLayer  # noqa: E402
-from qtransfer.quantum.circuit import CircuitSpec  # noqa: E402
-from qtransfer.quantum.device_sim import DeviceCircuit  # noqa: E402
-from qtransfer.quantum.devices import (  # noqa: E402
+from qtransfer.quantum import QuantumLayer
+from qtransfer.quantum.circuit import CircuitSpec
+from qtransfer.quantum.device_sim import DeviceCircuit
+from qtransfer.quantum.devices import (
     FAKE_DEVICES,
     compile_for_device,
     device_summary,
@@ -27,8 +27,8 @@ from qtransfer.quantum.devices import (  # noqa: E402
     kraus_to_ptm,
     transpile_for,
 )
-from qtransfer.quantum.noise import DeviceNoise, parse_noise  # noqa: E402
-from qtransfer.quantum.simulator import simulate  # noqa: E402
+from qtransfer.quantum.noise import DeviceNoise, parse_noise
+from qtransfer.quantum.simulator import simulate
 
 
 @pytest.fixture(autouse=True)

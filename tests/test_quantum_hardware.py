@@ -14,11 +14,11 @@ import torch
 
 pytest.importorskip("pennylane_qiskit", reason="needs the hardware extra: pip install 'qtransfer[hardware]'")
 
-from helpers import call_cli, make_image_folder, tiny_train_args  # noqa: E402
+from helpers import call_cli, make_image_folder, tiny_train_args
 
-from qtransfer.config import TrainConfig  # noqa: E402
-from qtransfer.errors import UsageError  # noqa: E402
-from qtransfer.quantum import QuantumLayer  # noqa: E402
+from qtransfer.config import TrainConfig
+from qtransfer.errors import UsageError
+from qtransfer.quantum import QuantumLayer
 
 
 @pytest.fixture(autouse=True)

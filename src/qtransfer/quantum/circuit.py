@@ -28,8 +28,8 @@ published circuit by any other route.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 __all__ = ["EMBEDDINGS", "LAYERS", "CircuitSpec", "Gate"]
 

@@ -16,7 +16,15 @@ from functools import lru_cache
 import torch
 
 from .circuit import CircuitSpec
-from .states import angle_offsets, bit_table, cnot_permutation, common_dtype, product_state, rotation_matrices, rx_phases
+from .states import (
+    angle_offsets,
+    bit_table,
+    cnot_permutation,
+    common_dtype,
+    product_state,
+    rotation_matrices,
+    rx_phases,
+)
 
 __all__ = ["DENSE_MAX_QUBITS", "apply_dense", "dense_layers", "dense_ry_circuit", "layer_basis", "use_dense"]
 

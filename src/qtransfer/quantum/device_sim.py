@@ -64,7 +64,7 @@ class _Chains:
         self.n_rotations = param.shape[1]
 
     @classmethod
-    def build(cls, chains: list[tuple[list, list[Factor]]]) -> "_Chains":
+    def build(cls, chains: list[tuple[list, list[Factor]]]) -> _Chains:
         eye = torch.eye(4, dtype=torch.float64)
         fixed = torch.stack([torch.stack([eye if g is None else torch.as_tensor(g, dtype=torch.float64) for g in f])
                              for f, _ in chains])
@@ -79,7 +79,7 @@ class _Chains:
             torch.stack(basis).reshape(*shape, 3, 4, 4) if basis else torch.zeros(*shape, 3, 4, 4, dtype=torch.float64),
         )
 
-    def to(self, device: torch.device, dtype: torch.dtype) -> "_Chains":
+    def to(self, device: torch.device, dtype: torch.dtype) -> _Chains:
         return _Chains(self.fixed.to(device, dtype), self.param.to(device), self.scale.to(device, dtype),
                        self.offset.to(device, dtype), self.basis.to(device, dtype))
 
@@ -103,7 +103,7 @@ class _ChainSet:
         self.groups, self.inverse = groups, inverse
 
     @classmethod
-    def build(cls, chains: list[tuple[list, list[Factor]]]) -> "_ChainSet":
+    def build(cls, chains: list[tuple[list, list[Factor]]]) -> _ChainSet:
         by_count: dict[int, list[int]] = {}
         for i, (_, rotations) in enumerate(chains):
             by_count.setdefault(len(rotations), []).append(i)
@@ -112,7 +112,7 @@ class _ChainSet:
         inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(chains))
         return cls([_Chains.build([chains[i] for i in idx]) for idx in by_count.values()], inverse)
 
-    def to(self, device: torch.device, dtype: torch.dtype) -> "_ChainSet":
+    def to(self, device: torch.device, dtype: torch.dtype) -> _ChainSet:
         return _ChainSet([g.to(device, dtype) for g in self.groups], self.inverse.to(device))
 
     def matrices(self, theta: torch.Tensor) -> torch.Tensor:

@@ -23,8 +23,9 @@ The rules (:func:`check_pennylane_noise`) need neither torch nor Qiskit, for con
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from .circuit import CircuitSpec
 from .noise import DeviceNoise, NoiseModel

@@ -5,7 +5,8 @@ PennyLane is imported here, lazily: ``import qtransfer.quantum`` does not need i
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -195,7 +196,13 @@ def _device_ops(spec: CircuitSpec, device: str) -> tuple[list, Any, list[int]]:
     qubits, angle, Kraus of its Aer error or None)`` per instruction, the Aer noise model, and
     the physical qubit of each logical qubit. An angle is a number or ``(param, scale, offset)``
     (``theta`` = inputs then flat weights), as in :mod:`qtransfer.quantum.devices`."""
-    from .devices import NoiseLookup, aer_noise_model, affine_angle, fake_backend, transpile_for
+    from .devices import (
+        NoiseLookup,
+        aer_noise_model,
+        affine_angle,
+        fake_backend,
+        transpile_for,
+    )
 
     backend = fake_backend(device)
     model = aer_noise_model(backend)

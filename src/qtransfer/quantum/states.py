@@ -47,7 +47,7 @@ def rot_matrices(phi: torch.Tensor, theta: torch.Tensor, omega: torch.Tensor) ->
     """Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi), shape ``phi.shape + (2, 2)``."""
     c, s = torch.cos(theta / 2), torch.sin(theta / 2)
     plus, minus = (phi + omega) / 2, (phi - omega) / 2
-    e = lambda a: torch.polar(torch.ones_like(a), a)  # noqa: E731  e^{i a}
+    e = lambda a: torch.polar(torch.ones_like(a), a)
     return torch.stack(
         [
             torch.stack([e(-plus) * c, -e(minus) * s], -1),
