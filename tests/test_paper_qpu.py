@@ -50,6 +50,23 @@ def test_paired_t_edge_cases_and_json():
     assert PairedT.from_dict(json.loads(json.dumps(r.to_dict()))) == r
 
 
+def test_z_calibration_undoes_a_per_qubit_affine_distortion():
+    import torch
+
+    from qtransfer.paper.qpu import fit_z_calibration
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.rand(50, 4, generator=g, dtype=torch.float64) * 2 - 1
+    z[:, 3] = 1.0  # a qubit that never varies
+    scale, offset = torch.tensor([0.8, 0.5, 0.7, 0.9], dtype=torch.float64), torch.tensor([0.05, -0.1, 0.0, 0.0])
+    noisy = scale * z + offset.to(torch.float64)
+    a, b = fit_z_calibration(noisy, z)
+    torch.testing.assert_close(a * noisy + b, z)
+    assert a[3] == 0 and b[3] == 1  # the constant qubit is mapped to its ideal mean
+    a32, _ = fit_z_calibration(noisy.float(), z.float())
+    assert a32.dtype == torch.float32
+
+
 def test_devices_and_options_are_checked():
     from qtransfer.paper.qpu import check_devices
     from qtransfer.paper.runner import check_options
@@ -85,7 +102,7 @@ def test_qpu_rows_hold_every_device_and_the_noise_aware_comparison(qpu_rows):
     york = DeviceAccuracy.from_row(qpu_rows[0])
     assert york.device == "fake_yorktown" and york.calibration.startswith("20") and len(york.layout) == 4
     assert york.gate_counts["cx"] > 0 and york.shots == 256
-    for s in (york.ideal, york.exact, york.sampled):
+    for s in (york.ideal, york.exact, york.sampled, york.calibrated):
         assert len(s.values) == 2 and all(0 <= v <= 1 for v in s.values)
         lo, hi = s.ci
         assert 0 <= lo <= s.mean <= hi <= 1
@@ -137,6 +154,7 @@ def test_results_and_report_have_the_qpu_section(qpu_rows, tmp_path):
     assert (tmp_path / "figures" / "qpu-fake_yorktown.png").is_file()
     md = (tmp_path / "results.md").read_text()
     assert "| device | calibration | layout | CX | ideal simulator | exact noisy ⟨Z⟩ | 256 shots |" in md
+    assert "| 256 shots, ⟨Z⟩ calibrated |" in md
     assert "| fake_lima | noise-aware |" in md
 
 
@@ -158,3 +176,20 @@ def test_cli_paper_qpu_runs_on_a_folder(tiny, tmp_path):
 def test_cli_paper_qpu_refuses_an_unknown_device(tmp_path):
     code, _, err = call_cli(["paper", "qpu", "--devices", "fake_nowhere", "--out", tmp_path])
     assert code == UsageError.exit_code and "unknown device 'fake_nowhere'" in err
+
+
+def test_without_the_hardware_extra_all_skips_qpu_and_naming_it_says_what_to_install(tmp_path, monkeypatch):
+    from qtransfer.paper import qpu
+    from qtransfer.paper.runner import run_paper
+
+    monkeypatch.setattr(qpu, "hardware_missing", lambda: "qpu needs qiskit: pip install 'qtransfer[hardware]'")
+    ran = []
+
+    def runner(name, seeds, out, **kwargs):
+        ran.append(name)
+        return ()
+
+    results = run_paper("all", seeds=1, out=tmp_path, progress=False, report=False, runner=runner)
+    assert "qpu" not in ran and "cq" in ran and "qtransfer[hardware]" in results.skipped["qpu"]
+    with pytest.raises(UsageError, match=r"pip install 'qtransfer\[hardware\]'"):
+        run_paper("qpu", seeds=1, out=tmp_path, progress=False, report=False, runner=runner)

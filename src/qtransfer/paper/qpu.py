@@ -12,7 +12,10 @@ has no fake backend with a noise model in ``qiskit_ibm_runtime``. For every seed
    part of train (``compare``'s protocol: images that report accuracy never choose the model);
 2. evaluate it on the evaluation split (val) on the ideal simulator, then on each device with
    the exact noisy ``<Z>`` (infinitely many shots) and with ``shots`` measurement shots;
-3. train the same head noise-aware (the circuit under ``noise_aware``'s noise, exact ``<Z>``,
+3. calibrate the ideally trained model's ``<Z>`` per qubit: an affine map (scale and offset)
+   from the device's ``<Z_i>`` (with shots) to the ideal simulator's, fitted on the train
+   images (:func:`fit_z_calibration`) and applied to the evaluation images' measured ``<Z>``;
+4. train the same head noise-aware (the circuit under ``noise_aware``'s noise, exact ``<Z>``,
    while training) and compare it, seed by seed, with the ideally trained one on that device.
 
 One :class:`~qtransfer.paper.common.PaperRow` per device (``qpu-<device>``) and one for the
@@ -43,7 +46,7 @@ from qtransfer.stats import PairedT, paired_t
 from .common import PaperRow, Series
 
 __all__ = ["QPU_DEVICES", "QPU_SHOTS", "QPU_NOISE_AWARE", "DeviceAccuracy", "NoiseAwareGain", "check_devices",
-           "run_qpu"]
+           "fit_z_calibration", "hardware_missing", "run_qpu"]
 
 #: default devices: Yorktown (ibmqx2, the stand-in for ibmqx4) first, then three later 5-qubit IBM devices
 QPU_DEVICES = ("fake_yorktown", "fake_manila", "fake_belem", "fake_lima")
@@ -63,10 +66,20 @@ def check_devices(devices: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def hardware_missing() -> str | None:
+    """What to install for the calibrated devices (the ``hardware`` extra), or ``None`` when it is installed."""
+    from importlib.util import find_spec
+
+    missing = [m for m in ("qiskit", "qiskit_aer", "qiskit_ibm_runtime") if find_spec(m) is None]
+    return None if not missing else (f"qpu needs {', '.join(missing)} for the calibrated devices: "
+                                     "pip install 'qtransfer[hardware]'")
+
+
 # ------------------------------------------------------------------------------------ typed views
 @dataclass(frozen=True)
 class DeviceAccuracy:
-    """The ideally trained model on one device: per-seed accuracy ideal / exact noisy / with shots."""
+    """The ideally trained model on one device: per-seed accuracy ideal / exact noisy / with shots, and with
+    shots after the per-qubit ⟨Z⟩ calibration (:func:`fit_z_calibration`, fitted on the train images)."""
 
     device: str
     calibration: str
@@ -76,6 +89,7 @@ class DeviceAccuracy:
     ideal: Series
     exact: Series
     sampled: Series
+    calibrated: Series
 
     @property
     def cost(self) -> PairedT:
@@ -85,7 +99,7 @@ class DeviceAccuracy:
     def to_row(self, seeds: tuple[int, ...], wall_seconds: float, figures: dict[str, Any]) -> PaperRow:
         return PaperRow(
             "qpu", f"qpu-{self.device}", f"QPU emulated: {self.device} (calibrated {self.calibration[:10]})",
-            self.sampled, (self.exact, self.ideal), seeds, wall_seconds,
+            self.sampled, (self.exact, self.ideal, self.calibrated), seeds, wall_seconds,
             notes=f"The ideally trained model; {self.shots} shots per image; layout {list(self.layout)}.",
             settings={"device": self.device, "calibration": self.calibration, "layout": list(self.layout),
                       "gate_counts": dict(self.gate_counts), "shots": self.shots, "cost": self.cost.to_dict()},
@@ -94,9 +108,10 @@ class DeviceAccuracy:
     @classmethod
     def from_row(cls, row: PaperRow) -> "DeviceAccuracy":
         s = row.settings
+        exact, ideal, calibrated = row.baselines
         return cls(str(s["device"]), str(s["calibration"]), tuple(int(q) for q in s["layout"]),
-                   {str(k): int(v) for k, v in s["gate_counts"].items()}, int(s["shots"]), row.baselines[1],
-                   row.baselines[0], row.model)
+                   {str(k): int(v) for k, v in s["gate_counts"].items()}, int(s["shots"]), ideal, exact, row.model,
+                   calibrated)
 
 
 @dataclass(frozen=True)
@@ -165,19 +180,58 @@ def accuracy_on(head, layer, angles, y) -> tuple[float, Any]:
     return float(right.to(torch.float64).mean()), z
 
 
+def fit_z_calibration(z_noisy, z_ideal):
+    """Per qubit, the affine map ``a * z + b`` that best takes noisy ``<Z_i>`` to ideal ones (least squares).
+
+    Returns ``(a, b)``, each of shape ``(n_qubits,)`` in the inputs' dtype; a qubit whose noisy
+    values do not vary gets ``a = 0`` and ``b`` = the mean ideal value.
+
+    Example:
+        >>> import torch
+        >>> zi = torch.tensor([[-1.0, 1.0], [0.0, 1.0], [1.0, 1.0]])
+        >>> a, b = fit_z_calibration(0.5 * zi + 0.1, zi)
+        >>> [round(v, 4) for v in a.tolist()], [round(v, 4) for v in b.tolist()]
+        ([2.0, 0.0], [-0.2, 1.0])
+    """
+    import torch
+
+    x, y = z_noisy.to(torch.float64), z_ideal.to(torch.float64)
+    dx, dy = x - x.mean(0), y - y.mean(0)
+    var = (dx * dx).sum(0)
+    a = torch.where(var > 1e-12, (dx * dy).sum(0) / var.clamp_min(1e-12), torch.zeros_like(var))
+    b = y.mean(0) - a * x.mean(0)
+    return a.to(z_noisy.dtype), b.to(z_noisy.dtype)
+
+
+def _calibrated_accuracy(head, name: str, shots: int, seed: int, train_angles, z_shots, y) -> float:
+    """Accuracy with shots after the per-qubit ``<Z>`` calibration fitted on the train images (their own shots)."""
+    import torch
+
+    with torch.no_grad():
+        train_noisy = device_layer(head, name, shots=shots, seed=_CALIBRATION_SEED + seed)(train_angles)
+        a, b = fit_z_calibration(train_noisy, device_layer(head, None)(train_angles))
+        right = head.post(a * z_shots + b).argmax(-1) == y
+    return float(right.to(torch.float64).mean())
+
+
+#: offset of the shot sampler's seed for the calibration circuits (apart from the evaluation's stream)
+_CALIBRATION_SEED = 1_000_000
+
+
 def _evaluate(head, data, devices: Sequence[str], shots: int, seed: int) -> dict[str, Any]:
-    """Accuracy of a trained head on the evaluation split: ideal, then per device exact and with shots."""
+    """Accuracy of a trained head on the evaluation split: ideal, then per device exact, with shots, calibrated."""
     import torch
 
     x, y = data.evaluate
     with torch.no_grad():
-        angles = circuit_angles(head, x)
+        angles, train_angles = circuit_angles(head, x), circuit_angles(head, data.train[0])
     ideal, z_ideal = accuracy_on(head, device_layer(head, None), angles, y)
     out: dict[str, Any] = {"ideal": ideal, "z_ideal": z_ideal, "devices": {}}
     for name in devices:
         exact, z_exact = accuracy_on(head, device_layer(head, name), angles, y)
         sampled, z_shots = accuracy_on(head, device_layer(head, name, shots=shots, seed=seed), angles, y)
-        out["devices"][name] = {"exact": exact, "sampled": sampled, "z_exact": z_exact, "z_shots": z_shots}
+        out["devices"][name] = {"exact": exact, "sampled": sampled, "z_exact": z_exact, "z_shots": z_shots,
+                                "calibrated": _calibrated_accuracy(head, name, shots, seed, train_angles, z_shots, y)}
     return out
 
 
@@ -214,7 +268,9 @@ def _device_rows(evals, devices, device_info, shots, seeds, wall, n_params) -> l
         acc = DeviceAccuracy(
             name, str(info["calibration"]), tuple(info["layout"]), dict(info["gate_counts"]), shots, ideal,
             Series(f"{name}, exact noisy ⟨Z⟩", _collect(evals, name, "exact"), None, n_params),
-            Series(f"{name}, {shots} shots", _collect(evals, name, "sampled"), None, n_params))
+            Series(f"{name}, {shots} shots", _collect(evals, name, "sampled"), None, n_params),
+            Series(f"{name}, {shots} shots, ⟨Z⟩ calibrated per qubit", _collect(evals, name, "calibrated"), None,
+                   n_params))
         rows.append(acc.to_row(seeds, wall, _z_figure(name, seeds[0], evals[0]) if k == 0 else {}))
     return rows
 

@@ -18,7 +18,7 @@ from qtransfer.errors import DownloadError, UsageError
 
 from .common import EXPERIMENTS, PaperResults, PaperRow, check_seeds
 
-__all__ = ["EXPERIMENT_OPTIONS", "check_options", "resolve_experiments", "run_experiment", "run_paper"]
+__all__ = ["EXPERIMENT_OPTIONS", "check_options", "resolve_experiments", "run_experiment", "run_paper", "unavailable"]
 
 
 def resolve_experiments(names: str | Sequence[str]) -> tuple[str, ...]:
@@ -94,6 +94,15 @@ def run_experiment(name: str, seeds: tuple[int, ...], out: Path, *, cache_dir: s
     raise UsageError(f"unknown paper experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
 
 
+def unavailable(name: str) -> str | None:
+    """Why ``name`` cannot run in this installation (an extra that is not installed), or ``None``."""
+    if name == "qpu":
+        from .qpu import hardware_missing
+
+        return hardware_missing()
+    return None
+
+
 def _stderr(message: str) -> None:
     print(f"[paper] {message}", file=sys.stderr, flush=True)
 
@@ -104,9 +113,11 @@ def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: 
               options: Mapping[str, Any] | None = None) -> PaperResults:
     """Run ``experiments`` over ``seeds`` seeds; write ``out/results.json`` (and ``out/report.html``).
 
-    With ``"all"``, an experiment whose data cannot be downloaded (cq, cifar offline) is
-    recorded in :attr:`PaperResults.skipped` with the message that says what to download,
-    and the others run; asked for by name, its :class:`~qtransfer.errors.DownloadError` is raised.
+    With ``"all"``, an experiment whose data cannot be downloaded (cq, cifar, qpu offline) or
+    whose extra is not installed (qpu without Qiskit) is recorded in
+    :attr:`PaperResults.skipped` with the message that says what to download or install, and
+    the others run; asked for by name, its :class:`~qtransfer.errors.DownloadError` (or a
+    UsageError naming the extra) is raised.
     ``options`` (``data``, ``backbone``, ``weights``, ``devices``, ``shots``, ``noise_aware``: see
     :data:`EXPERIMENT_OPTIONS`) reach cq and qpu.
     """
@@ -119,6 +130,14 @@ def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: 
     skipped: dict[str, str] = {}
     log = _stderr if progress else None
     for name in names:
+        missing = unavailable(name)
+        if missing and experiments != "all":
+            raise UsageError(missing)
+        if missing:
+            skipped[name] = missing
+            if log:
+                log(f"{name}: skipped: {missing}")
+            continue
         try:
             rows += runner(name, seed_list, out, cache_dir=cache_dir, progress=log, **({"options": given} if given else {}))
         except DownloadError as e:
