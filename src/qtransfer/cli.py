@@ -237,7 +237,7 @@ def _add_paper_parser(sub) -> None:
         "seeds; write DIR/results.json, results.md and report.html (published | qtransfer mean and 95% CI | matched "
         "classical baseline, and the figures). 'all' runs what it can and says what to download for cq, cifar and qpu. "
         "qpu evaluates the trained ants/bees model on calibrated emulations of IBM devices (ideal, exact noisy, "
-        "with shots) and trains it noise-aware on one.",
+        "with shots, and with its ⟨Z⟩ calibrated per qubit) and trains it noise-aware on one.",
         epilog=_EXIT_TEXT, formatter_class=_FMT)
     paper.add_argument("experiment", choices=(*EXPERIMENTS, "all"), help="which experiment")
     paper.add_argument("--seeds", type=int, default=5, help="number of seeds (default: %(default)s)")
