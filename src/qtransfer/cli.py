@@ -250,7 +250,7 @@ def _add_paper_parser(sub) -> None:
     ants.add_argument("--weights", help="the backbone's weights file (or 'none')")
     qpu = paper.add_argument_group("qpu")
     qpu.add_argument("--devices", help="calibrated devices, comma-separated (default: "
-                     "fake_yorktown,fake_manila,fake_belem,fake_lima; qtransfer devices lists them)")
+                     "fake_yorktown,fake_manila,fake_belem,fake_lima; any fake_* name that train --noise accepts)")
     qpu.add_argument("--shots", type=int, help="measurement shots per image on a device (default: 1024)")
     qpu.add_argument("--noise-aware", metavar="DEVICE", help="device to train noise-aware on (default: fake_yorktown; "
                      "'none' skips it)")
