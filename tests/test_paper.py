@@ -161,6 +161,7 @@ def test_cli_paper_all_runs_offline_and_says_what_to_download(tmp_path, monkeypa
     assert [r["key"] for r in data["rows"]] == ["spirals-1.52", "spirals-2", "qc", "qq-published", "qq-intended"]
     assert "hymenoptera_data.zip" in data["skipped"]["cq"]
     assert str(tmp_path / "c" / "datasets" / "cifar10" / "cifar-10-python.tar.gz") in data["skipped"]["cifar"]
+    assert "hymenoptera_data.zip" in data["skipped"]["qpu"]
     assert PaperResults.load(tmp_path / "p" / "results.json").rows[2].model.published == QC.published_accuracy
     assert (tmp_path / "p" / "report.html").is_file()
 
@@ -263,7 +264,7 @@ def test_paper_help_and_import_load_no_torch():
 
     code = ("import sys, contextlib, io\nimport qtransfer.paper\nfrom qtransfer.cli import main\n"
             "buf = io.StringIO()\nwith contextlib.redirect_stdout(buf):\n    try:\n        main(['paper', '--help'])\n"
-            "    except SystemExit as e:\n        assert e.code == 0\nassert 'spirals,qc,qq,cq,cifar,all' in buf.getvalue()\n"
+            "    except SystemExit as e:\n        assert e.code == 0\nassert 'spirals,qc,qq,cq,cifar,qpu,all' in buf.getvalue()\n"
             "import qtransfer\nassert callable(qtransfer.run_paper)\n"
             "print(sorted(m for m in ('torch', 'torchvision', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], env=cli_env(Path("/nonexistent-cache")), capture_output=True,

@@ -134,19 +134,27 @@ def sweep(sweep: "PathLike | SweepSpec | dict[str, Any]", *, out: PathLike, work
 
 def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: PathLike = "paper",
               cache_dir: PathLike | None = None, progress: bool = True, report: bool = True,
-              command: str = "") -> "PaperResults":
-    """Reproduce the paper's experiments (``"spirals"``, ``"qc"``, ``"qq"``, ``"cq"``, ``"cifar"`` or ``"all"``)
-    over ``seeds`` seeds with the published settings; writes ``out/results.json`` and ``out/report.html``.
+              command: str = "", **options: Any) -> "PaperResults":
+    """Reproduce the paper's experiments (``"spirals"``, ``"qc"``, ``"qq"``, ``"cq"``, ``"cifar"``, ``"qpu"``
+    or ``"all"``) over ``seeds`` seeds with the published settings; writes ``out/results.json`` and
+    ``out/report.html``.
+
+    ``options`` reach the experiments that take them: ``data``, ``backbone``, ``weights`` (cq
+    and qpu: another data set or backbone than the published ones), ``devices`` (qpu: names
+    of calibrated devices, a list or ``"a,b"``), ``shots`` (qpu, default 1024) and
+    ``noise_aware`` (qpu: the device to train noise-aware on, ``"none"`` to skip).
 
     Example:
         >>> results = qtransfer.run_paper("qc", seeds=5, out="runs/paper")    # doctest: +SKIP
         >>> round(results.rows[0].model.mean, 2)                          # doctest: +SKIP
         0.8
+        >>> qtransfer.run_paper("qpu", seeds=10, data="images", backbone="mobilenet_v2",   # doctest: +SKIP
+        ...                     devices="fake_yorktown,fake_manila")
     """
     from qtransfer.paper import runner
 
     return runner.run_paper(experiments, seeds=seeds, out=out, cache_dir=cache_dir, progress=progress, report=report,
-                            command=command)
+                            command=command, options=options)
 
 
 def load_run(run_dir: PathLike, *, device: str = "cpu", weights: str | None = None):

@@ -238,15 +238,28 @@ def _add_paper_parser(sub) -> None:
     from qtransfer.paper.common import EXPERIMENTS  # no torch import
 
     paper = sub.add_parser(
-        "paper", help="reproduce the paper's experiments (spirals, cq, cifar, qc, qq) over seeds",
+        "paper", help="reproduce the paper's experiments (spirals, qc, qq, cq, cifar, qpu) over seeds",
         description="Run the experiments of Mari et al., Quantum 4, 340 (2020) with the published settings over N "
         "seeds; write DIR/results.json, results.md and report.html (published | qtransfer mean and 95% CI | matched "
-        "classical baseline, and the figures). 'all' runs what it can and says what to download for cq and cifar.",
+        "classical baseline, and the figures). 'all' runs what it can and says what to download for cq, cifar and qpu. "
+        "qpu evaluates the trained ants/bees model on calibrated emulations of IBM devices (ideal, exact noisy, "
+        "with shots, and with its ⟨Z⟩ calibrated per qubit) and trains it noise-aware on one.",
         epilog=_EXIT_TEXT, formatter_class=_FMT)
     paper.add_argument("experiment", choices=(*EXPERIMENTS, "all"), help="which experiment")
     paper.add_argument("--seeds", type=int, default=5, help="number of seeds (default: %(default)s)")
     paper.add_argument("--out", default="paper", metavar="DIR", help="output directory (default: %(default)s)")
     paper.add_argument("--json", action="store_true", help="print results.json instead of the table")
+    ants = paper.add_argument_group("cq and qpu (ants vs bees)")
+    ants.add_argument("--data", help="data folder instead of the published Hymenoptera download (a root with "
+                      "train/ and val/, or a folder of class folders, split 80/20)")
+    ants.add_argument("--backbone", help="backbone instead of ResNet18 (qtransfer backbones lists them)")
+    ants.add_argument("--weights", help="the backbone's weights file (or 'none')")
+    qpu = paper.add_argument_group("qpu")
+    qpu.add_argument("--devices", help="calibrated devices, comma-separated (default: "
+                     "fake_yorktown,fake_manila,fake_belem,fake_lima; any fake_* name that train --noise accepts)")
+    qpu.add_argument("--shots", type=int, help="measurement shots per image on a device (default: 1024)")
+    qpu.add_argument("--noise-aware", metavar="DEVICE", help="device to train noise-aware on (default: fake_yorktown; "
+                     "'none' skips it)")
     _add_cache_dir(paper)
     _add_progress(paper)
 
@@ -384,9 +397,11 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 def _cmd_paper(args: argparse.Namespace) -> int:
     from qtransfer import api
 
-    command = f"qtransfer paper {args.experiment} --seeds {args.seeds}"
+    options = {k: getattr(args, k) for k in ("data", "backbone", "weights", "devices", "shots", "noise_aware")}
+    given = "".join(f" --{k.replace('_', '-')} {v}" for k, v in options.items() if v is not None)
+    command = f"qtransfer paper {args.experiment} --seeds {args.seeds}{given}"
     results = api.run_paper(args.experiment, seeds=args.seeds, out=Path(args.out), cache_dir=args.cache_dir,
-                        progress=not args.no_progress, command=command)
+                            progress=not args.no_progress, command=command, **options)
     if args.json:
         print(json.dumps(results.to_json(), indent=2))
     else:

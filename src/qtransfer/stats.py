@@ -8,6 +8,8 @@ comparison is *paired*: image by image, seed by seed. This module needs only num
   per-seed accuracies.
 * :func:`mcnemar_exact` -- the exact McNemar test (a two-sided binomial test on the
   images where exactly one head is right).
+* :func:`paired_t` -- the paired Student-t test and interval of a per-seed difference
+  (:class:`PairedT`), e.g. one model's accuracy with and without noise, seed by seed.
 * :func:`paired_bootstrap` -- resample images (keeping all seeds of an image together)
   to get a confidence interval and a p-value for the accuracy difference.
 * :func:`compare_heads` -- both tests for every head against a reference head, with a
@@ -36,7 +38,10 @@ __all__ = [
     "McNemarResult",
     "BootstrapResult",
     "t_quantile",
+    "t_sf_two_sided",
     "mean_ci",
+    "PairedT",
+    "paired_t",
     "mcnemar_exact",
     "paired_bootstrap",
     "Comparison",
@@ -150,6 +155,77 @@ def mean_ci(values: Sequence[float], level: float = 0.95, *,
     if bounds is not None:
         lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
     return mean, std, lo, hi
+
+
+def t_sf_two_sided(t: float, df: float) -> float:
+    """P(|T| >= |t|) for Student's t with ``df`` degrees of freedom.
+
+    Example:
+        >>> round(t_sf_two_sided(2.262157, 9), 4)
+        0.05
+    """
+    if not df > 0:
+        raise ValueError(f"degrees of freedom must be positive, got {df!r}")
+    if math.isnan(t):
+        return math.nan
+    if math.isinf(t):
+        return 0.0
+    return _betainc(df / 2.0, 0.5, df / (df + t * t))
+
+
+@dataclass(frozen=True)
+class PairedT:
+    """Paired Student-t statistics of ``a - b`` over matched runs (seeds).
+
+    ``diff``: mean of the per-seed differences; ``std``: their sample standard deviation;
+    ``ci95``: Student-t interval of the mean difference at ``level``; ``t`` and the two-sided
+    ``p_value`` test "no difference". One pair leaves the spread unknown: NaN throughout
+    but ``diff``. Equal differences on every seed (``std == 0``): the interval is that
+    value, ``p_value`` 0 (1 if the differences are all 0).
+    """
+
+    n: int
+    diff: float
+    std: float
+    ci95: tuple[float, float]
+    t: float
+    p_value: float
+    level: float = 0.95
+
+    def to_dict(self) -> dict[str, Any]:
+        def num(x: float) -> float | None:
+            return float(x) if math.isfinite(x) else None
+        return {"n": self.n, "diff": self.diff, "std": num(self.std), "ci95": [num(self.ci95[0]), num(self.ci95[1])],
+                "t": num(self.t), "p_value": num(self.p_value), "level": self.level}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "PairedT":
+        def num(x: Any) -> float:
+            return math.nan if x is None else float(x)
+        return cls(int(d["n"]), float(d["diff"]), num(d["std"]), (num(d["ci95"][0]), num(d["ci95"][1])),
+                   num(d["t"]), num(d["p_value"]), float(d.get("level", 0.95)))
+
+
+def paired_t(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> PairedT:
+    """The paired t statistics of ``a - b`` (same length, matched element by element).
+
+    Example:
+        >>> r = paired_t([0.90, 0.92, 0.94], [0.80, 0.83, 0.83])
+        >>> round(r.diff, 3), round(r.ci95[0], 3), round(r.ci95[1], 3), r.p_value < 0.05
+        (0.1, 0.075, 0.125, True)
+    """
+    x, y = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"paired_t needs matched values; got {x.size} and {y.size}")
+    d = x - y
+    mean, std, lo, hi = mean_ci(d, level)
+    if d.size == 1:
+        return PairedT(1, mean, math.nan, (math.nan, math.nan), math.nan, math.nan, level)
+    if std == 0.0:
+        return PairedT(int(d.size), mean, 0.0, (mean, mean), 0.0 if mean == 0 else math.copysign(math.inf, mean),
+                       1.0 if mean == 0 else 0.0, level)
+    t = mean / (std / math.sqrt(d.size))
+    return PairedT(int(d.size), mean, std, (lo, hi), t, t_sf_two_sided(t, d.size - 1), level)
 
 
 # --------------------------------------------------------------------------- McNemar

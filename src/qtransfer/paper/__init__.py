@@ -8,6 +8,7 @@ neural networks", Quantum 4, 340 (2020). One module per experiment:
 - :mod:`~qtransfer.paper.qq`: QQ, a frozen photonic circuit A, trainable photonic layers after it;
 - :mod:`~qtransfer.paper.cq`: CQ, ants vs bees through the ``train`` pipeline (needs the data set);
 - :mod:`~qtransfer.paper.cifar`: CQ on CIFAR-10 pairs (needs CIFAR-10);
+- :mod:`~qtransfer.paper.qpu`: the trained ants/bees model on calibrated emulations of IBM devices (needs the data set);
 - :mod:`~qtransfer.paper.common`: typed results; :mod:`~qtransfer.paper.runner`: the runs and files;
   :mod:`~qtransfer.paper.report`: ``report.html``.
 
@@ -17,7 +18,7 @@ neural networks", Quantum 4, 340 (2020). One module per experiment:
 Example:
     >>> from qtransfer.paper import EXPERIMENTS
     >>> EXPERIMENTS
-    ('spirals', 'qc', 'qq', 'cq', 'cifar')
+    ('spirals', 'qc', 'qq', 'cq', 'cifar', 'qpu')
 """
 
 from qtransfer._lazy import lazy_getattr
@@ -27,4 +28,4 @@ from .common import EXPERIMENTS, OFFLINE_EXPERIMENTS, PaperResults, PaperRow, Se
 __all__ = ["EXPERIMENTS", "OFFLINE_EXPERIMENTS", "PaperResults", "PaperRow", "Series", "run_paper"]
 
 __getattr__ = lazy_getattr(__name__, {"run_paper": "runner"},
-                           modules=("cifar", "common", "cq", "qc", "qq", "report", "runner", "spirals"))
+                           modules=("cifar", "common", "cq", "qc", "qpu", "qq", "report", "runner", "spirals"))

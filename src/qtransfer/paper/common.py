@@ -31,7 +31,7 @@ __all__ = ["EXPERIMENTS", "OFFLINE_EXPERIMENTS", "PAPER_SCHEMA", "PAPER_SCHEMA_V
            "Series", "check_seeds"]
 
 #: every experiment of ``qtransfer paper``, in the order ``all`` runs them
-EXPERIMENTS = ("spirals", "qc", "qq", "cq", "cifar")
+EXPERIMENTS = ("spirals", "qc", "qq", "cq", "cifar", "qpu")
 #: the ones that need no download
 OFFLINE_EXPERIMENTS = ("spirals", "qc", "qq")
 PAPER_SCHEMA = "qtransfer-paper-results"

@@ -1,9 +1,11 @@
 """``report.html`` (and ``results.md``) of ``qtransfer paper``: the table beside the published numbers, and the pictures.
 
 The table: per experiment, published | qtransfer mean ± 95% CI | the matched classical
-baseline; a second table lists every model and seed. Pictures: the spirals' decision
-regions of both models, QC's 4x4 photon-number feature images per class, and the
-photon-number distributions of a few of QQ's Gaussian and non-Gaussian input states.
+baseline; a second table lists every model and seed; with qpu rows, the accuracy per
+emulated device (ideal / exact noisy / with shots, the device's calibration and layout) and
+the noise-aware training comparison. Pictures: the spirals' decision regions of both
+models, QC's 4x4 photon-number feature images per class, the photon-number distributions
+of a few of QQ's Gaussian and non-Gaussian input states, and qpu's ⟨Z⟩ ideal vs noisy.
 Everything is read from ``results.json`` (:class:`~qtransfer.paper.common.PaperResults`).
 
 Example:
@@ -24,7 +26,8 @@ from qtransfer.report.tables import Table, html_table, markdown_table
 
 from .common import PaperResults, PaperRow, Series
 
-__all__ = ["summary_table", "models_table", "markdown_summary", "write_paper_report"]
+__all__ = ["summary_table", "models_table", "qpu_device_table", "qpu_aware_table", "markdown_summary",
+           "write_paper_report"]
 
 
 def _acc(x: float | None) -> str:
@@ -59,9 +62,59 @@ def models_table(results: PaperResults) -> Table:
     return Table(("row", "model", "params", "published", "mean [95% CI]", "per seed"), "llrrrl", rows)
 
 
+def _diff_ci(d: dict) -> str:
+    """A paired difference (``PairedT.to_dict()``) in percentage points with its 95% interval."""
+    lo, hi = d["ci95"]
+    ci = f" [{100 * lo:+.1f}, {100 * hi:+.1f}]" if lo is not None else " (1 seed)"
+    return f"{100 * d['diff']:+.1f}{ci}"
+
+
+def _qpu_rows(results: PaperResults, aware: bool) -> list[PaperRow]:
+    return [r for r in results.rows if r.experiment == "qpu" and r.key.startswith("qpu-aware-") == aware]
+
+
+def qpu_device_table(results: PaperResults) -> Table:
+    """Per emulated device: calibration, layout, CX count, accuracy ideal / exact noisy / with shots, and the cost."""
+    from .qpu import DeviceAccuracy
+
+    rows = []
+    for r in _qpu_rows(results, aware=False):
+        d = DeviceAccuracy.from_row(r)
+        rows.append((d.device, d.calibration[:10], ",".join(map(str, d.layout)), str(d.gate_counts.get("cx", 0)),
+                     _mean_ci(d.ideal), _mean_ci(d.exact), _mean_ci(d.sampled), _diff_ci(d.cost.to_dict()),
+                     _mean_ci(d.calibrated)))
+    shots = _qpu_rows(results, aware=False)[0].settings["shots"] if rows else 0
+    return Table(("device", "calibration", "layout", "CX", "ideal simulator", "exact noisy ⟨Z⟩", f"{shots} shots",
+                  f"ideal - {shots} shots (points)", f"{shots} shots, ⟨Z⟩ calibrated"), "lllrrrrrr", rows)
+
+
+def qpu_aware_table(results: PaperResults) -> Table:
+    """Noise-aware against ideal training on the device: accuracy (exact noisy, with shots) and the paired gain."""
+    from .qpu import NoiseAwareGain
+
+    rows = []
+    for r in _qpu_rows(results, aware=True):
+        g = NoiseAwareGain.from_row(r)
+        rows.append((g.device, "ideal", _mean_ci(g.ideal_exact), _mean_ci(g.ideal_sampled), ""))
+        rows.append((g.device, "noise-aware", _mean_ci(g.aware_exact), _mean_ci(g.aware_sampled),
+                     f"{_diff_ci(g.gain.to_dict())}; {_diff_ci(g.gain_sampled.to_dict())} with shots"))
+    return Table(("device", "training", "exact noisy ⟨Z⟩", "with shots", "gain (points, paired over seeds)"),
+                 "llrrl", rows)
+
+
+def _qpu_markdown(results: PaperResults) -> list[str]:
+    lines = []
+    if _qpu_rows(results, aware=False):
+        lines += ["", "QPU, emulated devices: the ideally trained model; mean over seeds [95% CI]:", "",
+                  markdown_table(qpu_device_table(results))]
+    if _qpu_rows(results, aware=True):
+        lines += ["", "Noise-aware training:", "", markdown_table(qpu_aware_table(results))]
+    return lines
+
+
 def markdown_summary(results: PaperResults) -> str:
-    """The summary table as Markdown, then the skipped experiments (``results.md``, ``docs/paper.md``)."""
-    lines = [markdown_table(summary_table(results))]
+    """The summary table as Markdown, the qpu tables, then the skipped experiments (``results.md``, ``docs/paper.md``)."""
+    lines = [markdown_table(summary_table(results))] + _qpu_markdown(results)
     for name, message in results.skipped.items():
         lines += ["", f"- `{name}` did not run: " + " ".join(line.strip() for line in message.splitlines())]
     return "\n".join(lines)
@@ -113,9 +166,34 @@ def _qq_figure(row: PaperRow):
     return fig
 
 
+def _qpu_figure(row: PaperRow):
+    from qtransfer.report.figures import new_figure, style_axes
+
+    z = row.figures["z"]
+    ideal = [v for sample in z["ideal"] for v in sample]
+    n = len(z["ideal"][0])
+    qubit = [q for _ in z["ideal"] for q in range(n)]
+    fig = new_figure(9.0, 3.8)
+    for ax, key, label in zip(fig.subplots(1, 2, squeeze=False)[0], ("exact", "shots"),
+                              ("exact", f"{row.settings.get('shots')} shots")):
+        noisy = [v for sample in z[key] for v in sample]
+        ax.plot((-1, 1), (-1, 1), color="#999", lw=0.8, ls="--")
+        sc = ax.scatter(ideal, noisy, c=qubit, cmap="viridis", s=12, vmin=0, vmax=n - 1)
+        ax.set_xlabel(r"$\langle Z_i\rangle$, ideal simulator", fontsize=9)
+        ax.set_ylabel(r"$\langle Z_i\rangle$" + f", {z['device']}, {label}", fontsize=9)
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_ylim(-1.05, 1.05)
+        style_axes(ax)
+    fig.colorbar(sc, ax=fig.axes, label="qubit i", ticks=range(n))
+    return fig
+
+
 _FIGURES = {"spirals": (_spirals_figure, "Decision regions (colour: P(class 1)) with the 200 test points."),
             "qc": (_qc_figure, "A's features |psi_n1n2|^2 (n1, n2 = 0..3) of the seven noiseless input states."),
-            "qq": (_qq_figure, "Photon-number distributions of input states after the random Gaussian R S R.")}
+            "qq": (_qq_figure, "Photon-number distributions of input states after the random Gaussian R S R."),
+            "qpu": (_qpu_figure, "⟨Z_i⟩ of the ideally trained circuit on every evaluation image (first seed): the "
+                                 "ideal simulator against the emulated device, exact and with shots; the dashed line "
+                                 "is equality.")}
 
 
 def _figures_html(results: PaperResults, out: Path) -> str:
@@ -132,6 +210,21 @@ def _figures_html(results: PaperResults, out: Path) -> str:
     return "".join(parts)
 
 
+def _qpu_html(results: PaperResults) -> str:
+    if not any(r.experiment == "qpu" for r in results.rows):
+        return ""
+    parts = ["<h2>QPU: the trained model on emulated devices</h2>\n"]
+    if _qpu_rows(results, aware=False):
+        parts.append(html_table(qpu_device_table(results)) + '<p class="muted">The ideally trained model on each '
+                     "device's calibrated noise model (qubits as Qiskit lays them out); mean over seeds, 95% "
+                     "Student-t interval; the cost is paired over seeds. ⟨Z⟩ calibrated: each qubit's measured "
+                     "⟨Z⟩ mapped by the affine map (scale, offset) that takes the device's values on the train "
+                     "images to the ideal simulator's.</p>")
+    if _qpu_rows(results, aware=True):
+        parts.append(html_table(qpu_aware_table(results)))
+    return "".join(parts)
+
+
 def write_paper_report(out: str | Path) -> Path:
     """Write ``out/report.html`` and ``out/results.md`` from ``out/results.json``; returns the page's path."""
     from qtransfer.report.html import page
@@ -144,6 +237,7 @@ def write_paper_report(out: str | Path) -> Path:
     body = ("<h2>Published vs qtransfer</h2>\n" + html_table(summary_table(results))
             + f'<p class="muted">{len(results.seeds)} seed(s); 95% Student-t intervals of the mean.</p>'
             + (f"<ul>{notes}</ul>" if notes else "")
+            + _qpu_html(results)
             + "<h2>Every model and seed</h2>\n" + html_table(models_table(results))
             + ("<h2>Pictures</h2>\n" + _figures_html(results, out) if results.rows else "")
             + (f"<h2>Not run: data to download</h2>\n{skipped}" if skipped else ""))

@@ -12,13 +12,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from qtransfer.errors import DownloadError, UsageError
 
 from .common import EXPERIMENTS, PaperResults, PaperRow, check_seeds
 
-__all__ = ["resolve_experiments", "run_experiment", "run_paper"]
+__all__ = ["EXPERIMENT_OPTIONS", "check_options", "resolve_experiments", "run_experiment", "run_paper", "unavailable"]
 
 
 def resolve_experiments(names: str | Sequence[str]) -> tuple[str, ...]:
@@ -26,7 +26,7 @@ def resolve_experiments(names: str | Sequence[str]) -> tuple[str, ...]:
 
     Example:
         >>> resolve_experiments("all")
-        ('spirals', 'qc', 'qq', 'cq', 'cifar')
+        ('spirals', 'qc', 'qq', 'cq', 'cifar', 'qpu')
         >>> resolve_experiments(["qq", "qc"])
         ('qq', 'qc')
     """
@@ -39,9 +39,34 @@ def resolve_experiments(names: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
+#: the options of the experiments that take them (``qtransfer paper --data ...``); the others ignore them
+EXPERIMENT_OPTIONS = {"cq": ("data", "backbone", "weights"),
+                      "qpu": ("data", "backbone", "weights", "devices", "shots", "noise_aware")}
+
+
+def check_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The options that are set (not ``None``), each known to some experiment, or a UsageError.
+
+    Example:
+        >>> check_options({"data": "images", "shots": None})
+        {'data': 'images'}
+    """
+    known = {k for keys in EXPERIMENT_OPTIONS.values() for k in keys}
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise UsageError(f"unknown paper option {unknown[0]!r}; the options are {', '.join(sorted(known))}")
+    return given
+
+
 def run_experiment(name: str, seeds: tuple[int, ...], out: Path, *, cache_dir: str | os.PathLike | None = None,
-                   progress: Callable[[str], None] | None = None) -> tuple[PaperRow, ...]:
-    """One experiment with its published settings; cq and cifar write their run directories under ``out``."""
+                   progress: Callable[[str], None] | None = None,
+                   options: Mapping[str, Any] | None = None) -> tuple[PaperRow, ...]:
+    """One experiment with its published settings; cq and cifar write their run directories under ``out``.
+
+    ``options`` (:data:`EXPERIMENT_OPTIONS`) reach the experiments that take them.
+    """
+    mine = {k: v for k, v in (options or {}).items() if k in EXPERIMENT_OPTIONS.get(name, ())}
     if name == "spirals":
         from .spirals import run_spirals
 
@@ -57,12 +82,25 @@ def run_experiment(name: str, seeds: tuple[int, ...], out: Path, *, cache_dir: s
     if name == "cq":
         from .cq import run_cq
 
-        return run_cq(seeds, out=out / "cq", cache_dir=cache_dir, progress=progress)
+        return run_cq(seeds, out=out / "cq", cache_dir=cache_dir, progress=progress, **mine)
     if name == "cifar":
         from .cifar import run_cifar
 
         return run_cifar(seeds, out=out / "cifar", cache_dir=cache_dir, progress=progress)
+    if name == "qpu":
+        from .qpu import run_qpu
+
+        return run_qpu(seeds, out=out / "qpu", cache_dir=cache_dir, progress=progress, **mine)
     raise UsageError(f"unknown paper experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
+
+
+def unavailable(name: str) -> str | None:
+    """Why ``name`` cannot run in this installation (an extra that is not installed), or ``None``."""
+    if name == "qpu":
+        from .qpu import hardware_missing
+
+        return hardware_missing()
+    return None
 
 
 def _stderr(message: str) -> None:
@@ -71,14 +109,20 @@ def _stderr(message: str) -> None:
 
 def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: str | os.PathLike = "paper",
               cache_dir: str | os.PathLike | None = None, progress: bool = True, report: bool = True,
-              command: str = "", runner: Callable[..., tuple[PaperRow, ...]] = run_experiment) -> PaperResults:
+              command: str = "", runner: Callable[..., tuple[PaperRow, ...]] = run_experiment,
+              options: Mapping[str, Any] | None = None) -> PaperResults:
     """Run ``experiments`` over ``seeds`` seeds; write ``out/results.json`` (and ``out/report.html``).
 
-    With ``"all"``, an experiment whose data cannot be downloaded (cq, cifar offline) is
-    recorded in :attr:`PaperResults.skipped` with the message that says what to download,
-    and the others run; asked for by name, its :class:`~qtransfer.errors.DownloadError` is raised.
+    With ``"all"``, an experiment whose data cannot be downloaded (cq, cifar, qpu offline) or
+    whose extra is not installed (qpu without Qiskit) is recorded in
+    :attr:`PaperResults.skipped` with the message that says what to download or install, and
+    the others run; asked for by name, its :class:`~qtransfer.errors.DownloadError` (or a
+    UsageError naming the extra) is raised.
+    ``options`` (``data``, ``backbone``, ``weights``, ``devices``, ``shots``, ``noise_aware``: see
+    :data:`EXPERIMENT_OPTIONS`) reach cq and qpu.
     """
     names, seed_list = resolve_experiments(experiments), check_seeds(seeds)
+    given = check_options(options)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -86,8 +130,16 @@ def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: 
     skipped: dict[str, str] = {}
     log = _stderr if progress else None
     for name in names:
+        missing = unavailable(name)
+        if missing and experiments != "all":
+            raise UsageError(missing)
+        if missing:
+            skipped[name] = missing
+            if log:
+                log(f"{name}: skipped: {missing}")
+            continue
         try:
-            rows += runner(name, seed_list, out, cache_dir=cache_dir, progress=log)
+            rows += runner(name, seed_list, out, cache_dir=cache_dir, progress=log, **({"options": given} if given else {}))
         except DownloadError as e:
             if experiments != "all":
                 raise

@@ -22,7 +22,7 @@ from typing import Any
 
 from qtransfer.config import TrainConfig
 
-__all__ = ["TrialData", "prepare_trial_data", "run_trial", "selection_split"]
+__all__ = ["TrialData", "fit_trial_head", "prepare_trial_data", "run_trial", "selection_split"]
 
 
 @dataclass(frozen=True)
@@ -76,27 +76,40 @@ def prepare_trial_data(config: TrainConfig, split_seed: int, *, cache_dir: str |
     )
 
 
+def fit_trial_head(config: TrainConfig, data: TrialData):
+    """Build ``config``'s head and train it with ``config.seed`` (epoch selected on ``data.select``).
+
+    Returns ``(head, result)``: the head holds the selected epoch's weights; ``result`` is
+    :func:`~qtransfer.training.loop.train_head`'s. Call it inside ``one_intra_op_thread()``.
+    """
+    from qtransfer.errors import UsageError
+    from qtransfer.heads import build_head
+    from qtransfer.training.loop import train_head
+
+    try:
+        head = build_head(config.head, data.num_features, len(data.classes), device=config.device,
+                          **config.head_settings())
+    except (ValueError, ImportError) as e:  # e.g. a PennyLane device that is not installed
+        raise UsageError(str(e)) from None
+    result = train_head(head, data.train, data.select, epochs=config.epochs, batch_size=config.batch_size,
+                        lr=config.lr, step_size=config.step_size, gamma=config.gamma, seed=config.seed,
+                        progress=False)
+    head.load_state_dict(result.best_state)
+    return head, result
+
+
 def run_trial(config: TrainConfig, data: TrialData) -> dict[str, Any]:
     """Train ``config``'s head with ``config.seed`` (epoch selected on ``data.select``) and evaluate it.
 
     Returns ``accuracy``, ``correct`` (1 per evaluation image the head got right),
     ``n_params``, ``best_epoch`` and ``train_seconds``.
     """
-    from qtransfer.errors import UsageError
-    from qtransfer.heads import build_head, count_parameters
-    from qtransfer.training.loop import infer, one_intra_op_thread, train_head
+    from qtransfer.heads import count_parameters
+    from qtransfer.training.loop import infer, one_intra_op_thread
 
     t0 = time.perf_counter()
     with one_intra_op_thread():
-        try:
-            head = build_head(config.head, data.num_features, len(data.classes), device=config.device,
-                              **config.head_settings())
-        except (ValueError, ImportError) as e:  # e.g. a PennyLane device that is not installed
-            raise UsageError(str(e)) from None
-        result = train_head(head, data.train, data.select, epochs=config.epochs, batch_size=config.batch_size,
-                            lr=config.lr, step_size=config.step_size, gamma=config.gamma, seed=config.seed,
-                            progress=False)
-        head.load_state_dict(result.best_state)
+        head, result = fit_trial_head(config, data)
         x, y = data.evaluate
         right = (infer(head, x).argmax(-1) == y).cpu().numpy()
     return {"accuracy": float(right.mean()), "correct": tuple(int(v) for v in right),
