@@ -448,8 +448,24 @@ _COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_pre
              "paper": _cmd_paper, "devices": _cmd_devices}
 
 
+def _one_line_warnings() -> None:
+    """qtransfer's own warnings (a skipped image, a split drawn from train) as one line each,
+    without the source line Python adds; other libraries' warnings keep Python's format."""
+    import warnings
+
+    default = warnings.formatwarning
+
+    def short(message, category, filename, lineno, line=None) -> str:
+        if issubclass(category, UserWarning) and "qtransfer" in Path(filename).parts:
+            return f"qtransfer: warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    warnings.formatwarning = short
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qtransfer`` console script; returns the exit code."""
+    _one_line_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
