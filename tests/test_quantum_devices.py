@@ -233,3 +233,16 @@ def test_the_transpiled_circuit_is_the_same_on_every_call():
     spec = CircuitSpec(4, 3)
     texts = {qasm3.dumps(transpile_for(spec, fake_backend("fake_jakarta"))) for _ in range(12)}
     assert len(texts) == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
+def test_on_cuda_equals_cpu():
+    spec = CircuitSpec(4, 6)
+    run = DeviceCircuit(compile_for_device(spec, "fake_manila"))
+    x, w = _inputs(spec, 8, seed=4)
+    cpu = run.expval_z(x, w)
+    gpu = run.expval_z(x.cuda(), w.cuda().requires_grad_())
+    gpu.sum().backward()
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-12, rtol=0)
+    shots = run.expval_z(x.cuda(), w.cuda(), shots=64, generator=torch.Generator(device="cuda").manual_seed(0))
+    assert shots.device.type == "cuda" and shots.shape == (8, 4)
