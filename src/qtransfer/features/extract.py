@@ -139,8 +139,8 @@ def _iter_loaded(
 def prepare_forward(backbone: Backbone, device: str | torch.device = "cpu") -> tuple[Callable, Callable]:
     """``(forward, convert)``: how the backbone runs, and how a batch is laid out for it.
 
-    On the CPU, batch norm is folded into the convolutions (torch.fx's ``fuse``; every
-    registered backbone traces) and activations are channels-last. On 2026-11-27
+    On the CPU, batch norm is folded into the convolutions
+    (:func:`~qtransfer.features.fold.fold_batch_norm`) and activations are channels-last. On 2026-11-27
     (``benchmarks/extraction.py``, 2 cores, median of 3 cold passes over 245 images)
     mobilenet_v2 took 5.07 s this way against 6.98 s channels-last alone and 13.9 s eager
     with inline decoding (features within 1.3e-5); resnet18 9.3 s either way. Elsewhere
@@ -148,11 +148,9 @@ def prepare_forward(backbone: Backbone, device: str | torch.device = "cpu") -> t
     """
     if torch.device(device).type != "cpu":
         return backbone.model, lambda x: x
-    import copy
+    from qtransfer.features.fold import fold_batch_norm
 
-    from torch.fx.experimental.optimization import fuse
-
-    fused = fuse(copy.deepcopy(backbone.model).eval()).to(memory_format=torch.channels_last)
+    fused = fold_batch_norm(backbone.model).to(memory_format=torch.channels_last)
     return fused, lambda x: x.contiguous(memory_format=torch.channels_last)
 
 
