@@ -12,7 +12,10 @@ features (:func:`feature_key`) on *what determines them*:
   one is recomputed).
 
 Given a :class:`~qtransfer.features.backbones.BackboneRef`, the backbone is built only when
-some image is not cached: a warm run neither imports torchvision nor loads the weights.
+some image is not cached: a warm run neither imports torchvision nor loads the weights; a
+cold one decodes images while it is built (:class:`~qtransfer.features.loading.DecodeAhead`,
+preprocessed by :class:`~qtransfer.features.preprocess.ImagePreprocess`, bit for bit the
+built backbone's transform).
 Undecodable images are cached as failures with their reason, so a warm run reports the same
 skips without decoding again. Entries live in a :class:`~qtransfer.features.cache.FeatureCache`.
 
@@ -37,9 +40,9 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
-import itertools
 import sys
 import time
 from dataclasses import dataclass, field
