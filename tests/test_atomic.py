@@ -78,3 +78,29 @@ def test_outside_the_main_thread_writes_run_as_they_are(tmp_path):
     t.start()
     t.join()
     assert not errors and (tmp_path / "t.bin").read_bytes() == b"ok"
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_fsync_only_when_durable(tmp_path, monkeypatch, durable):
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    atomic_write(tmp_path / "x.bin", lambda f: f.write(b"data"), durable=durable)
+    assert (tmp_path / "x.bin").read_bytes() == b"data"
+    assert bool(synced) == durable
+
+
+def test_feature_cache_entries_are_not_fsynced_and_a_torn_one_is_recomputed(tmp_path, monkeypatch):
+    """A power cut may leave an unsynced entry empty or torn: its checksum refuses it, so it is recomputed."""
+    np = pytest.importorskip("numpy")
+    from qtransfer.features.cache import FeatureCache
+
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    cache = FeatureCache(tmp_path)
+    key = "ab" * 32
+    cache.put(key, np.arange(4, dtype=np.float32))
+    assert not synced
+    for torn in (b"", cache.path(key).read_bytes()[:-3]):
+        cache.path(key).write_bytes(torn)
+        assert cache.get(key) is None and not cache.path(key).exists()
+        cache.put(key, np.arange(4, dtype=np.float32))

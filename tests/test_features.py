@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
-import qtransfer.features.extract as features_mod
+import qtransfer.features.loading as loading_mod
 from qtransfer.features.backbones import create_backbone
 from qtransfer.errors import UsageError
 from qtransfer.features.extract import FeatureCache, extract_features
@@ -149,7 +149,7 @@ def test_undecodable_images_are_failures_cached_as_such(images, bb, cache, tmp_p
     def no_decoding(path):
         raise AssertionError(f"warm run decoded {path}")
 
-    monkeypatch.setattr(features_mod, "open_image_rgb", no_decoding)
+    monkeypatch.setattr(loading_mod, "open_image_rgb", no_decoding)
     warm = _run(paths, bb, cache)
     assert warm.failures == cold.failures and warm.ok == cold.ok
     assert (warm.n_computed, warm.n_cached) == (0, 6 + 1)
@@ -294,3 +294,40 @@ def test_shared_data_with_pretrained_mobilenet(shared_train, mobilenet_weights, 
     warm = extract_features(paths, bb, cache=cache, progress=False)
     assert warm.n_computed == 0  # speed is measured in benchmarks/, not asserted here
     torch.testing.assert_close(warm.features, cold.features, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_unbuilt_backbone_decodes_ahead_and_equals_the_built_ones_features(tmp_path, workers, monkeypatch):
+    """Given a BackboneRef, images are decoded while it is built, with torchvision-free preprocessing:
+    the same features as the built backbone's own transform, failures included, in order."""
+    from qtransfer.features import extract
+    from qtransfer.features.backbones import resolve_backbone
+
+    paths = _write_images(tmp_path / "imgs", 5, size=(300, 260)) + _write_images(tmp_path / "tall", 4, size=(90, 130))
+    broken = tmp_path / "imgs" / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    paths.insert(3, broken)
+    ref = resolve_backbone("resnet18", weights=None)
+    monkeypatch.setattr(extract, "DECODE_AHEAD_BYTES", 4 * 3 * 224 * 224)  # 4 ahead, the rest in chunks
+    ahead = extract_features(paths, ref, cache=None, progress=False, num_workers=workers, batch_size=3)
+    built = ahead.backbone
+    with torch.inference_mode():
+        eager = built(torch.stack([built.transform(Image.open(p).convert("RGB")) for i, p in enumerate(paths) if i != 3]))
+    assert ahead.ok == [i for i in range(len(paths)) if i != 3]
+    assert [p for p, _ in ahead.failures] == [broken]
+    torch.testing.assert_close(ahead.features, eager, atol=1e-5, rtol=1e-5)
+    again = extract_features(paths, built, cache=None, progress=False, num_workers=workers, batch_size=3)
+    torch.testing.assert_close(ahead.features, again.features, atol=0, rtol=0)
+
+
+def test_decode_ahead_hands_back_an_error_of_its_thread(tmp_path):
+    from qtransfer.features.loading import DecodeAhead
+
+    path = _write_images(tmp_path, 1)[0]
+
+    def fails(img):
+        raise RuntimeError("transform bug")
+
+    ahead = DecodeAhead([(0, path)], fails)
+    with pytest.raises(RuntimeError, match="transform bug"):
+        ahead.stop()

@@ -255,3 +255,39 @@ def test_decoding_in_threads_leaves_the_warnings_filters_as_they_were(tmp_path):
         sizes = list(pool.map(lambda p: open_image_rgb(p).size, paths * 5))
     assert sizes == [(64, 48)] * 200
     assert warnings.filters == before
+
+
+def test_bomb_warning_is_an_error_and_a_callers_filter_stays(tmp_path, monkeypatch):
+    """Between the limit and twice it Pillow only warns; open_image_rgb refuses with the warning's text."""
+    import warnings
+
+    path = _save(Image.new("RGB", (64, 64)), tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 3000)
+    with warnings.catch_warnings():
+        assert "could be decompression bomb" in _reason(path)
+        warnings.filterwarnings("error", category=Image.DecompressionBombWarning)  # the caller's own
+        before = list(warnings.filters)
+        assert "could be decompression bomb" in _reason(path)
+        assert warnings.filters == before
+
+
+def test_a_filter_added_by_another_thread_while_opening_is_kept(tmp_path, monkeypatch):
+    """An import in another thread may add a warnings filter while an image opens; it must survive."""
+    import warnings
+
+    from qtransfer.data import images
+
+    path = _save(Image.new("RGB", (32, 32)), tmp_path / "a.png")
+    real_open = Image.open
+
+    def open_while_another_thread_filters(*args, **kwargs):
+        warnings.filterwarnings("once", category=FutureWarning, module="elsewhere")
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(images.Image, "open", open_while_another_thread_filters)
+    with warnings.catch_warnings():
+        before = list(warnings.filters)
+        assert images.open_image_rgb(path).size == (32, 32)
+        added = [f for f in warnings.filters if f not in before]
+        assert len(added) == 1 and added[0][0] == "once"
+        assert len(warnings.filters) == len(before) + 1

@@ -72,21 +72,27 @@ def interrupts_deferred() -> Iterator[None]:
                 os.kill(os.getpid(), signal.SIGINT)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Call ``write(fileobj)`` on a temporary file, then atomically rename it to ``path`` (Ctrl-C waits for it)."""
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any], *, durable: bool = True) -> Path:
+    """Call ``write(fileobj)`` on a temporary file, then atomically rename it to ``path`` (Ctrl-C waits for it).
+
+    ``durable=False`` skips the fsync before the rename: a process killed mid-write still
+    leaves the old file or the new one, but after a power cut the new one may be empty or
+    torn. Only for files whose reader checks them (the feature cache's checksummed entries).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with interrupts_deferred():
-        return _write_and_rename(path, write)
+        return _write_and_rename(path, write, durable)
 
 
-def _write_and_rename(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
+def _write_and_rename(path: Path, write: Callable[[IO[bytes]], Any], durable: bool = True) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -7,7 +7,9 @@ import os
 import struct
 import threading
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -21,6 +23,7 @@ _DECODE_ERRORS = (SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeE
 
 
 _OPEN_LOCK = threading.Lock()
+_BOMB_FILTER = ("error", None, Image.DecompressionBombWarning, None, 0)  # a warnings.filters entry
 
 
 class BadImageError(Exception):
@@ -56,11 +59,7 @@ def open_image_rgb(path: str | os.PathLike) -> Image.Image:
     """
     path = Path(path)
     try:
-        # Image.open warns of a decompression bomb; the warning becomes an error here. The
-        # warnings filters are process-wide, so threads decoding at once take turns for the
-        # (cheap) header read; decoding itself runs unlocked.
-        with _OPEN_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with _bomb_warnings_raise():
             opened = Image.open(path)
         with opened as img:
             _check_size(path, img)
@@ -87,6 +86,30 @@ def open_image_rgb(path: str | os.PathLike) -> Image.Image:
         raise BadImageError(path, f"cannot be decoded ({e})") from None
     except _DECODE_ERRORS as e:
         raise BadImageError(path, f"cannot be decoded ({type(e).__name__}: {e})") from None
+
+
+@contextmanager
+def _bomb_warnings_raise() -> Iterator[None]:
+    """Within: Pillow's DecompressionBombWarning is raised as an error (Image.open warns of a bomb).
+
+    The warnings filters are process-wide, so threads decoding at once take turns for the
+    (cheap) header read; decoding itself runs unlocked. One filter goes in front of the list
+    and comes out again: ``warnings.catch_warnings`` would put back a copy of the whole list,
+    dropping any filter another thread adds meanwhile (an import running while images
+    decode, as in a cold extraction). A filter the caller already has is left where it is.
+    """
+    with _OPEN_LOCK:
+        if _BOMB_FILTER in warnings.filters:
+            yield
+            return
+        warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+        try:
+            yield
+        finally:
+            try:
+                warnings.filters.remove(_BOMB_FILTER)
+            except ValueError:  # pragma: no cover - someone else removed it
+                pass
 
 
 def _check_size(path: Path, img: Image.Image) -> None:

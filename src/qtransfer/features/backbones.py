@@ -177,6 +177,7 @@ def published_transform() -> Callable:
     )
 
 
+_PUBLISHED = Preprocessing(256, 224)  # published_transform(), described as the weights' are
 _PUBLISHED_TEXT = (
     f"published:Resize(256),CenterCrop(224),ToTensor,Normalize(mean={list(IMAGENET_MEAN)},"
     f"std={list(IMAGENET_STD)})"
@@ -309,6 +310,14 @@ class BackboneRef:
         """``{"backbone", "weights", "transform"}``: a cache key, stored in checkpoints."""
         text = self.preprocessing.text if self.preprocessing is not None else _PUBLISHED_TEXT
         return {"backbone": self.spec.name, "weights": self.weights_id, "transform": text}
+
+    def image_preprocess(self):
+        """The :meth:`build` backbone's transform, bit for bit, without torchvision: an
+        :class:`~qtransfer.features.preprocess.ImagePreprocess`."""
+        from qtransfer.features.preprocess import ImagePreprocess
+
+        p = self.preprocessing if self.preprocessing is not None else _PUBLISHED
+        return ImagePreprocess(p.resize, p.crop, p.interpolation, IMAGENET_MEAN, IMAGENET_STD)
 
     def build(self, device: str | torch.device = "cpu") -> "Backbone":
         """The frozen :class:`Backbone` (imports torchvision; may download named weights).

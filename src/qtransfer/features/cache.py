@@ -2,7 +2,8 @@
 
 Entries carry a checksum and their length; a truncated or corrupted entry is detected on
 read, deleted and recomputed. Entries are written atomically (temporary file + rename), so
-concurrent runs sharing one cache never see half a file. Keys are made by
+concurrent runs sharing one cache never see half a file; they are not fsynced (244 fsyncs
+cost 0.06-0.13 s of a cold run on ext4, 2026-11-27): the checksum catches what a power cut tears. Keys are made by
 :func:`qtransfer.features.extract.feature_key`.
 
 Example:
@@ -110,7 +111,8 @@ class FeatureCache:
         digest = hashlib.sha256(meta_b + payload).digest()
         header = _HEADER.pack(_MAGIC, FEATURE_FORMAT, kind, 0, len(meta_b), len(payload), digest)
         blob = header + meta_b + payload
-        atomic_write(self.path(key), lambda f: f.write(blob))
+        # not fsynced: an entry a power cut tore fails its checksum and is recomputed
+        atomic_write(self.path(key), lambda f: f.write(blob), durable=False)
 
     # -- housekeeping (``qtransfer cache list|clear``)
 

@@ -12,7 +12,10 @@ features (:func:`feature_key`) on *what determines them*:
   one is recomputed).
 
 Given a :class:`~qtransfer.features.backbones.BackboneRef`, the backbone is built only when
-some image is not cached: a warm run neither imports torchvision nor loads the weights.
+some image is not cached: a warm run neither imports torchvision nor loads the weights; a
+cold one decodes images while it is built (:class:`~qtransfer.features.loading.DecodeAhead`,
+preprocessed by :class:`~qtransfer.features.preprocess.ImagePreprocess`, bit for bit the
+built backbone's transform).
 Undecodable images are cached as failures with their reason, so a warm run reports the same
 skips without decoding again. Entries live in a :class:`~qtransfer.features.cache.FeatureCache`.
 
@@ -37,23 +40,23 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 
-from qtransfer.data.images import BadImageError, open_image_rgb
 from qtransfer.errors import UsageError
 from qtransfer.features.backbones import Backbone, BackboneRef
 from qtransfer.features.cache import FEATURE_FORMAT, FeatureCache
+from qtransfer.features.loading import DecodeAhead, iter_loaded
 from qtransfer.paths import sha256_file
 
 __all__ = ["DEFAULT_BATCH_SIZE", "Extraction", "extract_features", "feature_key", "prepare_forward"]
@@ -61,8 +64,8 @@ __all__ = ["DEFAULT_BATCH_SIZE", "Extraction", "extract_features", "feature_key"
 #: images per forward pass, chosen with benchmarks/extraction.py on 2 CPU cores (245 hymenoptera
 #: images, mobilenet_v2 and resnet18): batches of 8 keep activations in cache.
 DEFAULT_BATCH_SIZE = 8
-#: images decoded before the backbone runs on them (:func:`_iter_loaded`), by one thread per core
-DECODE_CHUNK = 32
+#: most bytes of pixels decoded ahead while the backbone is built (:func:`_build_decoding_ahead`)
+DECODE_AHEAD_BYTES = 64 << 20
 
 
 def _fingerprint(backbone: Backbone | BackboneRef) -> str:
@@ -105,42 +108,11 @@ class Extraction:
     backbone: Backbone | None = None
 
 
-def _load(path: Path, transform: Callable) -> torch.Tensor | str:
-    """Decode + preprocess one image; a string is the reason it cannot be used."""
-    try:
-        img = open_image_rgb(path)
-    except BadImageError as e:
-        return e.reason
-    return transform(img)
-
-
-def _iter_loaded(
-    items: Sequence[tuple[int, Path]], transform: Callable, workers: int
-) -> Iterator[tuple[int, torch.Tensor | str]]:
-    """Yield ``(index, tensor | reason)`` in order, decoding :data:`DECODE_CHUNK` images at a time with
-    ``workers`` threads (PIL releases the GIL), or inline with ``workers=0``.
-
-    Decoding a chunk, then running the backbone on it, keeps every core on one job at a
-    time: decoding in a thread *during* the forward pass oversubscribes the cores, and torch's
-    intra-op threads then wait on the descheduled one (3.24 s against 3.11 s for a cold
-    MobileNetV2 pass over 244 images on 2 cores, 2026-11-27).
-    """
-    if workers <= 0:
-        for i, p in items:
-            yield i, _load(p, transform)
-        return
-    items = list(items)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qt-decode") as pool:
-        for start in range(0, len(items), DECODE_CHUNK):
-            part = items[start : start + DECODE_CHUNK]
-            yield from zip((i for i, _ in part), pool.map(lambda item: _load(item[1], transform), part))
-
-
 def prepare_forward(backbone: Backbone, device: str | torch.device = "cpu") -> tuple[Callable, Callable]:
     """``(forward, convert)``: how the backbone runs, and how a batch is laid out for it.
 
-    On the CPU, batch norm is folded into the convolutions (torch.fx's ``fuse``; every
-    registered backbone traces) and activations are channels-last. On 2026-11-27
+    On the CPU, batch norm is folded into the convolutions
+    (:func:`~qtransfer.features.fold.fold_batch_norm`) and activations are channels-last. On 2026-11-27
     (``benchmarks/extraction.py``, 2 cores, median of 3 cold passes over 245 images)
     mobilenet_v2 took 5.07 s this way against 6.98 s channels-last alone and 13.9 s eager
     with inline decoding (features within 1.3e-5); resnet18 9.3 s either way. Elsewhere
@@ -148,11 +120,9 @@ def prepare_forward(backbone: Backbone, device: str | torch.device = "cpu") -> t
     """
     if torch.device(device).type != "cpu":
         return backbone.model, lambda x: x
-    import copy
+    from qtransfer.features.fold import fold_batch_norm
 
-    from torch.fx.experimental.optimization import fuse
-
-    fused = fuse(copy.deepcopy(backbone.model).eval()).to(memory_format=torch.channels_last)
+    fused = fold_batch_norm(backbone.model).to(memory_format=torch.channels_last)
     return fused, lambda x: x.contiguous(memory_format=torch.channels_last)
 
 
@@ -222,10 +192,16 @@ def extract_features(
 
     built = backbone if isinstance(backbone, Backbone) else None
     if todo:
-        if built is None:
-            built = backbone.build(device)
+        early: list[tuple[int, Any]] = []
+        if built is None:  # build it, decoding meanwhile, and preprocess as it would (bit for bit)
+            prep = backbone.image_preprocess()
+            built, early = _build_decoding_ahead(backbone, todo, device, prep, workers)
+            decode, collate = prep.pixels, lambda batch: prep.batch(batch, device)
+        else:
+            decode, collate = built.transform, lambda batch: torch.stack(batch).to(device, non_blocking=True)
+        loaded = itertools.chain(early, iter_loaded(todo[len(early):], decode, workers))
         meta = {"backbone": backbone.identity.get("backbone", ""), "weights": backbone.identity.get("weights", "")}
-        _compute(todo, built, results, keys, cache, meta, batch_size, device, progress, workers)
+        _compute(len(todo), built, results, keys, cache, meta, batch_size, device, progress, loaded, collate)
 
     ok = [i for i in range(len(paths)) if isinstance(results.get(i), np.ndarray)]
     failures = [(paths[i], results[i]) for i in range(len(paths)) if isinstance(results.get(i), str)]
@@ -237,8 +213,26 @@ def extract_features(
                       seconds=time.perf_counter() - t0, backbone=built)
 
 
+def _build_decoding_ahead(ref: BackboneRef, todo: list[tuple[int, Path]], device: str | torch.device, prep,
+                          workers: int) -> tuple[Backbone, list[tuple[int, Any]]]:
+    """``ref.build(device)``, while one thread decodes the first images (none with ``workers=0``).
+
+    Returns the backbone and ``(index, pixels | reason)`` of the images decoded meanwhile (a
+    prefix of ``todo``, at most :data:`DECODE_AHEAD_BYTES` of pixels). Building imports
+    torchvision, mostly Python; decoding, mostly Pillow without the GIL, fits beside it.
+    """
+    if workers <= 0:
+        return ref.build(device), []
+    ahead = DecodeAhead(todo[: max(1, DECODE_AHEAD_BYTES // (3 * prep.crop**2))], prep.pixels)
+    try:
+        built = ref.build(device)
+    finally:
+        early = ahead.stop()
+    return built, early
+
+
 def _compute(
-    todo: list[tuple[int, Path]],
+    n_todo: int,
     backbone: Backbone,
     results: dict[int, np.ndarray | str],
     keys: dict[int, str],
@@ -247,14 +241,17 @@ def _compute(
     batch_size: int,
     device: str | torch.device,
     progress: bool,
-    workers: int,
+    loaded: Iterable[tuple[int, Any]],
+    collate: Callable[[list], torch.Tensor],
 ) -> None:
+    """Features of the ``(index, image | reason)`` in ``loaded`` into ``results`` (and ``cache``);
+    ``collate`` makes a batch of images into the backbone's input on ``device``."""
     from tqdm.auto import tqdm
 
     backbone.to(device)
     forward, convert = prepare_forward(backbone, device)
     bar = tqdm(
-        total=len(todo),
+        total=n_todo,
         desc=f"features {backbone.identity.get('backbone', '')}",
         unit="img",
         file=sys.stderr,
@@ -262,12 +259,12 @@ def _compute(
         leave=False,
     )
     batch_idx: list[int] = []
-    batch: list[torch.Tensor] = []
+    batch: list = []
 
     def flush() -> None:
         if not batch:
             return
-        x = convert(torch.stack(batch).to(device, non_blocking=True))
+        x = convert(collate(batch))
         with torch.inference_mode():
             out = forward(x)
         out = out.float().reshape(len(batch), -1).cpu().numpy()
@@ -281,7 +278,7 @@ def _compute(
         batch.clear()
 
     try:
-        for i, item in _iter_loaded(todo, backbone.transform, workers):
+        for i, item in loaded:
             if isinstance(item, str):
                 results[i] = item
                 if cache is not None:
