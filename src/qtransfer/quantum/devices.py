@@ -357,45 +357,14 @@ def compile_for_device(spec: CircuitSpec, device: str) -> DeviceProgram:
     layout = tuple(transpiled.layout.final_index_layout()[: spec.n_qubits])
     index_of = {p: p.index if p.vector.name == "x" else spec.n_qubits + p.index for p in transpiled.parameters}
 
-    instructions = [(ins.operation, tuple(transpiled.find_bit(q).index for q in ins.qubits)) for ins in transpiled.data]
+    instructions = [(ins.operation, tuple(transpiled.find_bit(q).index for q in ins.qubits))
+                    for ins in transpiled.data if ins.operation.name != "barrier"]
     used = sorted({q for _, qubits in instructions for q in qubits} | set(layout))
     site = {q: s for s, q in enumerate(used)}
-    prefix: list[list[Factor]] = [[] for _ in used]
-    pending: list[list[Factor]] = [[] for _ in used]
-    entangled = [False] * len(used)
-    body: list = []
+    prefix, body = _split_by_entanglers(instructions, site, noise, index_of)
     counts: dict[str, int] = {}
-    for op, qubits in instructions:
-        if op.name == "barrier":
-            continue
+    for op, _ in instructions:
         counts[op.name] = counts.get(op.name, 0) + 1
-        error = noise.gate(op.name, qubits)
-        if len(qubits) == 1:
-            factors = _gate_factors(op, index_of)
-            if factors is None:
-                u = np.asarray(op.to_matrix(), dtype=np.complex128)
-                factors = [Factor("fixed", _gate_ptm(op.name, u.tobytes(), 2))]
-            if error is not None:
-                factors.append(Factor("fixed", error))
-            s = site[qubits[0]]
-            (pending[s] if entangled[s] else prefix[s]).extend(factors)
-            continue
-        if len(qubits) != 2 or op.params:
-            raise ValueError(f"cannot simulate the transpiled instruction {op.name} on qubits {qubits}")
-        u = np.asarray(op.to_matrix(), dtype=np.complex128)
-        ptm = _gate_ptm(op.name, u.tobytes(), 4)
-        if error is not None:
-            ptm = error @ ptm
-        for q in qubits:
-            s = site[q]
-            entangled[s] = True
-            if pending[s]:
-                body.append(("one", (s,), _merge(pending[s])))
-                pending[s] = []
-        body.append(("two", tuple(site[q] for q in qubits), ptm))
-    for s, factors in enumerate(pending):
-        if factors:
-            body.append(("one", (s,), _merge(factors)))
     _check_inputs_in_prefix(body, spec.n_qubits)
     return DeviceProgram(
         device=device,
@@ -404,15 +373,57 @@ def compile_for_device(spec: CircuitSpec, device: str) -> DeviceProgram:
         layout=layout,
         measured=tuple(site[q] for q in layout),
         readout=tuple(noise.readout(q) for q in layout),
-        prefix=tuple(_merge(f) for f in prefix),
-        body=tuple(body),
+        prefix=prefix,
+        body=body,
         n_inputs=spec.n_qubits,
         n_weights=spec.n_weights,
         gate_counts=counts,
     )
 
 
-def _check_inputs_in_prefix(body: list, n_inputs: int) -> None:
+def _one_qubit_factors(op: Any, qubits: tuple[int, ...], noise: NoiseLookup, index_of: dict) -> list[Factor]:
+    """A single-qubit instruction, then its error: rotations by symbolic angles, or fixed PTMs."""
+    factors = _gate_factors(op, index_of)
+    if factors is None:
+        u = np.asarray(op.to_matrix(), dtype=np.complex128)
+        factors = [Factor("fixed", _gate_ptm(op.name, u.tobytes(), 2))]
+    error = noise.gate(op.name, qubits)
+    return factors if error is None else [*factors, Factor("fixed", error)]
+
+
+def _two_qubit_ptm(op: Any, qubits: tuple[int, ...], noise: NoiseLookup) -> np.ndarray:
+    """A two-qubit gate followed by its error, as one PTM (first qubit most significant)."""
+    if len(qubits) != 2 or op.params:
+        raise ValueError(f"cannot simulate the transpiled instruction {op.name} on qubits {qubits}")
+    ptm = _gate_ptm(op.name, np.asarray(op.to_matrix(), dtype=np.complex128).tobytes(), 4)
+    error = noise.gate(op.name, qubits)
+    return ptm if error is None else error @ ptm
+
+
+def _split_by_entanglers(instructions: list, site: dict[int, int], noise: NoiseLookup, index_of: dict):
+    """``(prefix, body)`` of :class:`DeviceProgram`: each site's single-qubit factors before its first
+    two-qubit gate, then the rest in order, single-qubit runs merged into one ``"one"`` step each."""
+    prefix: list[list[Factor]] = [[] for _ in site]
+    pending: list[list[Factor]] = [[] for _ in site]
+    entangled = [False] * len(site)
+    body: list = []
+    for op, qubits in instructions:
+        if len(qubits) == 1:
+            s = site[qubits[0]]
+            (pending[s] if entangled[s] else prefix[s]).extend(_one_qubit_factors(op, qubits, noise, index_of))
+            continue
+        ptm = _two_qubit_ptm(op, qubits, noise)
+        for s in (site[q] for q in qubits):
+            entangled[s] = True
+            if pending[s]:
+                body.append(("one", (s,), _merge(pending[s])))
+                pending[s] = []
+        body.append(("two", tuple(site[q] for q in qubits), ptm))
+    body.extend(("one", (s,), _merge(factors)) for s, factors in enumerate(pending) if factors)
+    return tuple(_merge(f) for f in prefix), tuple(body)
+
+
+def _check_inputs_in_prefix(body: tuple, n_inputs: int) -> None:
     for kind, sites, factors in body:
         if kind == "one" and any(0 <= f.param < n_inputs for f in factors):
             raise ValueError(
