@@ -19,7 +19,7 @@ Example:
     >>> model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
     >>> folded = fold_batch_norm(model)
     >>> [type(m).__name__ for m in folded]
-    ['Conv2d', 'Identity', 'ReLU']
+    ['Conv2d', 'ReLU']
     >>> x = torch.randn(2, 3, 8, 8)
     >>> torch.allclose(folded(x), model(x), atol=1e-6)
     True
@@ -48,12 +48,17 @@ def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
 
 
 def _fold_sequential(seq: nn.Sequential) -> None:
+    """Fold each (conv, bn) pair of children and drop the batch norm (Sequential runs its
+    children in order, whatever their names)."""
     names = list(seq._modules)
+    folded = []
     for first, second in zip(names, names[1:]):
         conv, bn = seq._modules[first], seq._modules[second]
         if _foldable(conv, bn):
             seq._modules[first] = fuse_conv_bn_eval(conv, bn)
-            seq._modules[second] = nn.Identity()
+            folded.append(second)
+    for name in folded:
+        del seq._modules[name]
 
 
 def _fold_named(module: nn.Module, pairs: tuple[tuple[str, str], ...]) -> None:
