@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 
 from .density import apply_local
-from .devices import ROTATION_PLANES, DeviceProgram, Factor
+from .devices import DeviceProgram, Factor, rotation_basis
 from .measurement import shot_estimate, z_signs
 from .states import kron_vectors
 
@@ -44,16 +44,6 @@ def _canonical(factors: tuple[Factor, ...]) -> tuple[list, list[Factor]]:
     return fixed, rotations
 
 
-def _rotation_basis(kind: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(A, C, S)``: the rotation's PTM is ``A + cos(angle) C + sin(angle) S``."""
-    p, q = ROTATION_PLANES[kind]
-    a, c, s = torch.eye(4, dtype=torch.float64), torch.zeros(4, 4, dtype=torch.float64), torch.zeros(4, 4, dtype=torch.float64)
-    a[p, p] = a[q, q] = 0.0
-    c[p, p] = c[q, q] = 1.0
-    s[q, p], s[p, q] = 1.0, -1.0
-    return a, c, s
-
-
 class _Chains:
     """Single-qubit chains with ``c`` rotations each, multiplied out together: fixed matrices
     ``(S, c + 1, 4, 4)``, and per rotation its parameter index, scale, offset and ``(A, C, S)`` basis."""
@@ -70,7 +60,7 @@ class _Chains:
                              for f, _ in chains])
         rotations = [r for _, rots in chains for r in rots]
         shape = (len(chains), len(chains[0][1]))
-        basis = [torch.stack(_rotation_basis(r.kind)) for r in rotations]
+        basis = [torch.as_tensor(rotation_basis(r.kind)) for r in rotations]
         return cls(
             fixed,
             torch.tensor([r.param for r in rotations], dtype=torch.long).reshape(shape),
@@ -177,8 +167,6 @@ class DeviceCircuit:
                 "segments": self._segments.to(device, dtype),
                 "two": torch.stack([torch.as_tensor(t) for t in two]).to(device, dtype) if two else None,
                 "left": self._left.to(device), "right": self._right.to(device), "trailing": self._trailing.to(device),
-                "z": self._functionals("z", device, dtype),
-                "probs": self._functionals("probs", device, dtype),
             }
         return self._cache[key]
 
@@ -235,6 +223,8 @@ class DeviceCircuit:
     def _measure(self, x: torch.Tensor, weights: torch.Tensor, kind: str) -> torch.Tensor:
         self._check(x, weights)
         const = self._constants(x.device, x.dtype)
+        if kind not in const:  # the bit-string functionals (4**m x 2**n) only once shots are asked for
+            const[kind] = self._functionals(kind, x.device, x.dtype)
         h = self._pull_back(const[kind], weights.to(x.dtype), const)
         return self._embedded(x, weights.to(x.dtype), const) @ h
 

@@ -44,6 +44,7 @@ __all__ = [
     "device_summary",
     "fake_backend",
     "kraus_to_ptm",
+    "rotation_basis",
     "qiskit_circuit",
     "readout_errors",
     "to_our_order",
@@ -58,6 +59,23 @@ _PAULIS = np.array(
 )
 #: rotation gate -> the Pauli coordinates it turns into each other: (p, q) with p -> cos p + sin q
 ROTATION_PLANES = {"rx": (2, 3), "ry": (3, 1), "rz": (1, 2)}
+
+
+def rotation_basis(kind: str) -> np.ndarray:
+    """``(A, C, S)`` ``(3, 4, 4)``: the PTM of the rotation ``kind`` by ``angle`` is ``A + cos(angle) C + sin(angle) S``.
+
+    Example:
+        >>> a, c, s = rotation_basis("rz")
+        >>> (a + c).diagonal()
+        array([1., 1., 1., 1.])
+    """
+    p, q = ROTATION_PLANES[kind]
+    basis = np.zeros((3, 4, 4))
+    basis[0] = np.eye(4)
+    basis[0, p, p] = basis[0, q, q] = 0.0
+    basis[1, p, p] = basis[1, q, q] = 1.0
+    basis[2, q, p], basis[2, p, q] = 1.0, -1.0
+    return basis
 #: how every device circuit is transpiled (with an initial layout: :func:`transpile_options`)
 _TRANSPILE = {"optimization_level": 1, "seed_transpiler": 0}
 
@@ -216,12 +234,8 @@ def _gate_factors(op: Any, index_of: dict) -> list[Factor] | None:
 
 
 def _fixed_rotation_matrix(f: Factor) -> np.ndarray:
-    p, q = ROTATION_PLANES[f.kind]
-    c, s = np.cos(f.offset), np.sin(f.offset)
-    m = np.eye(4)
-    m[p, p] = m[q, q] = c
-    m[q, p], m[p, q] = s, -s
-    return m
+    a, c, s = rotation_basis(f.kind)
+    return a + np.cos(f.offset) * c + np.sin(f.offset) * s
 
 
 def _merge(factors: list[Factor]) -> tuple[Factor, ...]:
@@ -314,16 +328,20 @@ def _automorphisms(spec: CircuitSpec) -> list[tuple[int, ...]]:
 def transpile_options(spec: CircuitSpec, backend: Any) -> dict:
     """The :func:`qiskit.transpile` keyword arguments of :func:`transpile_for` (its initial layout
     included), for a PennyLane Qiskit device to transpile the same circuit the same way."""
-    qiskit, _, _ = _import_qiskit()
-    with warnings.catch_warnings():  # qiskit-ibm-runtime's plugins announce deprecations on every transpile
-        warnings.simplefilter("ignore", DeprecationWarning)
-        first = qiskit.transpile(qiskit_circuit(spec), backend, **_TRANSPILE)
+    first = _transpile(qiskit_circuit(spec), backend, _TRANSPILE)
     initial = first.layout.initial_index_layout(filter_ancillas=True)
     best = min(tuple(initial[perm[i]] for i in range(spec.n_qubits)) for perm in _automorphisms(spec))
     return {**_TRANSPILE, "initial_layout": list(best)}
 
 
-def transpile_for(spec: CircuitSpec, backend: Any) -> Any:
+def _transpile(circuit: Any, backend: Any, options: dict) -> Any:
+    qiskit, _, _ = _import_qiskit()
+    with warnings.catch_warnings():  # qiskit-ibm-runtime's plugins announce deprecations on every transpile
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return qiskit.transpile(circuit, backend, **options)
+
+
+def transpile_for(spec: CircuitSpec, backend: Any, options: dict | None = None) -> Any:
     """The circuit as the device runs it (laid out, routed, native gates), parameters symbolic.
 
     ``qiskit.transpile(..., optimization_level=1, seed_transpiler=0)``, made repeatable:
@@ -332,13 +350,9 @@ def transpile_for(spec: CircuitSpec, backend: Any) -> Any:
     put different qubits' noise on each logical qubit. So Qiskit's layout is taken, the
     smallest of its images under the symmetries of the circuit's interaction graph (equally
     scored) is chosen, and the circuit is transpiled again from that initial layout
-    (:func:`transpile_options`).
+    (:func:`transpile_options`; pass them as ``options`` where they are already known).
     """
-    qiskit, _, _ = _import_qiskit()
-    options = transpile_options(spec, backend)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return qiskit.transpile(qiskit_circuit(spec), backend, **options)
+    return _transpile(qiskit_circuit(spec), backend, options or transpile_options(spec, backend))
 
 
 def compile_for_device(spec: CircuitSpec, device: str) -> DeviceProgram:

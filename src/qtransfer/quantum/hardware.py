@@ -142,11 +142,12 @@ def _aer_device(spec: CircuitSpec, noise: DeviceNoise, shots: int | None, seed: 
     from .devices import aer_noise_model, fake_backend, transpile_for, transpile_options
 
     backend = fake_backend(noise.name)
-    counts = transpile_for(spec, backend).count_ops()
+    layout = transpile_options(spec, backend)
+    counts = transpile_for(spec, backend, layout).count_ops()
     if sum(v for k, v in counts.items() if k in ("cx", "ecr", "cz", "swap")) > len(spec.entangling_pairs()) * spec.depth:
         raise ValueError(f"this circuit needs routing (swaps) on {noise.name}, which pennylane-qiskit's qiskit.aer "
                          "turns off; use --backend builtin or pennylane:qiskit.remote")
-    options = {"compile_backend": backend, "noise_model": aer_noise_model(backend), **transpile_options(spec, backend)}
+    options = {"compile_backend": backend, "noise_model": aer_noise_model(backend), **layout}
     if shots is None:
         return _exact_aer_device()(spec.n_qubits, **options)
     if seed is not None:
