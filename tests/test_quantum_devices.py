@@ -25,6 +25,7 @@ from qtransfer.quantum.devices import (
     device_summary,
     fake_backend,
     kraus_to_ptm,
+    theta_index,
     transpile_for,
 )
 from qtransfer.quantum.noise import DeviceNoise, parse_noise
@@ -54,7 +55,8 @@ def _aer_final_states(spec: CircuitSpec, device: str, x: torch.Tensor, w: torch.
     flat = w.reshape(-1)
     states = []
     for b in range(x.shape[0]):
-        values = {p: float(x[b, p.index] if p.vector.name == "x" else flat[p.index]) for p in transpiled.parameters}
+        theta = torch.cat([x[b], flat])
+        values = {p: float(theta[i]) for p, i in theta_index(transpiled, spec.n_qubits).items()}
         circuit = transpiled.assign_parameters(values)
         circuit.save_density_matrix()
         states.append(np.asarray(sim.run(circuit).result().data()["density_matrix"]))
@@ -121,7 +123,8 @@ def test_readout_error_as_aer_samples_it():
     ours = DeviceCircuit(program).probabilities(x, w)[0].numpy()
     backend = fake_backend("fake_manila")
     transpiled = transpile_for(spec, backend)
-    values = {p: float(x[0, p.index] if p.vector.name == "x" else w.reshape(-1)[p.index]) for p in transpiled.parameters}
+    theta = torch.cat([x[0], w.reshape(-1)])
+    values = {p: float(theta[i]) for p, i in theta_index(transpiled, spec.n_qubits).items()}
     circuit = transpiled.assign_parameters(values)
     from qiskit import ClassicalRegister
 

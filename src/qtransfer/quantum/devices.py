@@ -45,6 +45,7 @@ __all__ = [
     "fake_backend",
     "kraus_to_ptm",
     "rotation_basis",
+    "theta_index",
     "qiskit_circuit",
     "readout_errors",
     "to_our_order",
@@ -125,6 +126,12 @@ def qiskit_circuit(spec: CircuitSpec) -> Any:
         else:
             circuit.ry(w[layer * n + wire], wire)
     return circuit
+
+
+def theta_index(transpiled: Any, n_inputs: int) -> dict:
+    """Each symbolic parameter of a :func:`qiskit_circuit` (transpiled or not) -> its index in
+    ``theta`` = the ``n_inputs`` inputs, then the flat weights."""
+    return {p: p.index if p.vector.name == "x" else n_inputs + p.index for p in transpiled.parameters}
 
 
 def kraus_to_ptm(kraus: list[np.ndarray]) -> np.ndarray:
@@ -369,7 +376,7 @@ def compile_for_device(spec: CircuitSpec, device: str) -> DeviceProgram:
     noise = NoiseLookup(aer_noise_model(backend))
     transpiled = transpile_for(spec, backend)
     layout = tuple(transpiled.layout.final_index_layout()[: spec.n_qubits])
-    index_of = {p: p.index if p.vector.name == "x" else spec.n_qubits + p.index for p in transpiled.parameters}
+    index_of = theta_index(transpiled, spec.n_qubits)
 
     instructions = [(ins.operation, tuple(transpiled.find_bit(q).index for q in ins.qubits))
                     for ins in transpiled.data if ins.operation.name != "barrier"]

@@ -201,6 +201,7 @@ def _device_ops(spec: CircuitSpec, device: str) -> tuple[list, Any, list[int]]:
         aer_noise_model,
         affine_angle,
         fake_backend,
+        theta_index,
         transpile_for,
     )
 
@@ -208,7 +209,7 @@ def _device_ops(spec: CircuitSpec, device: str) -> tuple[list, Any, list[int]]:
     model = aer_noise_model(backend)
     errors = NoiseLookup(model)
     transpiled = transpile_for(spec, backend)
-    index_of = {p: p.index if p.vector.name == "x" else spec.n_qubits + p.index for p in transpiled.parameters}
+    index_of = theta_index(transpiled, spec.n_qubits)
     ops = []
     for ins in transpiled.data:
         op, qubits = ins.operation, tuple(transpiled.find_bit(q).index for q in ins.qubits)
