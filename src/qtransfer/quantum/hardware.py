@@ -125,8 +125,7 @@ def _exact_aer_device() -> type:
             rho = np.asarray(result.data(experiment)["density_matrix"])
             p = np.real(np.diag(rho)).reshape([2] * n).transpose(range(n - 1, -1, -1))  # axis i: wire i
             for i, error in enumerate(readout_errors(self._noise_model, self._measured)):
-                a, b = error.p1_given_0, error.p0_given_1
-                confusion = np.array([[1 - a, b], [a, 1 - b]])  # [read][true]
+                confusion = np.array(error.confusion())  # [read][true]
                 p = np.moveaxis(np.tensordot(confusion, p, axes=([1], [i])), 0, i)
             return p.reshape(-1)
 

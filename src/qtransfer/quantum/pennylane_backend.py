@@ -146,9 +146,7 @@ def _noise_channels(qml, noise, n_qubits: int):
 
     def before_measuring() -> None:
         for q in range(n_qubits):
-            a, b = noise.readout_for(q).p1_given_0, noise.readout_for(q).p0_given_1
-            flip = [np.array([[np.sqrt(1 - a), 0], [0, np.sqrt(1 - b)]]), np.array([[0, np.sqrt(b)], [np.sqrt(a), 0]])]
-            qml.QubitChannel(flip, wires=q)
+            qml.QubitChannel(_readout_flip(noise.readout_for(q)), wires=q)
 
     return after_gate, before_measuring
 
@@ -223,17 +221,21 @@ def _device_ops(spec: CircuitSpec, device: str) -> tuple[list, Any, list[int]]:
     return ops, model, layout
 
 
-def _readout_kraus(model, qubit: int) -> list | None:
-    """Aer's readout error on ``qubit`` as a channel before measuring (exact for ``<Z>``)."""
+def _readout_flip(error) -> list:
+    """A :class:`~qtransfer.quantum.noise.ReadoutError` as the Kraus matrices of a channel applied
+    before an ideal measurement (exact for the read-out distribution and ``<Z>``)."""
     import numpy as np
 
+    a, b = error.p1_given_0, error.p0_given_1
+    return [np.array([[np.sqrt(1 - a), 0], [0, np.sqrt(1 - b)]]), np.array([[0, np.sqrt(b)], [np.sqrt(a), 0]])]
+
+
+def _readout_kraus(model, qubit: int) -> list | None:
+    """Aer's readout error on ``qubit`` as a channel before measuring; ``None`` without one."""
     from .devices import readout_errors
 
     (error,) = readout_errors(model, [qubit])
-    a, b = error.p1_given_0, error.p0_given_1
-    if a == 0 and b == 0:
-        return None
-    return [np.array([[np.sqrt(1 - a), 0], [0, np.sqrt(1 - b)]]), np.array([[0, np.sqrt(b)], [np.sqrt(a), 0]])]
+    return None if error.p1_given_0 == 0 and error.p0_given_1 == 0 else _readout_flip(error)
 
 
 def build_device_qnode(
