@@ -172,7 +172,7 @@ class Factor:
     offset: float = 0.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class DeviceProgram:
     """A transpiled circuit under a device's noise, in Pauli-transfer form (see the module docstring).
 
@@ -362,8 +362,11 @@ def transpile_for(spec: CircuitSpec, backend: Any, options: dict | None = None) 
     return _transpile(qiskit_circuit(spec), backend, options or transpile_options(spec, backend))
 
 
+@lru_cache(maxsize=32)
 def compile_for_device(spec: CircuitSpec, device: str) -> DeviceProgram:
-    """The :class:`DeviceProgram` of ``spec`` on the fake backend ``device``.
+    """The :class:`DeviceProgram` of ``spec`` on the fake backend ``device``, compiled once per
+    process (transpiling, the noise model and the PTMs do not change; the program is frozen):
+    every layer, seed and evaluation on the same device shares it.
 
     Example:
         >>> program = compile_for_device(CircuitSpec(n_qubits=4, depth=6), "fake_manila")  # doctest: +SKIP
