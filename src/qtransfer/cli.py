@@ -454,12 +454,15 @@ def _one_line_warnings() -> None:
     import warnings
 
     default = warnings.formatwarning
+    if getattr(default, "one_line", False):  # already installed (main called again in one process)
+        return
 
     def short(message, category, filename, lineno, line=None) -> str:
         if issubclass(category, UserWarning) and "qtransfer" in Path(filename).parts:
             return f"qtransfer: warning: {message}\n"
         return default(message, category, filename, lineno, line)
 
+    short.one_line = True  # type: ignore[attr-defined]
     warnings.formatwarning = short
 
 
