@@ -69,6 +69,9 @@ def test_parse_noise_errors_name_the_value_and_the_form(text, words):
 def test_a_device_without_the_hardware_extra_says_what_to_install(monkeypatch):
     import sys
 
+    from qtransfer.quantum.devices import compile_for_device
+
+    compile_for_device.cache_clear()  # a program compiled by an earlier test (with the extra) is cached
     monkeypatch.setitem(sys.modules, "qiskit_aer", None)  # as if not installed
     with pytest.raises(ImportError, match=r"pip install 'qtransfer\[hardware\]'"):
         QuantumLayer(4, 6, noise="fake_manila")
