@@ -44,6 +44,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from qtransfer.collector import paused
 from qtransfer.errors import CheckpointError, DownloadError, UsageError
 from qtransfer.paths import sha256_file
 
@@ -323,8 +324,14 @@ class BackboneRef:
         """The frozen :class:`Backbone` (imports torchvision; may download named weights).
 
         Random weights (``"none"``) are drawn from a fixed seed, so every process builds the
-        same backbone whatever the global random state.
+        same backbone whatever the global random state. Python's cyclic collector is paused
+        meanwhile (:func:`qtransfer.collector.paused`: importing torchvision otherwise costs
+        full collections over the whole heap).
         """
+        with paused():
+            return self._build(device)
+
+    def _build(self, device: str | torch.device) -> "Backbone":
         from torchvision.models import get_model
 
         spec = self.spec
