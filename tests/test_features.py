@@ -331,3 +331,26 @@ def test_decode_ahead_hands_back_an_error_of_its_thread(tmp_path):
     ahead = DecodeAhead([(0, path)], fails)
     with pytest.raises(RuntimeError, match="transform bug"):
         ahead.stop()
+
+
+def test_a_chunk_is_decoded_whole_before_its_first_image_is_handed_over(tmp_path, monkeypatch):
+    """Decoding and the forward pass take turns: no image of a chunk is yielded while others of
+    it are still being decoded (they would compete with the backbone for the cores)."""
+    import time
+
+    from qtransfer.features import loading
+
+    monkeypatch.setattr(loading, "DECODE_CHUNK", 4)
+    paths = _write_images(tmp_path, 6)
+    finished = []
+
+    def slow_after_the_first(img):
+        if finished:
+            time.sleep(0.05)
+        finished.append(img.size)
+        return img.size
+
+    stream = loading.iter_loaded(list(enumerate(paths)), slow_after_the_first, workers=2)
+    first = next(stream)
+    assert first[0] == 0 and len(finished) == 4  # the whole first chunk, not just its first image
+    assert [i for i, _ in stream] == [1, 2, 3, 4, 5] and len(finished) == 6

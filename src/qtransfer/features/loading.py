@@ -48,7 +48,8 @@ def iter_loaded(items: Sequence[tuple[int, Path]], transform: Callable, workers:
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qt-decode") as pool:
         for start in range(0, len(items), DECODE_CHUNK):
             part = items[start : start + DECODE_CHUNK]
-            yield from zip((i for i, _ in part), pool.map(lambda item: load(item[1], transform), part))
+            decoded = list(pool.map(lambda item: load(item[1], transform), part))  # all, before any is used
+            yield from zip((i for i, _ in part), decoded)
 
 
 class DecodeAhead:
