@@ -3,11 +3,14 @@
 Usage (from the repository root):
     .venv/bin/python benchmarks/extraction.py                       # mobilenet_v2 + resnet18
     .venv/bin/python benchmarks/extraction.py --backbones resnet18 --options eager,channels_last
+    .venv/bin/python benchmarks/extraction.py --backbones mobilenet_v2,efficientnet_b0 \
+        --options "qtransfer default" --batch-sizes 4,6,8 --repeat 3   # how cpu_batch was chosen
 
 Each option is one cold pass over every image (decode + preprocess + forward, no cache).
 "qtransfer default" is ``extract_features`` itself (batch norm folded into the convolutions,
-channels-last, one decoding thread ahead, batches of 8); the other rows are the variants it
-was chosen from, defined here (the product carries only the winner).
+channels-last, decoding in chunks between forward passes, the architecture's ``cpu_batch``
+images per pass; ``--batch-sizes`` times it at other batch sizes too); the other rows are the
+variants it was chosen from, defined here (the product carries only the winner).
 "prepare" time (tracing, fusing, compiling) is included in the seconds because it is paid on
 every cold run. "max |diff|" compares the features with the baseline (inline decoding, eager
 contiguous fp32 under torch.no_grad, batch 32).
@@ -136,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--options", default=",".join(["qtransfer default", *OPTIONS]), help="comma-separated option names")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ap.add_argument("--repeat", type=int, default=1, help="passes per option; the median is shown")
+    ap.add_argument("--batch-sizes", default="", help="also time qtransfer default at these batch sizes (comma-separated)")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")  # torch.jit deprecation notices
     if args.threads:
@@ -145,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no images under {args.data}", file=sys.stderr)
         return 3
     chosen = [o.strip() for o in args.options.split(",") if o.strip()]
+    chosen += [f"qtransfer, batch {int(b)}" for b in args.batch_sizes.split(",") if b.strip()]
     print(f"{len(paths)} images from {args.data}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'backbone':<14} {'option':<30} {'seconds':>8} {'img/s':>7} {'max |diff|':>11}")
     for name in args.backbones.split(","):
@@ -161,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
                 t = time.perf_counter()
                 if opt == "qtransfer default":
                     features = extract_features(paths, bb, cache=None, progress=False).features
+                elif opt.startswith("qtransfer, batch "):
+                    batch = int(opt.rsplit(" ", 1)[1])
+                    features = extract_features(paths, bb, cache=None, progress=False, batch_size=batch).features
                 else:
                     features = _run_variant(paths, bb, *OPTIONS[opt])
                 times.append(time.perf_counter() - t)

@@ -67,6 +67,28 @@ def test_every_backbone_builds_frozen_and_reports_its_feature_width(name):
     assert bb.identity["transform"].startswith("published:")
 
 
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_cpu_batch_is_the_most_images_whose_widest_activation_fits_the_limit(name):
+    """The registry's cpu_batch: up to 8 images, each activation of the batch under CPU_ACTIVATION_LIMIT
+    (glibc maps larger blocks fresh on every pass), measured here by a 224x224 forward pass."""
+    from qtransfer.features.backbones import CPU_ACTIVATION_LIMIT
+
+    bb = create_backbone(name, weights=None)
+    widest = 0
+
+    def record(module, inputs, output):
+        nonlocal widest
+        if isinstance(output, torch.Tensor):
+            widest = max(widest, output.numel() * output.element_size())
+
+    hooks = [m.register_forward_hook(record) for m in bb.model.modules()]
+    with torch.inference_mode():
+        bb(torch.zeros(1, 3, 224, 224))
+    for hook in hooks:
+        hook.remove()
+    assert bb.spec.cpu_batch == max(b for b in range(1, 9) if b * widest <= CPU_ACTIVATION_LIMIT)
+
+
 def test_known_feature_widths_match_forward_pass():
     for name, width in (("resnet18", 512), ("mobilenet_v2", 1280)):
         bb = create_backbone(name, weights=None)

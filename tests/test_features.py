@@ -214,9 +214,34 @@ def test_folded_channels_last_extraction_equals_eager(images, bb, workers, batch
     assert bb.model.conv1.weight.is_contiguous() and not bb.training
 
 
+def test_the_cpu_batch_is_the_architectures_own_unless_given(images, bb, monkeypatch):
+    """``batch_size=None`` takes the registry's ``cpu_batch`` on the CPU."""
+    import dataclasses
+
+    from qtransfer.features import extract
+    from qtransfer.features.backbones import BACKBONES
+
+    assert BACKBONES["mobilenet_v2"].cpu_batch == 6 and BACKBONES["resnet18"].cpu_batch == 8
+    sizes = []
+    prepare = extract.prepare_forward
+
+    def counting(backbone, device="cpu"):
+        forward, convert = prepare(backbone, device)
+        return (lambda x: sizes.append(len(x)) or forward(x)), convert
+
+    monkeypatch.setattr(extract, "prepare_forward", counting)
+    bb.spec = dataclasses.replace(bb.spec, cpu_batch=4)
+    _run(images, bb, None, batch_size=None)
+    assert sizes == [4, 2]
+    sizes.clear()
+    _run(images, bb, None, batch_size=5)
+    assert sizes == [5, 1]
+
+
 def test_bad_arguments(images, bb):
-    with pytest.raises(UsageError, match="batch_size"):
-        _run(images, bb, None, batch_size=0)
+    for bad in (0, True, 2.0):
+        with pytest.raises(UsageError, match="batch_size"):
+            _run(images, bb, None, batch_size=bad)
     with pytest.raises(UsageError, match="num_workers"):
         _run(images, bb, None, num_workers=-1)
 

@@ -107,6 +107,14 @@ class BackboneSpec:
     ``weights`` maps each torchvision weights name of the architecture to its preprocessing;
     ``default_weights`` is what ``DEFAULT`` means; ``weights_enum`` the torchvision enum's name.
     ``input_size`` is the smallest input side the architecture accepts (ViT needs exactly it).
+    ``cpu_batch`` is how many images one forward pass takes on the CPU
+    (:func:`~qtransfer.features.extract.extract_features`): the most, up to 8, whose widest
+    activation stays under 32 MiB (:data:`CPU_ACTIVATION_LIMIT`), glibc's ceiling for reusing freed
+    memory. A larger block is mapped fresh from the kernel and page-faulted on every pass: on
+    2026-11-27 (2 cores, fresh processes) MobileNetV2 (4.6 MiB per image in its widest layer)
+    took 1.3-1.6 s over 244 images in batches of 8 against 0.75-0.8 s in batches of 4 or 6, and
+    0.74-0.80 s in batches of 8 once ``MALLOC_MMAP_THRESHOLD_`` was raised.
+    ``tests/test_backbones.py`` checks every entry against that rule.
     """
 
     name: str
@@ -118,9 +126,12 @@ class BackboneSpec:
     default_weights: str = "IMAGENET1K_V1"
     input_size: int = 32
     fixed_input: bool = False
+    cpu_batch: int = 8
 
 
 BACKBONES: dict[str, BackboneSpec] = {}
+#: the most bytes one activation of a CPU batch should take (see :class:`BackboneSpec`'s ``cpu_batch``)
+CPU_ACTIVATION_LIMIT = 32 << 20
 
 
 def register_backbone(spec: BackboneSpec) -> BackboneSpec:
@@ -139,13 +150,14 @@ register_backbone(BackboneSpec("resnet34", "fc", "ResNet-34, 21.8 M params", 512
 register_backbone(BackboneSpec("resnet50", "fc", "ResNet-50, 25.6 M params, 2048 features", 2048, "ResNet50_Weights",
                                _V1_V2, "IMAGENET1K_V2"))
 register_backbone(BackboneSpec("mobilenet_v2", "classifier.1", "MobileNetV2, 3.5 M params, fast on CPU", 1280,
-                               "MobileNet_V2_Weights", _V1_V2, "IMAGENET1K_V2"))
+                               "MobileNet_V2_Weights", _V1_V2, "IMAGENET1K_V2", cpu_batch=6))
 register_backbone(BackboneSpec("mobilenet_v3_large", "classifier.3", "MobileNetV3-Large, 5.5 M params, fast on CPU",
                                1280, "MobileNet_V3_Large_Weights", _V1_V2, "IMAGENET1K_V2"))
 register_backbone(BackboneSpec("efficientnet_b0", "classifier.1", "EfficientNet-B0, 5.3 M params", 1280,
-                               "EfficientNet_B0_Weights", {"IMAGENET1K_V1": Preprocessing(256, 224, "BICUBIC")}))
+                               "EfficientNet_B0_Weights", {"IMAGENET1K_V1": Preprocessing(256, 224, "BICUBIC")},
+                               cpu_batch=6))
 register_backbone(BackboneSpec("convnext_tiny", "classifier.2", "ConvNeXt-Tiny, 28.6 M params", 768,
-                               "ConvNeXt_Tiny_Weights", {"IMAGENET1K_V1": Preprocessing(236, 224)}))
+                               "ConvNeXt_Tiny_Weights", {"IMAGENET1K_V1": Preprocessing(236, 224)}, cpu_batch=6))
 register_backbone(BackboneSpec(
     "vit_b_16", "heads.head", "ViT-B/16, 86.6 M params; needs exactly 224x224 input", 768, "ViT_B_16_Weights",
     {"IMAGENET1K_V1": Preprocessing(256, 224), "IMAGENET1K_SWAG_E2E_V1": Preprocessing(384, 384, "BICUBIC"),

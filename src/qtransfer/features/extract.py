@@ -61,8 +61,8 @@ from qtransfer.paths import sha256_file
 
 __all__ = ["DEFAULT_BATCH_SIZE", "Extraction", "extract_features", "feature_key", "prepare_forward"]
 
-#: images per forward pass, chosen with benchmarks/extraction.py on 2 CPU cores (245 hymenoptera
-#: images, mobilenet_v2 and resnet18): batches of 8 keep activations in cache.
+#: images per forward pass off the CPU (CUDA; not measured here: no GPU). On the CPU each
+#: architecture has its own, measured (:attr:`BackboneSpec.cpu_batch <qtransfer.features.backbones.BackboneSpec>`).
 DEFAULT_BATCH_SIZE = 8
 #: most bytes of pixels decoded ahead while the backbone is built (:func:`_build_decoding_ahead`)
 DECODE_AHEAD_BYTES = 64 << 20
@@ -158,7 +158,7 @@ def extract_features(
     backbone: Backbone | BackboneRef,
     *,
     cache: FeatureCache | None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
     num_workers: int | None = None,
@@ -171,7 +171,9 @@ def extract_features(
             :class:`~qtransfer.features.backbones.BackboneRef`, built only if an image is not cached.
         cache: a :class:`~qtransfer.features.cache.FeatureCache`, or ``None`` to compute
             everything and store nothing.
-        batch_size: images per forward pass (8 measured fastest on CPU).
+        batch_size: images per forward pass; ``None``: the architecture's measured
+            ``spec.cpu_batch`` on the CPU (6 for mobilenet_v2, 8 for resnet18), else
+            :data:`DEFAULT_BATCH_SIZE`.
         device: where the backbone runs (it is moved there).
         progress: show a tqdm bar on stderr.
         num_workers: decoding threads (``None``: one per torch thread; ``0``: decode inline).
@@ -180,7 +182,9 @@ def extract_features(
     in ``failures`` (and undecodable ones are cached as such).
     """
     t0 = time.perf_counter()
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if batch_size is None:
+        batch_size = backbone.spec.cpu_batch if torch.device(device).type == "cpu" else DEFAULT_BATCH_SIZE
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
     workers = max(1, torch.get_num_threads()) if num_workers is None else int(num_workers)
     if workers < 0:
