@@ -379,3 +379,22 @@ def test_a_chunk_is_decoded_whole_before_its_first_image_is_handed_over(tmp_path
     first = next(stream)
     assert first[0] == 0 and len(finished) == 4  # the whole first chunk, not just its first image
     assert [i for i, _ in stream] == [1, 2, 3, 4, 5] and len(finished) == 6
+
+
+def test_decode_ahead_shortens_thread_switches_only_while_it_runs(tmp_path):
+    import sys
+
+    from qtransfer.features.loading import AHEAD_SWITCH_INTERVAL, DecodeAhead
+
+    path = _write_images(tmp_path, 1)[0]
+    before = sys.getswitchinterval()
+    seen = []
+
+    def fails(img):
+        seen.append(sys.getswitchinterval())
+        raise RuntimeError("transform bug")
+
+    ahead = DecodeAhead([(0, path)], fails)
+    with pytest.raises(RuntimeError):
+        ahead.stop()
+    assert seen == [pytest.approx(AHEAD_SWITCH_INTERVAL)] and sys.getswitchinterval() == before
