@@ -9,7 +9,8 @@
     process as a user runs it, timed by the command's own ``metrics.json`` (``timing.total_s``,
     from the start of the run to the metrics written; Python start-up and imports are outside
     it, as they are outside (a)'s clock): cold (empty feature cache), warm (features cached),
-    and warm again while another process keeps one core busy (a pure-Python busy loop).
+    and warm again while another process keeps one core busy (a pure-Python busy loop); each
+    ``--repeats`` times (default 3, a fresh empty cache for every cold run), the median shown.
 
 Both read the published layout, a data root with ``train/`` and ``val/`` class folders
 (``--data`` may be one; a folder of class folders is split 80/20 per class, seed 0, into a
@@ -26,6 +27,7 @@ import argparse
 import json
 import math
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -174,6 +176,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--published-epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=3, help="fresh qtransfer train processes per row; the median is shown")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     if Path(args.weights).is_file():
@@ -190,12 +193,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         root = data_root(Path(args.data).resolve(), tmp)
-        runs = {"cold": qtransfer_train(root, tmp / "cold", tmp / "cache", args),
-                "warm": qtransfer_train(root, tmp / "warm", tmp / "cache", args)}
+        runs: dict[str, list[dict]] = {"cold": [], "warm": [], "warm, one core busy": []}
+        for k in range(args.repeats):
+            runs["cold"].append(qtransfer_train(root, tmp / f"cold{k}", tmp / f"cache{k}", args))
+            runs["warm"].append(qtransfer_train(root, tmp / f"warm{k}", tmp / "cache0", args))
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         try:
             time.sleep(0.5)
-            runs["warm, one core busy"] = qtransfer_train(root, tmp / "busy", tmp / "cache", args)
+            for k in range(args.repeats):
+                runs["warm, one core busy"].append(qtransfer_train(root, tmp / f"busy{k}", tmp / "cache0", args))
         finally:
             busy.kill()
         found = discover(root)
@@ -215,9 +221,13 @@ def main() -> None:
                                    if extrapolated else f" ({args.epochs} epochs)")
     accuracy = "-" if extrapolated else f"{pub['best_val_acc']:.3f}"
     print(f"| {name} | {pub_total:.1f} | - | - | 1x | {accuracy} | - |")
-    for label, r in runs.items():
-        print(f"| qtransfer train, {label} | {r['total_s']:.2f} | {r['extract_s']:.2f} | {r['train_s']:.2f} | "
+    for label, rs in runs.items():
+        r = {key: statistics.median(x[key] for x in rs) for key in ("total_s", "extract_s", "train_s", "wall_s", "val_acc")}
+        spread = f" ({min(x['total_s'] for x in rs):.2f}-{max(x['total_s'] for x in rs):.2f})" if len(rs) > 1 else ""
+        print(f"| qtransfer train, {label} | {r['total_s']:.2f}{spread} | {r['extract_s']:.2f} | {r['train_s']:.2f} | "
               f"{pub_total / r['total_s']:.0f}x | {r['val_acc']:.3f} | {r['wall_s']:.1f} |")
+    if args.repeats > 1:
+        print(f"\nqtransfer rows: median of {args.repeats} fresh processes each (total s: min-max in brackets)")
     print(f"\npublished protocol: {per_epoch:.2f} s per epoch (mean of {len(pub['epochs'])}), set-up {pub['setup_s']:.2f} s")
     if args.json:
         Path(args.json).write_text(json.dumps({"published": pub, "published_total_s": pub_total, "qtransfer": runs}, indent=2))
