@@ -62,7 +62,7 @@ from qtransfer.paths import sha256_file
 __all__ = ["DEFAULT_BATCH_SIZE", "Extraction", "extract_features", "feature_key", "prepare_forward"]
 
 #: images per forward pass off the CPU (CUDA; not measured here: no GPU). On the CPU each
-#: architecture has its own, measured (:attr:`BackboneSpec.cpu_batch <qtransfer.features.backbones.BackboneSpec>`).
+#: architecture has its own (:attr:`BackboneSpec.cpu_batch <qtransfer.features.backbones.BackboneSpec>`).
 DEFAULT_BATCH_SIZE = 8
 #: most bytes of pixels decoded ahead while the backbone is built (:func:`_build_decoding_ahead`)
 DECODE_AHEAD_BYTES = 64 << 20
@@ -171,7 +171,7 @@ def extract_features(
             :class:`~qtransfer.features.backbones.BackboneRef`, built only if an image is not cached.
         cache: a :class:`~qtransfer.features.cache.FeatureCache`, or ``None`` to compute
             everything and store nothing.
-        batch_size: images per forward pass; ``None``: the architecture's measured
+        batch_size: images per forward pass; ``None``: the architecture's
             ``spec.cpu_batch`` on the CPU (6 for mobilenet_v2, 8 for resnet18), else
             :data:`DEFAULT_BATCH_SIZE`.
         device: where the backbone runs (it is moved there).

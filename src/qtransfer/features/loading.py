@@ -80,10 +80,14 @@ class DecodeAhead:
         self._done: list[tuple[int, Any]] = []
         self._error: BaseException | None = None
         self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="qt-decode-ahead", daemon=True)
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, AHEAD_SWITCH_INTERVAL))
-        self._thread = threading.Thread(target=self._run, name="qt-decode-ahead", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:  # no thread, no stop(): the caller's interval now
+            sys.setswitchinterval(self._switch_interval)
+            raise
 
     def _run(self) -> None:
         try:
