@@ -153,16 +153,19 @@ def data_root(data: Path, tmp: Path) -> Path:
     return root
 
 
-def qtransfer_train(root: Path, out: Path, cache: Path, args) -> dict:
-    """One fresh ``qtransfer train`` process; its metrics.json timing, accuracy and wall seconds."""
+def qtransfer_train(root: Path, out: Path, cache: Path, args, src: Path | None = None) -> dict:
+    """One fresh ``qtransfer train`` process; its metrics.json timing, accuracy and wall seconds.
+
+    With ``src``, that tree's ``qtransfer`` runs (first on ``PYTHONPATH``, from ``out``'s parent)."""
     import os
     import subprocess
 
     command = [sys.executable, "-m", "qtransfer.cli", "train", "--data", str(root), "--backbone", args.backbone,
-               "--weights", args.weights, "--epochs", str(args.epochs), "--seed", str(args.seed), "--out", str(out),
+               "--weights", str(args.weights), "--epochs", str(args.epochs), "--seed", str(args.seed), "--out", str(out),
                "--cache-dir", str(cache), "--no-progress"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **({"PYTHONPATH": str(src)} if src is not None else {}))
     t0 = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    subprocess.run(command, check=True, capture_output=True, env=env, cwd=out.parent if src is not None else None)
     wall = time.perf_counter() - t0
     metrics = json.loads((out / "metrics.json").read_text())
     return {**metrics["timing"], "wall_s": wall, "val_acc": metrics["final"]["val"]["accuracy"]}

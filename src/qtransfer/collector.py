@@ -5,7 +5,9 @@ and sympy: about 150 000 new objects the collector tracks, on top of about 185 0
 there after ``import torch``. While they arrive, Python's collector makes full passes over the
 whole heap: on 2026-11-27, on 2 cores, ``import torchvision.models`` took 0.89 s, of which
 0.25 s were collections, two of them full passes of 0.10 and 0.12 s, and a third full pass
-(0.17 s) came later inside the cold run, while the backbone was copied for batch-norm folding.
+(0.17 s) came later inside the cold run, while the backbone was copied for batch-norm folding
+(timed with a :data:`gc.callbacks` hook). The median cold ``qtransfer train`` took 2.87 s
+instead of 3.36 s (``python benchmarks/cold_runs.py a3d6322 beda5d0``, 6 alternating rounds).
 None of these passes finds garbage worth the time: imports build modules, not cycles to free.
 
 :func:`paused` holds the collector off while a backbone is built and restores the caller's

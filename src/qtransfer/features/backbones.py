@@ -111,9 +111,10 @@ class BackboneSpec:
     (:func:`~qtransfer.features.extract.extract_features`): the most, up to 8, whose widest
     activation stays under 32 MiB (:data:`CPU_ACTIVATION_LIMIT`), glibc's ceiling for reusing freed
     memory. A larger block is mapped fresh from the kernel and page-faulted on every pass: on
-    2026-11-27 (2 cores, fresh processes) MobileNetV2 (4.6 MiB per image in its widest layer)
-    took 1.3-1.6 s over 244 images in batches of 8 against 0.75-0.8 s in batches of 4 or 6, and
-    0.74-0.80 s in batches of 8 once ``MALLOC_MMAP_THRESHOLD_`` was raised.
+    2026-11-27 (2 cores; ``python benchmarks/cold_runs.py HEAD --forward-batches 4,6,8``, fresh
+    processes, median of 5) MobileNetV2's forward passes (4.6 MiB per image in its widest layer)
+    over 244 images took 1.56 s in batches of 8 against 0.78 and 0.77 s in batches of 4 and 6,
+    and 0.76 s in batches of 8 with glibc told to keep large blocks (``--malloc-threshold``).
     ``tests/test_backbones.py`` checks every entry against that rule.
     """
 

@@ -64,9 +64,10 @@ class DecodeAhead:
     Until :meth:`stop`, the interpreter switches threads every :data:`AHEAD_SWITCH_INTERVAL`
     seconds instead of every 5 ms: between its GIL-free calls into Pillow the decoding thread
     needs the GIL briefly, and behind an import it otherwise waits a whole switch interval for
-    it each time. On 2026-11-27 (2 cores, cold ``qtransfer train`` over 244 images, 8
-    alternating fresh processes) it decoded about 220 images instead of about 130 while
-    torchvision was imported, and the median run took 2.29 s instead of 2.51 s (1 ms: 2.33 s).
+    it each time. On 2026-11-27 (2 cores, cold ``qtransfer train`` over 244 images) it decoded
+    about 220 images instead of about 130 while torchvision was imported (counted in one traced
+    run each), and the median cold run took 2.10 s instead of 2.18 s
+    (``python benchmarks/cold_runs.py abaa3ed 8c3fc15``, 6 alternating rounds).
 
     Example:
         >>> ahead = DecodeAhead([(0, Path("missing.jpg"))], str)
