@@ -154,3 +154,34 @@ def compare_results(correct: dict, *, n_params: dict | None = None, train_second
                           n_eval=n_eval, eval_paths=tuple(f"val/{i}.jpg" for i in range(n_eval)),
                           seeds=tuple(range(n_seeds)), reference=reference, comparisons=tuple(comparisons),
                           config={"backbone": "mobilenet_v2", "epochs": 30, "n_qubits": 4, "depth": 6}, backbone={})
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """``folder`` made unwritable for this process, also for root: a read-only bind mount of it, else
+    ``chattr +i``, else (not root) ``chmod 555``; skips the test where none of these works. Undone afterwards."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    undo = None
+    if os.geteuid() == 0 and shutil.which("mount"):
+        if subprocess.run(["mount", "--bind", folder, folder], capture_output=True).returncode == 0:
+            if subprocess.run(["mount", "-o", "remount,bind,ro", folder], capture_output=True).returncode == 0:
+                undo = ["umount", folder]
+            else:
+                subprocess.run(["umount", folder], capture_output=True)
+        if undo is None and shutil.which("chattr") and \
+                subprocess.run(["chattr", "+i", folder], capture_output=True).returncode == 0:
+            undo = ["chattr", "-i", folder]
+    elif os.geteuid() != 0:
+        folder.chmod(0o555)
+        undo = ["chmod", "755", folder]
+    if undo is None:
+        pytest.skip("cannot make a folder read-only for root here (no bind mount, no chattr)")
+    try:
+        probe = folder / ".probe"
+        with pytest.raises(OSError):
+            probe.write_text("x")
+        yield folder
+    finally:
+        subprocess.run(undo, check=True)

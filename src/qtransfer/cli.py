@@ -375,8 +375,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from qtransfer.outdir import check_writable
     from qtransfer.report import write_report
 
+    if Path(args.directory).is_dir():
+        check_writable(args.directory, "where report.html goes")
     print(write_report(Path(args.directory)))
     return 0
 

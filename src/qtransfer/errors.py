@@ -58,7 +58,7 @@ class TrainingDivergedError(QTransferError):
 EXIT_CODES = {
     0: "success",
     1: "internal error (a bug: please report the traceback)",
-    2: "usage error: bad option or value",
+    2: "usage error: bad option or value, or an --out or cache folder that cannot be written",
     3: "data error: unusable data folder or image",
     4: "download error: no network, refused archive or checksum mismatch",
     5: "checkpoint error: missing, unsafe or mismatched run directory",
