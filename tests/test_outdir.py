@@ -131,3 +131,49 @@ def test_a_run_directory_is_readable_by_others_under_umask_022(trained, tmp_path
     modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in run.iterdir() if p.is_file()}
     assert "report.html" in modes and "model.pt" in modes
     assert set(modes.values()) == {"0o644"}, modes
+
+
+# --------------------------------------------------------------------------- one writer per folder (case 4)
+def _wait_for(predicate, proc, timeout=120.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_second_writer_is_refused_and_resume_works_after_the_holder_is_killed(trained, tmp_path_factory, tmp_path):
+    import signal
+    import subprocess
+
+    from helpers import PYTHON, REPO, cli_env
+
+    data, _ = trained
+    cache = session_cache(tmp_path_factory)
+    out = tmp_path / "same_out"
+    slow = tiny_train_args(data, out, epochs=400, extra=["--cache-dir", cache, "--batch-size", "1"])
+    holder = subprocess.Popen([PYTHON, "-m", "qtransfer.cli", *map(str, slow)], env=cli_env(cache), cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: (out / "state.pt").is_file(), holder)
+        before = (out / "config.json").read_bytes()
+        for argv in (tiny_train_args(data, out, epochs=1, extra=["--cache-dir", cache]),
+                     ["train", "--resume", out, "--no-progress"],
+                     ["compare", "--data", data, "--weights", "none", "--heads", "linear", "--seeds", "1",
+                      "--out", out, "--no-progress", "--cache-dir", cache],
+                     ["sweep", _sweep_file(tmp_path, data), "--out", out, "--no-progress", "--cache-dir", cache],
+                     ["paper", "spirals", "--seeds", "1", "--out", out, "--no-progress", "--cache-dir", cache]):
+            code, _, err = call_cli(argv)
+            assert code == 2, err
+            assert err.strip().splitlines() == [
+                f"qtransfer {argv[0]}: error: {out} is being written by another qtransfer process (PID {holder.pid}); "
+                f"wait for it to end" + ("" if "--resume" in argv else ", or choose another --out")]
+        assert (out / "config.json").read_bytes() == before and holder.poll() is None
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    code, _, err = call_cli(["train", "--resume", out, "--no-progress", "--no-report", "--cache-dir", cache])
+    assert code == 0, err
+    assert (out / "model.pt").is_file() and (out / "manifest.json").is_file()

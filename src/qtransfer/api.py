@@ -70,13 +70,14 @@ def train(data: PathLike | None = None, *, out: PathLike, config: TrainConfig | 
     if resume:
         if data is not None or config is not None or settings:
             raise UsageError(f"resume continues {out} with its saved configuration; give no data, config or settings")
-        from qtransfer.manifest import verify_run_files
-
-        verify_run_files(out, ("config.json", "state.pt"), notice=False)  # an unfinished run has no manifest yet
-        config = load_run_config(Path(out))
     else:
         config = resolve_config(data, config, **settings)
     with writing_to(out, cache_dir=cache_dir, flag="--resume" if resume else "--out"):
+        if resume:
+            from qtransfer.manifest import verify_run_files
+
+            verify_run_files(out, ("config.json", "state.pt"), notice=False)  # an unfinished run has no manifest
+            config = load_run_config(Path(out))
         return train_run(config, out, cache_dir=cache_dir, resume=resume, progress=progress, report=report)
 
 
