@@ -8,6 +8,7 @@ traceback, and exits with its ``exit_code``. Anything else is a bug.
 from __future__ import annotations
 
 __all__ = [
+    "EXIT_BROKEN_PIPE",
     "EXIT_CODES",
     "QTransferError",
     "UsageError",
@@ -65,4 +66,8 @@ EXIT_CODES = {
     6: "training diverged: NaN/inf loss (last good checkpoint kept)",
     7: "sweep: some trials failed twice (recorded with their error; rerun to retry them)",
     130: "interrupted (Ctrl-C): state saved, resume with --resume",
+    141: "output closed early (e.g. piped into head): stopped quietly, as a Unix tool stopped by SIGPIPE",
 }
+
+#: the exit code when the reader of stdout went away (128 + SIGPIPE, what a shell shows for Unix tools)
+EXIT_BROKEN_PIPE = 141

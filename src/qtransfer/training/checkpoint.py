@@ -100,10 +100,18 @@ def load_model(path: Path, *, device: str | torch.device = "cpu", overrides: Map
         classes = tuple(str(c) for c in payload["classes"])
         in_features = int(payload["in_features"])
         backbone = {str(k): str(v) for k, v in payload["backbone"].items()}
+    except Exception as e:
+        raise CheckpointError(f"{path} is inconsistent: {e.__class__.__name__}: {e}") from None
+    try:
         head = build_head(config.head, in_features, len(classes), **config.head_settings())
-        head.load_state_dict(payload["head"])
-    except CheckpointError:
+    except ImportError:  # a missing extra (the noise's Qiskit, a PennyLane device): says what to pip install
         raise
+    except ValueError as e:
+        if overrides:  # the setting given for this run does not suit the model (a device too small, ...)
+            raise UsageError(str(e)) from None
+        raise CheckpointError(f"{path} is inconsistent: {e.__class__.__name__}: {e}") from None
+    try:
+        head.load_state_dict(payload["head"])
     except Exception as e:
         raise CheckpointError(f"{path} is inconsistent: {e.__class__.__name__}: {e}") from None
     head.to(device).eval()
