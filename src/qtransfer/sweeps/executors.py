@@ -6,7 +6,10 @@ Every executor is given the prepared data sets once (``{data_key: TrialData}``) 
 
 * :class:`SerialExecutor` runs the trial in this process when submitted;
 * :class:`PoolExecutor` is a ``forkserver`` (else ``spawn``) process pool whose workers receive the data sets
-  once, in their initializer, and train on one intra-op thread each;
+  once, in their initializer, and train on one intra-op thread each. Each worker watches the
+  ``qtransfer`` process that started the pool and exits when it ends, however it ends
+  (:func:`exit_with`): a worker gone, nothing holds the fork server and the resource tracker,
+  which then exit too, so a ``kill -9`` leaves no process behind;
 * :class:`RayExecutor` starts (``"local"``) or joins (an address, ``"auto"``) a Ray
   cluster and puts each data set in its object store once (``ray.put``).
 """
@@ -14,8 +17,10 @@ Every executor is given the prepared data sets once (``{data_key: TrialData}``) 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Mapping
 
@@ -23,8 +28,8 @@ from qtransfer.config import TrainConfig
 from qtransfer.errors import UsageError
 from qtransfer.sweeps.trials import TrialData, run_trial
 
-__all__ = ["SerialExecutor", "PoolExecutor", "RayExecutor", "default_workers", "executor_kind", "make_executor",
-           "start_fork_server"]
+__all__ = ["SerialExecutor", "PoolExecutor", "RayExecutor", "default_workers", "executor_kind", "exit_with",
+           "make_executor", "start_fork_server"]
 
 _WORKER_DATA: dict[tuple, TrialData] = {}
 
@@ -62,13 +67,45 @@ class SerialExecutor:
         """Nothing to release."""
 
 
-def _init_worker(datasets: Mapping[tuple, TrialData]) -> None:
-    """Pool worker start: keep the data sets, train on one thread, leave Ctrl-C to the parent."""
+def _init_worker(datasets: Mapping[tuple, TrialData], owner: int) -> None:
+    """Pool worker start: exit with the ``owner`` process, keep the data sets, train on one thread, leave
+    Ctrl-C to the parent."""
+    exit_with(owner)
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     _WORKER_DATA.update(datasets)
+
+
+def exit_with(pid: int, *, poll_s: float = 0.5) -> threading.Thread:
+    """End this process (``os._exit``) as soon as process ``pid`` has ended, from a daemon thread.
+
+    Linux waits on a pidfd (woken by the kernel the moment ``pid`` ends); elsewhere the thread
+    polls every ``poll_s`` seconds. Unlike ``PR_SET_PDEATHSIG``, it watches any process, not
+    only the parent (a pool worker's parent is the fork server), and does not fire when the
+    thread that started this process ends.
+    """
+    def watch() -> None:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:  # already gone
+            os._exit(1)
+        except (AttributeError, OSError):  # pragma: no cover - not Linux >= 5.3
+            while True:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    os._exit(1)
+                except PermissionError:
+                    pass
+                time.sleep(poll_s)
+        select.select([fd], [], [])  # readable once the process has ended
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name=f"exit-with-{pid}", daemon=True)
+    thread.start()
+    return thread
 
 
 #: imported once by the fork server, so that each worker starts with them (not once per worker)
@@ -120,7 +157,7 @@ class PoolExecutor:
 
     def _start(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=self.capacity, mp_context=_context(),
-                                   initializer=_init_worker, initargs=(self.datasets,))
+                                   initializer=_init_worker, initargs=(self.datasets, os.getpid()))
 
     def submit(self, key: tuple, config: TrainConfig) -> Future:
         return self._pool.submit(_pool_trial, key, config)
