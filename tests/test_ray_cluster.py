@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from helpers import PYTHON, REPO, cli_env, session_cache, session_data
-from qtransfer.results import SweepResults
+from qtransfer.results import SweepResults, TrialRecord
 
 pytest.importorskip("ray")
 
@@ -83,7 +83,7 @@ def ray_head():
     try:
         out, _ = start.communicate(timeout=180)
         assert start.returncode == 0, out
-        yield {"address": f"127.0.0.1:{port}", "token": token}
+        yield {"address": f"127.0.0.1:{port}", "token": token, "sid": start.pid}
     finally:
         _stop_session(start.pid)
         leftover = _session(start.pid)
@@ -199,3 +199,59 @@ def test_ray_local_listens_on_the_loopback_only(tmp_path):
     bound = [line for line in result.stdout.splitlines() if line.startswith("BOUND=")][0][6:].split(",")
     loopback = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
     assert bound and set(bound) <= loopback, bound  # 127.0.0.1 (IPv4 or v4-mapped) or ::1, never 0.0.0.0
+
+
+def _slow_sweep(tmp_path: Path, data: Path, seeds: int = 4) -> Path:
+    path = tmp_path / "slow.toml"  # trials of about a second on one core
+    path.write_text(f'seeds = {seeds}\n[base]\ndata = "{data}"\nweights = "none"\nn_qubits = 2\nepochs = 1500\n'
+                    f'batch_size = 1\nlr = 0.001\n[grid]\nhead = ["quantum"]\n')
+    return path
+
+
+def _trial_workers(sid: int) -> list[int]:
+    """The head's worker processes running a trial (Ray names them after the task)."""
+    found = []
+    for pid in _session(sid):
+        try:
+            if "_ray_trial" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def test_a_ray_worker_killed_mid_trial_loses_only_its_trial(ray_head, tmp_path_factory, tmp_path):
+    data, cache = session_data(tmp_path_factory, "flat"), session_cache(tmp_path_factory)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([PYTHON, "-m", "qtransfer.cli", "sweep", str(_slow_sweep(tmp_path, data)), "--out",
+                             str(out), "--ray", ray_head["address"], "--no-progress", "--no-report", "--cache-dir",
+                             str(cache)], env=_ray_env(ray_head["token"]), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (workers := _trial_workers(ray_head["sid"])):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.05)
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    trials = SweepResults.load(out / "sweep.json").trials
+    assert all(t.ok for t in trials) and sorted(t.attempts for t in trials) == [1, 1, 1, 2]
+
+
+def test_ctrl_c_under_ray_exits_130_and_keeps_finished_trials(ray_head, tmp_path_factory, tmp_path):
+    data, cache = session_data(tmp_path_factory, "flat"), session_cache(tmp_path_factory)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([PYTHON, "-m", "qtransfer.cli", "sweep", str(_slow_sweep(tmp_path, data, seeds=6)),
+                             "--out", str(out), "--ray", ray_head["address"], "--no-progress", "--no-report",
+                             "--cache-dir", str(cache)], env=_ray_env(ray_head["token"]), cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((out / "trials").glob("*.json")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Run the same command again" in err and "Traceback" not in err
+    kept = list((out / "trials").glob("*.json"))
+    assert 1 <= len(kept) < 6 and all(TrialRecord.load(p).ok for p in kept)
