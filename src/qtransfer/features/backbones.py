@@ -402,7 +402,7 @@ def resolve_backbone(
                 f"weights file {path} does not exist; pass the path of a .pth state dict of a "
                 f"torchvision {spec.name}, a weights name, or none"
             )
-        resolved, weights_id = str(path.resolve()), f"file:{sha256_file(path)}"
+        resolved, weights_id = str(path.absolute()), f"file:{sha256_file(path)}"
     elif isinstance(weights, str):
         named = resolved = weights_id = _weights_name(spec, weights)
     else:

@@ -23,6 +23,7 @@ from torch import nn
 
 from qtransfer.quantum.circuit import CircuitSpec
 from qtransfer.quantum.layer import QuantumLayer
+from qtransfer.seeding import init_linear_, normal
 
 __all__ = [
     "DressedQuantumHead", "LinearHead", "MixingBlock", "DressedClassicalHead",
@@ -36,9 +37,9 @@ class DressedQuantumHead(nn.Module):
     def __init__(self, in_features: int, n_classes: int, *, quantum: QuantumLayer) -> None:
         super().__init__()
         n = quantum.n_qubits
-        self.pre = nn.Linear(in_features, n)
+        self.pre = init_linear_(nn.Linear(in_features, n))
         self.quantum = quantum
-        self.post = nn.Linear(n, n_classes)
+        self.post = init_linear_(nn.Linear(n, n_classes))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         angles = torch.tanh(self.pre(features)) * (math.pi / 2)
@@ -50,7 +51,7 @@ class LinearHead(nn.Module):
 
     def __init__(self, in_features: int, n_classes: int) -> None:
         super().__init__()
-        self.fc = nn.Linear(in_features, n_classes)
+        self.fc = init_linear_(nn.Linear(in_features, n_classes))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.fc(features)
@@ -61,7 +62,7 @@ class MixingBlock(nn.Module):
 
     def __init__(self, n: int, depth: int, *, init_scale: float = 0.01) -> None:
         super().__init__()
-        self.weights = nn.Parameter(init_scale * torch.randn(depth, n))
+        self.weights = nn.Parameter(normal((depth, n), init_scale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cos, sin = torch.cos(self.weights), torch.sin(self.weights)
@@ -75,9 +76,9 @@ class DressedClassicalHead(nn.Module):
 
     def __init__(self, in_features: int, n_classes: int, *, n: int, depth: int, init_scale: float = 0.01) -> None:
         super().__init__()
-        self.pre = nn.Linear(in_features, n)
+        self.pre = init_linear_(nn.Linear(in_features, n))
         self.mixing = MixingBlock(n, depth, init_scale=init_scale)
-        self.post = nn.Linear(n, n_classes)
+        self.post = init_linear_(nn.Linear(n, n_classes))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.post(self.mixing(torch.tanh(self.pre(features))))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from qtransfer.seeding import normal
+
 from .circuit import CircuitSpec
 from .density import DENSITY_MAX_QUBITS, density_expval_z
 from .noise import DeviceNoise, NoiseModel, parse_noise
@@ -67,7 +69,7 @@ class QuantumLayer(nn.Module):
     """Angles ``(..., n_qubits)`` in, ``<Z_i>`` ``(..., n_qubits)`` out; wire i <-> column i.
 
     The trainable ``weights`` (shape ``spec.weight_shape``) start as ``q_delta * randn``
-    (Mari et al.: q_delta = 0.01). Layers of the same shape have the same ``state_dict``
+    (Mari et al.: q_delta = 0.01), drawn alike on every CPU (:mod:`qtransfer.seeding`). Layers of the same shape have the same ``state_dict``
     keys whatever their backend, so weights copy across with ``load_state_dict``.
 
     Args:
@@ -135,7 +137,7 @@ class QuantumLayer(nn.Module):
         self._qnode = None
         if kind == "pennylane":
             self._qnode = _pennylane_qnode(self.spec, device_name, self.noise, shots, seed, diff_method)
-        self.weights = nn.Parameter(q_delta * torch.randn(self.spec.weight_shape, device=device, dtype=dtype))
+        self.weights = nn.Parameter(normal(self.spec.weight_shape, q_delta, dtype=dtype, device=device))
 
     @property
     def n_qubits(self) -> int:
