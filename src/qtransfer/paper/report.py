@@ -12,7 +12,7 @@ Example:
     >>> from qtransfer.paper.common import PaperResults, PaperRow, Series
     >>> r = PaperResults((PaperRow("qc", "qc", "QC", Series("A + head", (0.8, 0.82), 0.8067), (), (0, 1), 1.0),), {}, (0, 1), 1.0)
     >>> print(markdown_summary(r).splitlines()[2])
-    | QC | 0.807 | 0.810 [0.683, 0.937] | — | 2 | 1.0 s |
+    | QC | 0.807 | 0.810 [0.683, 0.937] (2 seeds: too few for an interval) | — | 2 | 1.0 s |
 """
 
 from __future__ import annotations
@@ -34,9 +34,22 @@ def _acc(x: float | None) -> str:
     return "—" if x is None or not math.isfinite(x) else f"{x:.3f}"
 
 
+#: below this many seeds a 95% Student-t interval is too wide to mean anything (t = 12.7 at 2 seeds)
+FEW_SEEDS = 3
+
+
 def _mean_ci(s: Series) -> str:
+    """``mean [lo, hi]``; with fewer than :data:`FEW_SEEDS` seeds the table says the interval is meaningless.
+
+    Example:
+        >>> _mean_ci(Series("m", (0.6, 1.0)))
+        '0.800 [0.000, 1.000] (2 seeds: too few for an interval)'
+    """
     lo, hi = s.ci
-    return f"{s.mean:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) else " (1 seed)")
+    if not math.isfinite(lo):
+        return f"{s.mean:.3f} (1 seed)"
+    few = f" ({len(s.values)} seeds: too few for an interval)" if len(s.values) < FEW_SEEDS else ""
+    return f"{s.mean:.3f} [{lo:.3f}, {hi:.3f}]{few}"
 
 
 def _seconds(x: float) -> str:
