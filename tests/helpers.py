@@ -219,3 +219,34 @@ def serve_tiny_cifar(setattr_=setattr):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """``folder`` made unwritable for this process, also for root: a read-only bind mount of it, else
+    ``chattr +i``, else (not root) ``chmod 555``; skips the test where none of these works. Undone afterwards."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    undo = None
+    if os.geteuid() == 0 and shutil.which("mount"):
+        if subprocess.run(["mount", "--bind", folder, folder], capture_output=True).returncode == 0:
+            if subprocess.run(["mount", "-o", "remount,bind,ro", folder], capture_output=True).returncode == 0:
+                undo = ["umount", folder]
+            else:
+                subprocess.run(["umount", folder], capture_output=True)
+        if undo is None and shutil.which("chattr") and \
+                subprocess.run(["chattr", "+i", folder], capture_output=True).returncode == 0:
+            undo = ["chattr", "-i", folder]
+    elif os.geteuid() != 0:
+        folder.chmod(0o555)
+        undo = ["chmod", "755", folder]
+    if undo is None:
+        pytest.skip("cannot make a folder read-only for root here (no bind mount, no chattr)")
+    try:
+        probe = folder / ".probe"
+        with pytest.raises(OSError):
+            probe.write_text("x")
+        yield folder
+    finally:
+        subprocess.run(undo, check=True)

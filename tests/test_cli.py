@@ -71,7 +71,7 @@ def test_no_command_prints_help_and_exits_2(capsys):
 
 
 def test_exit_codes_are_documented():
-    assert {0, 1, 2, 3, 4, 5, 6, 7, 130} == set(EXIT_CODES)
+    assert {0, 1, 2, 3, 4, 5, 6, 7, 130, 141} == set(EXIT_CODES)
 
 
 def test_unknown_flag_is_an_argparse_error():

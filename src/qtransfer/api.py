@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from qtransfer.config import TrainConfig
 from qtransfer.errors import UsageError
+from qtransfer.outdir import check_cache_writable, writing_to
 
 if TYPE_CHECKING:  # pragma: no cover
     from qtransfer.paper.common import PaperResults
@@ -69,10 +70,15 @@ def train(data: PathLike | None = None, *, out: PathLike, config: TrainConfig | 
     if resume:
         if data is not None or config is not None or settings:
             raise UsageError(f"resume continues {out} with its saved configuration; give no data, config or settings")
-        config = load_run_config(Path(out))
     else:
         config = resolve_config(data, config, **settings)
-    return train_run(config, out, cache_dir=cache_dir, resume=resume, progress=progress, report=report)
+    with writing_to(out, cache_dir=cache_dir, flag="--resume" if resume else "--out"):
+        if resume:
+            from qtransfer.manifest import verify_run_files
+
+            verify_run_files(out, ("config.json", "state.pt"), notice=False)  # an unfinished run has no manifest
+            config = load_run_config(Path(out))
+        return train_run(config, out, cache_dir=cache_dir, resume=resume, progress=progress, report=report)
 
 
 def evaluate(run_dir: PathLike, data: PathLike, *, split: str | None = None, cache_dir: PathLike | None = None,
@@ -82,6 +88,7 @@ def evaluate(run_dir: PathLike, data: PathLike, *, split: str | None = None, cac
     ``noise``/``shots`` run its circuit under another noise model or shot count than it was trained with."""
     from qtransfer.pipeline import evaluate_run
 
+    check_cache_writable(cache_dir)
     return evaluate_run(run_dir, data, split=split, cache_dir=cache_dir, weights=weights, device=device,
                         progress=progress, noise=noise, shots=shots)
 
@@ -92,6 +99,7 @@ def predict(run_dir: PathLike, images: PathLike | Sequence[PathLike], *, cache_d
     from qtransfer.pipeline import predict_paths
 
     inputs = [images] if isinstance(images, (str, os.PathLike)) else list(images)
+    check_cache_writable(cache_dir)
     return predict_paths(run_dir, inputs, cache_dir=cache_dir, weights=weights, device=device, progress=progress)
 
 
@@ -101,8 +109,10 @@ def compare(data: PathLike | None = None, *, out: PathLike, heads: Sequence[str]
     """Train every head for every seed on the same split and features, test them against ``quantum``."""
     from qtransfer.compare import run_compare
 
-    return run_compare(resolve_config(data, config, **settings), heads=list(heads), n_seeds=seeds, out_dir=Path(out),
-                       cache_dir=cache_dir, progress=progress, report=report)
+    config = resolve_config(data, config, **settings)
+    with writing_to(out, cache_dir=cache_dir):
+        return run_compare(config, heads=list(heads), n_seeds=seeds, out_dir=Path(out), cache_dir=cache_dir,
+                           progress=progress, report=report)
 
 
 def sweep(sweep: "PathLike | SweepSpec | dict[str, Any]", *, out: PathLike, workers: int | None = None,
@@ -129,7 +139,8 @@ def sweep(sweep: "PathLike | SweepSpec | dict[str, Any]", *, out: PathLike, work
         spec = load_sweep_file(sweep)
     if settings:
         spec = spec.with_overrides(settings)
-    return run_sweep(spec, out, workers=workers, ray=ray, cache_dir=cache_dir, progress=progress, report=report)
+    with writing_to(out, cache_dir=cache_dir):
+        return run_sweep(spec, out, workers=workers, ray=ray, cache_dir=cache_dir, progress=progress, report=report)
 
 
 def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 10, out: PathLike = "paper",
@@ -153,8 +164,9 @@ def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 10, out:
     """
     from qtransfer.paper import runner
 
-    return runner.run_paper(experiments, seeds=seeds, out=out, cache_dir=cache_dir, progress=progress, report=report,
-                            command=command, options=options)
+    with writing_to(out, cache_dir=cache_dir):
+        return runner.run_paper(experiments, seeds=seeds, out=out, cache_dir=cache_dir, progress=progress,
+                                report=report, command=command, options=options)
 
 
 def load_run(run_dir: PathLike, *, device: str = "cpu", weights: str | None = None):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from qtransfer import __version__
-from qtransfer.errors import EXIT_CODES, QTransferError, UsageError
+from qtransfer.errors import EXIT_BROKEN_PIPE, EXIT_CODES, QTransferError, UsageError
 
 __all__ = ["main", "build_parser", "run"]
 
@@ -376,8 +376,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from qtransfer.outdir import check_writable
     from qtransfer.report import write_report
 
+    if Path(args.directory).is_dir():
+        check_writable(args.directory, "where report.html goes")
     print(write_report(Path(args.directory)))
     return 0
 
@@ -430,11 +433,11 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     def us(v: float | None) -> str:
         return "-" if v is None else f"{v:.0f}"
 
+    summaries = {name: device_summary(name) for name in FAKE_DEVICES}  # first: without Qiskit, only the error
     if not args.json:
         print(f"{'device':<16} {'qubits':>6} {'calibration':<11} {'2q gate':>8} {'2q err':>7} {'1q err':>7} "
               f"{'readout':>7} {'T1 us':>6} {'T2 us':>6}")
-    for name in FAKE_DEVICES:
-        d = device_summary(name)
+    for name, d in summaries.items():
         if args.json:
             print(json.dumps(d))
             continue
@@ -488,6 +491,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nqtransfer: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (qtransfer predict ... | head): stop quietly, as Unix tools do
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that what is still buffered does not fail again at exit."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (redirected in-process)
+        pass
 
 
 def run() -> None:
@@ -501,7 +519,13 @@ def run() -> None:
     from qtransfer.collector import freeze_after_first_build
 
     freeze_after_first_build()
-    sys.exit(main())
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        code = EXIT_BROKEN_PIPE
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -142,6 +142,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         {'epochs': 10, 'backbone': 'mobilenet_v2'}
     """
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not a settings file; give a .toml, .yaml or .json file")
     if not path.is_file():
         raise UsageError(f"config file {path} does not exist")
     text = path.read_text(encoding="utf-8")

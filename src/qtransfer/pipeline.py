@@ -12,6 +12,7 @@ A run directory holds::
     model.pt          the selected head + config + classes + backbone identity
     metrics.json      per-epoch history, final metrics, timing
     predictions.json  per-image predictions on the validation (or test) split
+    manifest.json     size and SHA-256 of the five files above, written last (qtransfer.manifest)
     skipped.txt       files that were not used, with the reason
     report.html       the report (unless --no-report)
 """
@@ -31,6 +32,7 @@ import torch
 from qtransfer.atomic import atomic_write_json, atomic_write_text, remove_temporaries
 from qtransfer.config import TrainConfig
 from qtransfer.errors import CheckpointError, DataError, UsageError
+from qtransfer.manifest import remove_manifest, write_manifest
 from qtransfer.paths import cache_dir as resolve_cache_dir
 from qtransfer.results import EpochRecord, Evaluation, RunMetrics, Timing
 
@@ -163,6 +165,7 @@ def train_run(config: TrainConfig, out_dir: str | Path, *, cache_dir: str | Path
     train_s = time.perf_counter() - t_train
     metrics = _evaluate_and_save(config, features, head, result, out, extract_s=features.seconds, train_s=train_s,
                                  t_start=t_start)
+    write_manifest(out)  # last: the run is complete
     final = metrics.final
     log(f"best epoch {result.best_epoch}: val accuracy {final['val'].accuracy:.3f}"
         + (f", test accuracy {final['test'].accuracy:.3f}" if "test" in final else "")
@@ -181,6 +184,7 @@ def _open_run_dir(out: Path, config: TrainConfig, resume: bool) -> Path:
     elif (out / "state.pt").exists() or (out / "model.pt").exists():  # a run that trained at least one epoch
         raise UsageError(f"{out} already holds a run; continue it with --resume {out}, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
+    remove_manifest(out)  # the run's files change from here on; a new manifest is written when it ends
     atomic_write_json(out / "config.json", config.to_dict())
     return out
 

@@ -50,7 +50,8 @@ def _resolve_noise(noise: NoiseModel | DeviceNoise | str | None, backend: str, s
         )
     if noise is not None and spec.n_qubits > DENSITY_MAX_QUBITS:
         raise ValueError(
-            f"noisy simulation supports up to {DENSITY_MAX_QUBITS} qubits, got n_qubits={spec.n_qubits}; use noise=None"
+            f"noisy simulation supports up to {DENSITY_MAX_QUBITS} qubits, got {spec.n_qubits}; use --noise none "
+            f"(noise=None in Python) or at most {DENSITY_MAX_QUBITS} --qubits"
         )
     return noise
 

@@ -55,6 +55,9 @@ def write_report(path: str | os.PathLike) -> Path:
     elif (directory / "sweep.json").is_file():
         page = sweep_page(directory)
     elif (directory / "metrics.json").is_file():
+        from qtransfer.manifest import verify_run_files
+
+        verify_run_files(directory, ("metrics.json", "config.json", "predictions.json"))
         page = run_page(directory)
     else:
         raise CheckpointError(

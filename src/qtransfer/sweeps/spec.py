@@ -86,6 +86,9 @@ class SweepSpec:
             raise UsageError(f"{source}: unknown top-level key(s) {', '.join(extra)}; a sweep file has seeds, "
                              f"[base] and [grid]")
         base = _settings(values.get("base", {}), f"{source} [base]")
+        if "grid" in values and not values["grid"]:
+            raise UsageError(f"{source}: [grid] is empty; list the settings to vary (e.g. head = [\"quantum\", "
+                             f"\"linear\"]), or drop [grid] to run [base] over the seeds only")
         grid = _grid(values.get("grid", {}), source)
         split_seed = base.get("seed", TrainConfig.seed)
         seeds = _seeds(values.get("seeds", 1), split_seed, source)
@@ -123,8 +126,11 @@ class SweepSpec:
 
 
 def load_sweep_file(path: str | Path) -> SweepSpec:
-    """Read a sweep file (``.toml``, ``.yaml``/``.yml`` or ``.json``)."""
-    return SweepSpec.from_dict(load_config_file(path), source=str(path))
+    """Read a sweep file (``.toml``, ``.yaml``/``.yml`` or ``.json``); an empty one is refused."""
+    values = load_config_file(path)
+    if not values:
+        raise UsageError(f"sweep file {path} is empty; it needs at least a [grid] (see qtransfer sweep --help)")
+    return SweepSpec.from_dict(values, source=str(path))
 
 
 def _settings(values: Any, source: str) -> dict[str, Any]:
