@@ -54,6 +54,7 @@ def resolve_config(data: PathLike | None = None, config: TrainConfig | None = No
     values = (config or TrainConfig()).to_dict()
     if data is not None:
         values["data"] = os.fspath(data)
+    settings = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in settings.items()}  # features=Path(...)
     return TrainConfig.from_dict({**values, **settings}, source="settings")
 
 
@@ -75,24 +76,30 @@ def train(data: PathLike | None = None, *, out: PathLike, config: TrainConfig | 
     return train_run(config, out, cache_dir=cache_dir, resume=resume, progress=progress, report=report)
 
 
-def evaluate(run_dir: PathLike, data: PathLike, *, split: str | None = None, cache_dir: PathLike | None = None,
+def evaluate(run_dir: PathLike, data: PathLike | None = None, *, features: PathLike | None = None,
+             split: str | None = None, cache_dir: PathLike | None = None,
              weights: str | None = None, device: str | None = None, progress: bool = True,
              noise: str | None = None, shots: int | None = None) -> "Evaluation":
-    """Accuracy, loss, per-class accuracy and confusion matrix of a trained run on a labelled folder;
+    """Accuracy, loss, per-class accuracy and confusion matrix of a trained run on a labelled folder, or on the
+    labelled rows of a ``features`` file (for a run trained on precomputed features);
     ``noise``/``shots`` run its circuit under another noise model or shot count than it was trained with."""
     from qtransfer.pipeline import evaluate_run
 
-    return evaluate_run(run_dir, data, split=split, cache_dir=cache_dir, weights=weights, device=device,
+    if (data is None) == (features is None):
+        raise UsageError("evaluate needs a data folder or a features file (one of them)")
+    return evaluate_run(run_dir, data, features=features, split=split, cache_dir=cache_dir, weights=weights, device=device,
                         progress=progress, noise=noise, shots=shots)
 
 
-def predict(run_dir: PathLike, images: PathLike | Sequence[PathLike], *, cache_dir: PathLike | None = None,
-            weights: str | None = None, device: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
-    """Class and probability of each image (folders are searched recursively)."""
+def predict(run_dir: PathLike, images: PathLike | Sequence[PathLike] = (), *, features: PathLike | None = None,
+            cache_dir: PathLike | None = None, weights: str | None = None, device: str | None = None,
+            progress: bool = True) -> list[dict[str, Any]]:
+    """Class and probability of each image (folders are searched recursively), or of each row of a
+    ``features`` file (for a run trained on precomputed features; its names stand in ``path``)."""
     from qtransfer.pipeline import predict_paths
 
     inputs = [images] if isinstance(images, (str, os.PathLike)) else list(images)
-    return predict_paths(run_dir, inputs, cache_dir=cache_dir, weights=weights, device=device, progress=progress)
+    return predict_paths(run_dir, inputs, features=features, cache_dir=cache_dir, weights=weights, device=device, progress=progress)
 
 
 def compare(data: PathLike | None = None, *, out: PathLike, heads: Sequence[str] = ("quantum", "linear", "classical", "product"),

@@ -31,6 +31,13 @@ _TRAIN_EXAMPLES = """examples:
 _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--data", "data", str, "'hymenoptera' (the published data set: cache, else download), a folder of class folders "
      "(a stratified val split is drawn from it), or a root with train/ and optional val/ and test/"),
+    ("--features", "features", str, "precomputed features instead of images (no backbone runs): .npz/.npy (arrays "
+     "features, labels, optional names and split), .csv or .parquet (a label column, optional name and split columns, "
+     "every other column a numeric feature)"),
+    ("--label-column", "label_column", str, "--features .csv/.parquet: the column of labels"),
+    ("--name-column", "name_column", str, "--features .csv/.parquet: the optional column of row names"),
+    ("--split-column", "split_column", str, "--features .csv/.parquet: the optional column of train/val/test "
+     "(without it a val split is drawn as for --data)"),
     ("--backbone", "backbone", str, "frozen feature extractor (see `qtransfer backbones`)"),
     ("--weights", "weights", str, "backbone weights: a torchvision name (DEFAULT, IMAGENET1K_V1, ...), a local .pth "
      "state-dict file, or none (random)"),
@@ -141,8 +148,10 @@ def _add_inference_parsers(sub) -> None:
                         description="Accuracy, loss, per-class accuracy and confusion matrix of RUN_DIR's model on DIR.",
                         epilog=_EXIT_TEXT, formatter_class=fmt)
     ev.add_argument("run_dir", metavar="RUN_DIR")
-    ev.add_argument("--data", required=True, metavar="DIR",
+    ev.add_argument("--data", metavar="DIR",
                     help="a folder of class folders (all images used), or a root with train/val/test folders")
+    ev.add_argument("--features", metavar="FILE", help="labelled precomputed features (for a run trained with "
+                    "--features; same formats and column names), instead of --data")
     ev.add_argument("--split", choices=("train", "val", "test"),
                     help="which split of a root with split folders (default: test, else val, else train)")
     ev.add_argument("--noise", help="run the trained circuit under this noise model instead of the one it was trained "
@@ -154,7 +163,9 @@ def _add_inference_parsers(sub) -> None:
                         description="Print the predicted class and its probability for each image.",
                         epilog=_EXIT_TEXT, formatter_class=fmt)
     pr.add_argument("run_dir", metavar="RUN_DIR")
-    pr.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders (searched recursively)")
+    pr.add_argument("inputs", nargs="*", metavar="IMAGE_OR_DIR", help="image files or folders (searched recursively)")
+    pr.add_argument("--features", metavar="FILE", help="precomputed features to classify instead of images (for a "
+                    "run trained with --features; labels not needed)")
     _add_inference_flags(pr, "print JSON lines instead of a table")
 
 
@@ -282,6 +293,8 @@ def _train_config(args: argparse.Namespace, *, exclude: Sequence[str] = ()):
     data = values.get("data")
     if isinstance(data, str) and data != "hymenoptera":
         values["data"] = str(Path(data).expanduser().resolve())
+    if isinstance(values.get("features"), str):
+        values["features"] = str(Path(values["features"]).expanduser().resolve())
     return TrainConfig.from_dict(values, source=args.config or "command line")
 
 
@@ -312,7 +325,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from qtransfer import api
 
-    ev = api.evaluate(args.run_dir, args.data, split=args.split, cache_dir=args.cache_dir, weights=args.weights,
+    if (args.data is None) == (args.features is None):
+        raise UsageError("evaluate needs --data DIR or --features FILE (one of them)")
+    ev = api.evaluate(args.run_dir, args.data, features=args.features, split=args.split, cache_dir=args.cache_dir, weights=args.weights,
                       device=args.device, progress=not args.no_progress, noise=args.noise, shots=args.shots)
     if args.json:
         print(json.dumps(ev.to_json()))
@@ -336,7 +351,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from qtransfer import api
 
-    records = api.predict(args.run_dir, args.inputs, cache_dir=args.cache_dir, weights=args.weights,
+    if bool(args.inputs) == (args.features is not None):
+        raise UsageError("predict needs image files or folders, or --features FILE (one of them)")
+    records = api.predict(args.run_dir, args.inputs, features=args.features, cache_dir=args.cache_dir, weights=args.weights,
                             device=args.device, progress=not args.no_progress)
     for r in records:
         if args.json:

@@ -32,6 +32,10 @@ class TrainConfig:
     """
 
     data: str = "hymenoptera"
+    features: str | None = None
+    label_column: str = "label"
+    name_column: str = "name"
+    split_column: str = "split"
     backbone: str = "resnet18"
     weights: str | None = "DEFAULT"
     transform: str | None = None
@@ -58,6 +62,11 @@ class TrainConfig:
         for name in ("n_qubits", "epochs", "batch_size", "step_size"):
             _check_int(name, getattr(self, name), 1)
         _check_int("depth", self.depth, 0)
+        if self.features is not None and self.data != "hymenoptera":
+            raise UsageError(f"give data ({self.data}) or features ({self.features}), not both")
+        for name in ("label_column", "name_column", "split_column"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise UsageError(f"{name} must be a column name, got {getattr(self, name)!r}")
         _check_int("seed", self.seed, 0)
         if self.shots is not None:
             _check_int("shots", self.shots, 1)

@@ -98,10 +98,12 @@ def prepare_features(config: TrainConfig, *, cache_dir: str | Path | None = None
     Without a ``val/`` folder, a stratified validation split of ``val_fraction`` (default
     ``config.val_fraction``) is drawn from train with ``split_seed`` (default ``config.seed``).
     """
-    from qtransfer.data.discover import check_splits, discover, stratified_split
+    from qtransfer.data.discover import check_splits, discover
     from qtransfer.features.backbones import resolve_backbone
 
     t0 = time.perf_counter()
+    if config.features is not None:
+        return _prepare_from_file(config, t0, val_fraction, split_seed)
     data = discover(config.data, cache_dir=resolve_cache_dir(cache_dir))
     ordered = [(name, s) for name in ("train", "val", "test") for s in data.splits.get(name, [])]
     backbone = resolve_backbone(config.backbone, config.weights, transform=config.transform)
@@ -116,12 +118,7 @@ def prepare_features(config: TrainConfig, *, cache_dir: str | Path | None = None
             raise DataError(f"--strict: {len(refused)} file(s) in {data.root} cannot be used:\n  {listing}")
     row = {ordered[i][1].path: k for k, i in enumerate(extraction.ok)}
     usable = {name: [s for s in data.splits.get(name, []) if s.path in row] for name in ("train", "val", "test") if name in data.splits}
-    val_from_train = "val" not in usable
-    if val_from_train:
-        usable["train"], usable["val"] = stratified_split(
-            usable["train"], config.val_fraction if val_fraction is None else val_fraction,
-            config.seed if split_seed is None else split_seed,
-        )
+    val_from_train = _draw_val(usable, config, val_fraction, split_seed)
     check_splits(data.classes, usable, data.root)
 
     features = extraction.features.to(config.device)
@@ -130,6 +127,57 @@ def prepare_features(config: TrainConfig, *, cache_dir: str | Path | None = None
         classes=data.classes, splits={name: split_features(features, s, row) for name, s in usable.items()}, skipped=skipped,
         backbone=dict(backbone.identity), num_features=backbone.num_features, root=data.root,
         val_from_train=val_from_train, n_cached=extraction.n_cached, n_computed=extraction.n_computed,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _draw_val(usable: dict[str, list], config: TrainConfig, val_fraction: float | None, split_seed: int | None) -> bool:
+    """Without a ``val`` split, draw a stratified one from ``usable["train"]`` (in place); True if drawn."""
+    from qtransfer.data.discover import stratified_split
+
+    if "val" in usable:
+        return False
+    usable["train"], usable["val"] = stratified_split(
+        usable["train"], config.val_fraction if val_fraction is None else val_fraction,
+        config.seed if split_seed is None else split_seed,
+    )
+    return True
+
+
+def file_identity(table) -> dict[str, str]:
+    """What stands for the backbone of features read from a file: the file's name and content digest."""
+    return {"backbone": "features-file", "weights": f"sha256:{table.sha256}", "transform": "", "file": str(table.path)}
+
+
+def read_feature_file(config: TrainConfig, path: str | Path | None = None, *, require_labels: bool = True):
+    """The :class:`~qtransfer.data.feature_files.FeatureTable` of ``path`` (default ``config.features``),
+    read with ``config``'s column names."""
+    from qtransfer.data.feature_files import load_feature_file
+
+    return load_feature_file(config.features if path is None else path, label_column=config.label_column,
+                             name_column=config.name_column, split_column=config.split_column,
+                             require_labels=require_labels)
+
+
+def _prepare_from_file(config: TrainConfig, t0: float, val_fraction: float | None, split_seed: int | None) -> FeatureSet:
+    """:func:`prepare_features` for ``config.features``: the file's rows, split as image folders are."""
+    from qtransfer.data.discover import Sample, check_splits
+
+    table = read_feature_file(config)
+    paths = [Path(name) for name in table.names]
+    if len(set(paths)) != len(paths):
+        raise DataError(f"features file {table.path}: two names are the same path once normalised (e.g. 'a//b' and "
+                        f"'a/b'); names must be unique")
+    usable: dict[str, list] = {}
+    for i, (path, label) in enumerate(zip(paths, table.labels.tolist())):
+        usable.setdefault(table.split[i] if table.split else "train", []).append(Sample(path, label))
+    val_from_train = _draw_val(usable, config, val_fraction, split_seed)
+    check_splits(table.classes, usable, table.path)
+    features = torch.from_numpy(table.features).to(config.device)
+    row = {p: i for i, p in enumerate(paths)}
+    return FeatureSet(
+        classes=table.classes, splits={name: split_features(features, s, row) for name, s in usable.items()}, skipped=[],
+        backbone=file_identity(table), num_features=table.num_features, root=table.path, val_from_train=val_from_train,
         seconds=time.perf_counter() - t0,
     )
 
@@ -190,7 +238,8 @@ def _data_summary(features: FeatureSet, config: TrainConfig, out: Path) -> str:
     return (f"{len(features.classes)} classes ({', '.join(features.classes)}); train {len(train)}, val {len(val)}"
             + (f" (split off train, {config.val_fraction:.0%})" if features.val_from_train else "")
             + (f", test {len(features.splits['test'])}" if "test" in features.splits else "")
-            + f"; features: {features.n_cached} cached, {features.n_computed} computed in {features.seconds:.1f} s"
+            + (f"; features read from {config.features}" if config.features is not None else
+               f"; features: {features.n_cached} cached, {features.n_computed} computed in {features.seconds:.1f} s")
             + (f"; {len(features.skipped)} file(s) skipped, see {out / 'skipped.txt'}" if features.skipped else ""))
 
 
@@ -267,6 +316,10 @@ def backbone_for(saved, config: TrainConfig, weights: str | None = None):
     from qtransfer.features.backbones import looks_like_file, resolve_backbone
     from qtransfer.training.checkpoint import check_compatible
 
+    if config.features is not None:
+        raise UsageError(f"this model was trained on precomputed features ({config.features}), not on images; "
+                         f"give it features of the same kind with --features FILE")
+
     if weights is None and config.weights and looks_like_file(config.weights) and not Path(config.weights).expanduser().is_file():
         raise UsageError(
             f"the weights file this model was trained with, {config.weights}, does not exist (moved or deleted?); "
@@ -278,7 +331,8 @@ def backbone_for(saved, config: TrainConfig, weights: str | None = None):
     return ref
 
 
-def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = None, cache_dir: str | Path | None = None,
+def evaluate_run(run_dir: str | Path, data: str | Path | None = None, *, features: str | Path | None = None,
+                 split: str | None = None, cache_dir: str | Path | None = None,
                  weights: str | None = None, device: str | None = None, progress: bool = True,
                  noise: str | None = None, shots: int | None = None) -> Evaluation:
     """Accuracy, loss, per-class accuracy and confusion matrix of a trained run on ``data``.
@@ -294,6 +348,10 @@ def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = N
     from qtransfer.heads import device_record
 
     saved, config = load_for_inference(Path(run_dir), device, noise=noise, shots=shots)
+    if features is not None:
+        return _evaluate_file(saved, config, features, split)
+    if data is None:
+        raise UsageError("evaluate needs --data DIR or --features FILE")
     found = discover(data, cache_dir=resolve_cache_dir(cache_dir))
     if split is None:
         split = next(s for s in ("test", "val", "train") if s in found.splits)
@@ -307,6 +365,42 @@ def evaluate_run(run_dir: str | Path, data: str | Path, *, split: str | None = N
     skipped = [(str(s.path), s.reason) for s in found.skipped] + [(str(p), r) for p, r in extraction.failures]
     return Evaluation(evaluate_features(saved.head, extraction.features, labels, saved.classes), split, str(found.root),
                       tuple(skipped), noise=config.noise, shots=config.shots, device=device_record(saved.head))
+
+
+def _file_features(saved, config: TrainConfig, path: str | Path, *, require_labels: bool):
+    """A feature file's table, refused (one line, exit 3) if its width is not the saved model's."""
+    table = read_feature_file(config, path, require_labels=require_labels)
+    if table.num_features != saved.in_features:
+        raise DataError(f"features file {table.path} has {table.num_features} features per row; the model was trained "
+                        f"on {saved.in_features}")
+    return table
+
+
+def _evaluate_file(saved, config: TrainConfig, path: str | Path, split: str | None) -> Evaluation:
+    """:func:`evaluate_run` on a feature file (its ``split`` rows, default test, else val, else every row)."""
+    from qtransfer.evaluation import evaluate_features
+    from qtransfer.heads import device_record
+
+    table = _file_features(saved, config, path, require_labels=True)
+    rows = list(range(len(table.names)))
+    shown = "all"
+    if table.split is not None:
+        present = set(table.split)
+        shown = split or next(s for s in ("test", "val", "train") if s in present)
+        if shown not in present:
+            raise UsageError(f"{table.path} has no {shown!r} rows; it has: {', '.join(sorted(present))}")
+        rows = [i for i in rows if table.split[i] == shown]
+    elif split is not None:
+        raise UsageError(f"{table.path} has no split column {config.split_column!r}; leave out --split")
+    unknown = sorted(set(table.classes) - set(saved.classes))
+    if unknown:
+        raise DataError(f"features file {table.path}: label(s) {', '.join(unknown)} are not classes of this model "
+                        f"({', '.join(saved.classes)})")
+    to_model = [saved.classes.index(name) for name in table.classes]
+    labels = torch.tensor([to_model[int(table.labels[i])] for i in rows], dtype=torch.long)
+    features = torch.from_numpy(table.features[rows])
+    return Evaluation(evaluate_features(saved.head, features, labels, saved.classes), shown, str(table.path), (),
+                      noise=config.noise, shots=config.shots, device=device_record(saved.head))
 
 
 def image_paths(inputs: Sequence[str | Path]) -> list[Path]:
@@ -327,12 +421,19 @@ def image_paths(inputs: Sequence[str | Path]) -> list[Path]:
     return paths
 
 
-def predict_paths(run_dir: str | Path, inputs: Sequence[str | Path], *, cache_dir: str | Path | None = None,
-                  weights: str | None = None, device: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
-    """Predicted class and probability for each image (folders are searched recursively)."""
-    from qtransfer.evaluation import extraction_records
+def predict_paths(run_dir: str | Path, inputs: Sequence[str | Path] = (), *, features: str | Path | None = None,
+                  cache_dir: str | Path | None = None, weights: str | None = None, device: str | None = None,
+                  progress: bool = True) -> list[dict[str, Any]]:
+    """Predicted class and probability for each image (folders are searched recursively), or for each row of
+    a ``features`` file (its names as ``path``)."""
+    from qtransfer.evaluation import extraction_records, prediction_records
 
     saved, config = load_for_inference(Path(run_dir), device)
+    if features is not None:
+        if inputs:
+            raise UsageError("give images or --features FILE, not both")
+        table = _file_features(saved, config, features, require_labels=False)
+        return prediction_records(saved.head, torch.from_numpy(table.features), table.names, saved.classes)
     paths = image_paths(inputs)
     extraction = _extract(paths, backbone_for(saved, config, weights), config, cache_dir, progress)
     return extraction_records(saved.head, extraction, paths, saved.classes)
