@@ -3,6 +3,7 @@
 ``import qtransfer`` exposes these lazily (nothing heavy is imported until one is called):
 
 * :func:`train` -- train a head, write a run directory, return its :class:`~qtransfer.results.RunMetrics`;
+* :func:`extract_features` -- the cached backbone features ``train`` uses, for a model of your own;
 * :func:`evaluate` / :func:`predict` -- a trained run on labelled / unlabelled images;
 * :func:`compare` -- several heads over several seeds with paired tests (:class:`~qtransfer.results.CompareResults`);
 * :func:`sweep` -- a grid of settings x seeds on a process pool or Ray, resumable (:class:`~qtransfer.results.SweepResults`);
@@ -31,10 +32,11 @@ from qtransfer.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from qtransfer.paper.common import PaperResults
+    from qtransfer.pipeline import ExtractedFeatures
     from qtransfer.results import CompareResults, Evaluation, RunMetrics, SweepResults
     from qtransfer.sweeps import SweepSpec
 
-__all__ = ["train", "evaluate", "predict", "compare", "sweep", "load_run", "resolve_config", "run_paper"]
+__all__ = ["train", "extract_features", "evaluate", "predict", "compare", "sweep", "load_run", "resolve_config", "run_paper"]
 
 PathLike = str | os.PathLike
 
@@ -74,6 +76,21 @@ def train(data: PathLike | None = None, *, out: PathLike, config: TrainConfig | 
     else:
         config = resolve_config(data, config, **settings)
     return train_run(config, out, cache_dir=cache_dir, resume=resume, progress=progress, report=report)
+
+
+def extract_features(data: PathLike | None = None, *, backbone: str = "resnet18", weights: str | None = "DEFAULT",
+                     transform: str | None = None, cache_dir: PathLike | None = None, device: str = "cpu",
+                     progress: bool = True, strict: bool = False) -> "ExtractedFeatures":
+    """The frozen backbone's features of every usable image of ``data`` (a folder, as ``train``'s ``data``),
+    from the same cache entries ``train`` reads and writes; returns an
+    :class:`~qtransfer.pipeline.ExtractedFeatures` (``.features``, ``.labels``, ``.classes``, ``.paths``,
+    ``.splits``, ``.to_numpy()``). ``docs/python-api.md`` fits scikit-learn on them.
+    """
+    from qtransfer.pipeline import extract_data_features
+
+    config = resolve_config(data, None, backbone=backbone, weights=weights, transform=transform, device=device,
+                            strict=strict)
+    return extract_data_features(config, cache_dir=cache_dir, progress=progress)
 
 
 def evaluate(run_dir: PathLike, data: PathLike | None = None, *, features: PathLike | None = None,

@@ -35,7 +35,7 @@ from qtransfer.paths import cache_dir as resolve_cache_dir
 from qtransfer.results import EpochRecord, Evaluation, RunMetrics, Timing
 
 __all__ = [
-    "SplitFeatures", "FeatureSet", "split_features", "prepare_features", "train_run", "evaluate_run", "predict_paths",
+    "SplitFeatures", "FeatureSet", "ExtractedFeatures", "split_features", "extract_data_features", "prepare_features", "train_run", "evaluate_run", "predict_paths",
     "load_run_config", "load_for_inference", "backbone_for", "image_paths",
 ]
 
@@ -91,19 +91,19 @@ def _extract(paths: Sequence[Path], ref, config: TrainConfig, cache_dir: str | P
     return extract_features(paths, ref, cache=cache, device=config.device, progress=progress)
 
 
-def prepare_features(config: TrainConfig, *, cache_dir: str | Path | None = None, progress: bool = True,
-                     val_fraction: float | None = None, split_seed: int | None = None) -> FeatureSet:
-    """Find the images of ``config.data``, get their features, and split them (train / val [/ test]).
+def _discover_and_extract(config: TrainConfig, cache_dir: str | Path | None, progress: bool):
+    """Find ``config.data``'s images and get the features of each (cached or computed).
 
-    Without a ``val/`` folder, a stratified validation split of ``val_fraction`` (default
-    ``config.val_fraction``) is drawn from train with ``split_seed`` (default ``config.seed``).
+    Returns ``(data, ordered, backbone, extraction, skipped)``: the discovered
+    :class:`~qtransfer.data.discover.ImageData`, its ``(split, sample)`` pairs in the order
+    extracted (train, val, test), the backbone's reference, the
+    :class:`~qtransfer.features.extract.Extraction` (rows ``extraction.ok`` index ``ordered``), and
+    every file not used with its reason (each also warned; ``config.strict`` makes any but a
+    known placeholder a :class:`DataError`).
     """
-    from qtransfer.data.discover import check_splits, discover
+    from qtransfer.data.discover import discover
     from qtransfer.features.backbones import resolve_backbone
 
-    t0 = time.perf_counter()
-    if config.features is not None:
-        return _prepare_from_file(config, t0, val_fraction, split_seed)
     data = discover(config.data, cache_dir=resolve_cache_dir(cache_dir))
     ordered = [(name, s) for name in ("train", "val", "test") for s in data.splits.get(name, [])]
     backbone = resolve_backbone(config.backbone, config.weights, transform=config.transform)
@@ -111,11 +111,72 @@ def prepare_features(config: TrainConfig, *, cache_dir: str | Path | None = None
     skipped = [(s.path, s.reason) for s in data.skipped] + [(Path(p), r) for p, r in extraction.failures]
     if skipped:
         for path, reason in skipped:
-            warnings.warn(f"skipped {path}: {reason}", stacklevel=2)
+            warnings.warn(f"skipped {path}: {reason}", stacklevel=3)
         refused = [(p, r) for p, r in skipped if not r.startswith("placeholder")]  # known non-photos are no fault
         if config.strict and refused:
             listing = "\n  ".join(f"{p}: {r}" for p, r in refused[:20])
             raise DataError(f"--strict: {len(refused)} file(s) in {data.root} cannot be used:\n  {listing}")
+    return data, ordered, backbone, extraction, skipped
+
+
+@dataclass(frozen=True)
+class ExtractedFeatures:
+    """The backbone features of a data set, one row per usable image (what ``train`` trains on).
+
+    ``features`` (N x F float32) and ``labels`` (N, indices into ``classes``) are tensors on the CPU;
+    ``paths`` and ``splits`` (``"train"``, ``"val"`` or ``"test"``: the data's own split folders;
+    ``train`` draws its validation split from ``"train"`` rows) have one entry per row;
+    ``skipped`` lists the files not used with the reason. ``backbone`` is the backbone's identity.
+    """
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+    paths: tuple[Path, ...]
+    splits: tuple[str, ...]
+    skipped: tuple[tuple[Path, str], ...]
+    backbone: dict[str, str]
+    n_cached: int
+    n_computed: int
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def num_features(self) -> int:
+        return int(self.features.shape[1])
+
+    def to_numpy(self):
+        """``(X, y)``: the features (N x F float32) and labels (N int64) as numpy arrays, e.g. for scikit-learn."""
+        return self.features.numpy(), self.labels.numpy()
+
+
+def extract_data_features(config: TrainConfig, *, cache_dir: str | Path | None = None,
+                          progress: bool = True) -> ExtractedFeatures:
+    """Every usable image of ``config.data`` through ``config``'s backbone, from the same cache entries as ``train``."""
+    data, ordered, backbone, extraction, skipped = _discover_and_extract(config, cache_dir, progress)
+    samples = [ordered[i] for i in extraction.ok]
+    return ExtractedFeatures(
+        features=extraction.features, labels=torch.tensor([s.label for _, s in samples], dtype=torch.long),
+        classes=tuple(data.classes), paths=tuple(s.path for _, s in samples), splits=tuple(name for name, _ in samples),
+        skipped=tuple(skipped), backbone=dict(backbone.identity), n_cached=extraction.n_cached,
+        n_computed=extraction.n_computed,
+    )
+
+
+def prepare_features(config: TrainConfig, *, cache_dir: str | Path | None = None, progress: bool = True,
+                     val_fraction: float | None = None, split_seed: int | None = None) -> FeatureSet:
+    """Find the images of ``config.data``, get their features, and split them (train / val [/ test]).
+
+    Without a ``val/`` folder, a stratified validation split of ``val_fraction`` (default
+    ``config.val_fraction``) is drawn from train with ``split_seed`` (default ``config.seed``).
+    """
+    from qtransfer.data.discover import check_splits
+
+    t0 = time.perf_counter()
+    if config.features is not None:
+        return _prepare_from_file(config, t0, val_fraction, split_seed)
+    data, ordered, backbone, extraction, skipped = _discover_and_extract(config, cache_dir, progress)
     row = {ordered[i][1].path: k for k, i in enumerate(extraction.ok)}
     usable = {name: [s for s in data.splits.get(name, []) if s.path in row] for name in ("train", "val", "test") if name in data.splits}
     val_from_train = _draw_val(usable, config, val_fraction, split_seed)
