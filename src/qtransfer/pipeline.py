@@ -36,7 +36,7 @@ from qtransfer.results import EpochRecord, Evaluation, RunMetrics, Timing
 
 __all__ = [
     "SplitFeatures", "FeatureSet", "ExtractedFeatures", "split_features", "extract_data_features", "prepare_features", "train_run", "evaluate_run", "predict_paths",
-    "load_run_config", "load_for_inference", "backbone_for", "image_paths",
+    "load_run_config", "load_for_inference", "backbone_for",
 ]
 
 
@@ -464,30 +464,17 @@ def _evaluate_file(saved, config: TrainConfig, path: str | Path, split: str | No
                       noise=config.noise, shots=config.shots, device=device_record(saved.head))
 
 
-def image_paths(inputs: Sequence[str | Path]) -> list[Path]:
-    """Image files given directly or found in folders (recursively, sorted); a missing input is a DataError."""
-    from qtransfer.data.images import IMAGE_EXTENSIONS
-
-    paths: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            paths += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
-        elif p.exists():
-            paths.append(p)
-        else:
-            raise DataError(f"{p} does not exist; pass image files or folders of images")
-    if not paths:
-        raise DataError(f"no image files found in {', '.join(map(str, inputs))} (extensions: {', '.join(IMAGE_EXTENSIONS)})")
-    return paths
-
-
 def predict_paths(run_dir: str | Path, inputs: Sequence[str | Path] = (), *, features: str | Path | None = None,
                   cache_dir: str | Path | None = None, weights: str | None = None, device: str | None = None,
                   progress: bool = True) -> list[dict[str, Any]]:
-    """Predicted class and probability for each image (folders are searched recursively), or for each row of
-    a ``features`` file (its names as ``path``)."""
-    from qtransfer.evaluation import extraction_records, prediction_records
+    """Predicted class and probability for each image (folders are searched recursively), in input order, or
+    for each row of a ``features`` file (its names as ``path``).
+
+    An image ``train`` would skip (a known placeholder, an empty or undecodable file) gets a record with
+    ``error`` (its reason) in its place; a :class:`DataError` if no image could be classified.
+    """
+    from qtransfer.data.discover import image_inputs
+    from qtransfer.evaluation import input_records, prediction_records
 
     saved, config = load_for_inference(Path(run_dir), device)
     if features is not None:
@@ -495,6 +482,6 @@ def predict_paths(run_dir: str | Path, inputs: Sequence[str | Path] = (), *, fea
             raise UsageError("give images or --features FILE, not both")
         table = _file_features(saved, config, features, require_labels=False)
         return prediction_records(saved.head, torch.from_numpy(table.features), table.names, saved.classes)
-    paths = image_paths(inputs)
-    extraction = _extract(paths, backbone_for(saved, config, weights), config, cache_dir, progress)
-    return extraction_records(saved.head, extraction, paths, saved.classes)
+    found = image_inputs(inputs)
+    ref = backbone_for(saved, config, weights)
+    return input_records(saved.head, found, saved.classes, lambda paths: _extract(paths, ref, config, cache_dir, progress))
