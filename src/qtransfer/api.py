@@ -79,17 +79,20 @@ def train(data: PathLike | None = None, *, out: PathLike, config: TrainConfig | 
 
 
 def extract_features(data: PathLike | None = None, *, backbone: str = "resnet18", weights: str | None = "DEFAULT",
-                     transform: str | None = None, cache_dir: PathLike | None = None, device: str = "cpu",
-                     progress: bool = True, strict: bool = False) -> "ExtractedFeatures":
+                     transform: str | None = None, augment: int = 0, augment_seed: int = 0,
+                     cache_dir: PathLike | None = None, device: str = "cpu", progress: bool = True,
+                     strict: bool = False) -> "ExtractedFeatures":
     """The frozen backbone's features of every usable image of ``data`` (a folder, as ``train``'s ``data``),
     from the same cache entries ``train`` reads and writes; returns an
     :class:`~qtransfer.pipeline.ExtractedFeatures` (``.features``, ``.labels``, ``.classes``, ``.paths``,
     ``.splits``, ``.to_numpy()``). ``docs/python-api.md`` fits scikit-learn on them.
+    ``augment=K`` adds ``.views``: K seeded augmented views of each image (``augment_seed``), those
+    ``train --augment K`` trains on.
     """
     from qtransfer.pipeline import extract_data_features
 
     config = resolve_config(data, None, backbone=backbone, weights=weights, transform=transform, device=device,
-                            strict=strict)
+                            strict=strict, augment=augment, augment_seed=augment_seed)
     return extract_data_features(config, cache_dir=cache_dir, progress=progress)
 
 

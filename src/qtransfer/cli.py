@@ -43,6 +43,11 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
      "state-dict file, or none (random)"),
     ("--transform", "transform", str, "image preprocessing: 'weights' (the weights' own) or 'published' "
      "(Resize 256, CenterCrop 224, ImageNet normalisation); default: the weights' own for named weights, published otherwise"),
+    ("--augment", "augment", int, "K: train on K seeded augmented views of each training image (the paper notebooks' "
+     "commented-out RandomResizedCrop(224) + RandomHorizontalFlip, then the preprocessing), epoch e on view "
+     "(e-1) mod K, each view extracted once and cached; validation and test stay centre crops; 0: centre crops "
+     "only, as the published runs"),
+    ("--augment-seed", "augment_seed", int, "seed of the augmented views (part of their cache key)"),
     ("--head", "head", str, "the head to train: {heads}"),
     ("--qubits", "n_qubits", int, "number of qubits"),
     ("--depth", "depth", int, "variational layers"),
@@ -265,6 +270,8 @@ def _add_paper_parser(sub) -> None:
                       "train/ and val/, or a folder of class folders, split 80/20)")
     ants.add_argument("--backbone", help="backbone instead of ResNet18 (qtransfer backbones lists them)")
     ants.add_argument("--weights", help="the backbone's weights file (or 'none')")
+    ants.add_argument("--augment", type=int, help="cq: K augmented views per training image (the notebooks' "
+                      "commented-out RandomResizedCrop + RandomHorizontalFlip); default 0, as the published runs")
     qpu = paper.add_argument_group("qpu")
     qpu.add_argument("--devices", help="calibrated devices, comma-separated (default: "
                      "fake_yorktown,fake_manila,fake_belem,fake_lima; any fake_* name that train --noise accepts)")
@@ -414,7 +421,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 def _cmd_paper(args: argparse.Namespace) -> int:
     from qtransfer import api
 
-    options = {k: getattr(args, k) for k in ("data", "backbone", "weights", "devices", "shots", "noise_aware")}
+    options = {k: getattr(args, k) for k in ("data", "backbone", "weights", "augment", "devices", "shots", "noise_aware")}
     given = "".join(f" --{k.replace('_', '-')} {v}" for k, v in options.items() if v is not None)
     command = f"qtransfer paper {args.experiment} --seeds {args.seeds}{given}"
     results = api.run_paper(args.experiment, seeds=args.seeds, out=Path(args.out), cache_dir=args.cache_dir,

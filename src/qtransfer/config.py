@@ -39,6 +39,8 @@ class TrainConfig:
     backbone: str = "resnet18"
     weights: str | None = "DEFAULT"
     transform: str | None = None
+    augment: int = 0
+    augment_seed: int = 0
     head: str = "quantum"
     n_qubits: int = 4
     depth: int = 6
@@ -62,6 +64,10 @@ class TrainConfig:
         for name in ("n_qubits", "epochs", "batch_size", "step_size"):
             _check_int(name, getattr(self, name), 1)
         _check_int("depth", self.depth, 0)
+        _check_int("augment", self.augment, 0)
+        _check_int("augment_seed", self.augment_seed, 0)
+        if self.augment and self.features is not None:
+            raise UsageError("augment draws views of images; precomputed features (features) have none: leave augment 0")
         if self.features is not None and self.data != "hymenoptera":
             raise UsageError(f"give data ({self.data}) or features ({self.features}), not both")
         for name in ("label_column", "name_column", "split_column"):

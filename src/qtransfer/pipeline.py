@@ -42,11 +42,18 @@ __all__ = [
 
 @dataclass
 class SplitFeatures:
-    """The features, labels and files of one split."""
+    """The features, labels and files of one split; ``views`` (``(K, N, F)``, train with ``augment=K``) are
+    the split's augmented views, view ``v`` of every image (``x`` keeps the centre crops)."""
 
     x: torch.Tensor
     y: torch.Tensor
     paths: list[Path]
+    views: torch.Tensor | None = None
+
+    @property
+    def train_x(self) -> torch.Tensor:
+        """What a head trains on: the views if there are any (``train_head`` takes view ``(epoch - 1) % K``)."""
+        return self.views if self.views is not None else self.x
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -68,19 +75,24 @@ class FeatureSet:
     seconds: float = 0.0
 
 
-def split_features(features: torch.Tensor, samples: Sequence, row: dict[Path, int]) -> SplitFeatures:
-    """The rows of ``features`` (``row[path]``) and the labels of ``samples``, on the features' device."""
+def split_features(features: torch.Tensor, samples: Sequence, row: dict[Path, int],
+                   views: torch.Tensor | None = None) -> SplitFeatures:
+    """The rows of ``features`` (``row[path]``) and the labels of ``samples``, on the features' device
+    (and the same rows of ``views``, ``(K, N, F)``, when given)."""
     index = torch.tensor([row[s.path] for s in samples], dtype=torch.long, device=features.device)
     labels = torch.tensor([s.label for s in samples], dtype=torch.long, device=features.device)
-    return SplitFeatures(features[index], labels, [s.path for s in samples])
+    return SplitFeatures(features[index], labels, [s.path for s in samples],
+                         views[:, index] if views is not None else None)
 
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _extract(paths: Sequence[Path], ref, config: TrainConfig, cache_dir: str | Path | None, progress: bool):
-    """Features of ``paths`` from the backbone ``ref`` (a BackboneRef): cached ones read, the rest computed.
+def _extract(paths: Sequence[Path], ref, config: TrainConfig, cache_dir: str | Path | None, progress: bool,
+             augment=None, built=None):
+    """Features of ``paths`` from the backbone ``ref`` (a BackboneRef): cached ones read, the rest computed;
+    ``augment`` (an AugmentViews): its views instead; ``built``: ``ref`` built by an earlier call, if it was.
 
     The backbone is built only if some image is not cached (no torchvision import otherwise).
     """
@@ -88,7 +100,20 @@ def _extract(paths: Sequence[Path], ref, config: TrainConfig, cache_dir: str | P
     from qtransfer.features.extract import extract_features
 
     cache = FeatureCache(resolve_cache_dir(cache_dir) / "features")
-    return extract_features(paths, ref, cache=cache, device=config.device, progress=progress)
+    return extract_features(paths, ref, cache=cache, device=config.device, progress=progress, augment=augment,
+                            built=built)
+
+
+def _extract_views(samples: Sequence, ref, built, config: TrainConfig, cache_dir: str | Path | None, progress: bool):
+    """``(K, len(samples), F)``: the ``config.augment`` seeded views of each sample's image (and the extraction)."""
+    from qtransfer.features.augment import AugmentViews
+
+    views = AugmentViews(config.augment, config.augment_seed)
+    extraction = _extract([s.path for s in samples], ref, config, cache_dir, progress, views, built)
+    if extraction.failures:  # decoded a moment ago for the centre crop: changed on disk meanwhile
+        path, reason = extraction.failures[0]
+        raise DataError(f"{path}: its augmented views could not be made ({reason}); did it change during the run?")
+    return extraction.features.transpose(0, 1).to(config.device), extraction
 
 
 def _discover_and_extract(config: TrainConfig, cache_dir: str | Path | None, progress: bool):
@@ -127,6 +152,8 @@ class ExtractedFeatures:
     ``paths`` and ``splits`` (``"train"``, ``"val"`` or ``"test"``: the data's own split folders;
     ``train`` draws its validation split from ``"train"`` rows) have one entry per row;
     ``skipped`` lists the files not used with the reason. ``backbone`` is the backbone's identity.
+    With ``augment=K``, ``views`` (K x N x F) holds K seeded augmented views of every image (``train
+    --augment K`` trains on the ``"train"`` rows' views, the same cache entries); else ``None``.
     """
 
     features: torch.Tensor
@@ -138,6 +165,7 @@ class ExtractedFeatures:
     backbone: dict[str, str]
     n_cached: int
     n_computed: int
+    views: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -156,11 +184,14 @@ def extract_data_features(config: TrainConfig, *, cache_dir: str | Path | None =
     """Every usable image of ``config.data`` through ``config``'s backbone, from the same cache entries as ``train``."""
     data, ordered, backbone, extraction, skipped = _discover_and_extract(config, cache_dir, progress)
     samples = [ordered[i] for i in extraction.ok]
+    n_cached, n_computed, views = extraction.n_cached, extraction.n_computed, None
+    if config.augment:
+        views, made = _extract_views([s for _, s in samples], backbone, extraction.backbone, config, cache_dir, progress)
+        views, n_cached, n_computed = views.cpu(), n_cached + made.n_cached, n_computed + made.n_computed
     return ExtractedFeatures(
         features=extraction.features, labels=torch.tensor([s.label for _, s in samples], dtype=torch.long),
         classes=tuple(data.classes), paths=tuple(s.path for _, s in samples), splits=tuple(name for name, _ in samples),
-        skipped=tuple(skipped), backbone=dict(backbone.identity), n_cached=extraction.n_cached,
-        n_computed=extraction.n_computed,
+        skipped=tuple(skipped), backbone=dict(backbone.identity), n_cached=n_cached, n_computed=n_computed, views=views,
     )
 
 
@@ -183,11 +214,17 @@ def prepare_features(config: TrainConfig, *, cache_dir: str | Path | None = None
     check_splits(data.classes, usable, data.root)
 
     features = extraction.features.to(config.device)
+    splits = {name: split_features(features, s, row) for name, s in usable.items()}
+    n_cached, n_computed = extraction.n_cached, extraction.n_computed
+    if config.augment:  # the train images' views (only theirs), with the backbone the centre crops built, if any
+        splits["train"].views, views = _extract_views(usable["train"], backbone, extraction.backbone, config,
+                                                      cache_dir, progress)
+        n_cached, n_computed = n_cached + views.n_cached, n_computed + views.n_computed
 
     return FeatureSet(
-        classes=data.classes, splits={name: split_features(features, s, row) for name, s in usable.items()}, skipped=skipped,
+        classes=data.classes, splits=splits, skipped=skipped,
         backbone=dict(backbone.identity), num_features=backbone.num_features, root=data.root,
-        val_from_train=val_from_train, n_cached=extraction.n_cached, n_computed=extraction.n_computed,
+        val_from_train=val_from_train, n_cached=n_cached, n_computed=n_computed,
         seconds=time.perf_counter() - t0,
     )
 
@@ -316,7 +353,7 @@ def _train(config: TrainConfig, features: FeatureSet, out: Path, resume: bool, p
         raise UsageError(str(e)) from None
     train, val = features.splits["train"], features.splits["val"]
     result = train_head(
-        head, (train.x, train.y), (val.x, val.y), epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+        head, (train.train_x, train.y), (val.x, val.y), epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
         step_size=config.step_size, gamma=config.gamma, seed=config.seed, state_path=out / "state.pt", resume=resume,
         progress=progress,
     )

@@ -54,6 +54,7 @@ import numpy as np
 import torch
 
 from qtransfer.errors import UsageError
+from qtransfer.features.augment import AugmentViews
 from qtransfer.features.backbones import Backbone, BackboneRef
 from qtransfer.features.cache import FEATURE_FORMAT, FeatureCache
 from qtransfer.features.loading import DecodeAhead, iter_loaded
@@ -96,7 +97,8 @@ class Extraction:
 
     ``features[i]`` belongs to ``paths[ok[i]]``; ``failures`` lists ``(path, reason)`` for
     images that could not be used; ``n_cached + n_computed`` counts every path.
-    ``backbone`` is the built backbone, or ``None`` when every image was cached.
+    ``backbone`` is the built backbone, or ``None`` when every image was cached. With augmented
+    views, ``features`` is ``(len(ok), views, F)`` and an image fails if any of its views does.
     """
 
     features: torch.Tensor
@@ -126,30 +128,40 @@ def prepare_forward(backbone: Backbone, device: str | torch.device = "cpu") -> t
     return fused, lambda x: x.contiguous(memory_format=torch.channels_last)
 
 
-def _lookup(paths: Sequence[Path], fingerprint: str, cache: FeatureCache | None, n_feat: int):
-    """Hash every image; return (results so far, cache keys, images still to compute, number cached)."""
+def _lookup(paths: Sequence[Path], fingerprint: str, cache: FeatureCache | None, n_feat: int,
+            augment: AugmentViews | None, crop: int):
+    """Hash every image; return (results so far, cache keys, jobs still to compute, number cached).
+
+    A job is one image (index ``i``, source its path) or, with ``augment``, one view ``v`` of it
+    (index ``i * views + v``, source ``(path, (sha256, v))``).
+    """
     results: dict[int, np.ndarray | str] = {}
     keys: dict[int, str] = {}
-    todo: list[tuple[int, Path]] = []
+    todo: list[tuple[int, Any]] = []
     n_cached = 0
+    n_views = augment.views if augment is not None else 1
     for i, p in enumerate(paths):
         try:
             digest = sha256_file(p)
         except OSError as e:
-            results[i] = f"cannot be read ({e.strerror or e})"
+            for v in range(n_views):
+                results[i * n_views + v] = f"cannot be read ({e.strerror or e})"
             continue
-        if cache is None:
-            todo.append((i, p))
-            continue
-        key = keys[i] = feature_key(fingerprint, digest)
-        hit = cache.get(key)
-        if isinstance(hit, np.ndarray) and hit.shape != (n_feat,):
-            hit = None  # cannot happen unless the key scheme is broken; recompute
-        if hit is None:
-            todo.append((i, p))
-        else:
-            results[i] = hit
-            n_cached += 1
+        for v in range(n_views):
+            job, source = (i * n_views + v, (p, (digest, v))) if augment is not None else (i, p)
+            if cache is None:
+                todo.append((job, source))
+                continue
+            extra = "" if augment is None else "\n" + augment.key_text(crop, v)
+            key = keys[job] = feature_key(fingerprint + extra, digest)
+            hit = cache.get(key)
+            if isinstance(hit, np.ndarray) and hit.shape != (n_feat,):
+                hit = None  # cannot happen unless the key scheme is broken; recompute
+            if hit is None:
+                todo.append((job, source))
+            else:
+                results[job] = hit
+                n_cached += 1
     return results, keys, todo, n_cached
 
 
@@ -162,6 +174,8 @@ def extract_features(
     device: str | torch.device = "cpu",
     progress: bool = True,
     num_workers: int | None = None,
+    augment: AugmentViews | None = None,
+    built: Backbone | None = None,
 ) -> Extraction:
     """Features of every image in ``paths``, from ``cache`` where possible.
 
@@ -177,6 +191,12 @@ def extract_features(
         device: where the backbone runs (it is moved there).
         progress: show a tqdm bar on stderr.
         num_workers: decoding threads (``None``: one per torch thread; ``0``: decode inline).
+        augment: instead of the backbone's preprocessing alone, ``augment.views`` seeded augmented views
+            of each image (:class:`~qtransfer.features.augment.AugmentViews`), each cached under its own
+            key; the result's ``features`` are then ``(len(ok), views, F)`` and ``n_cached`` /
+            ``n_computed`` count views.
+        built: the backbone ``backbone`` (a BackboneRef) built by an earlier call (its ``Extraction.backbone``),
+            used instead of building it again; the cache keys stay the reference's.
 
     Every image file is hashed on each call (cheap); unreadable or undecodable images land
     in ``failures`` (and undecodable ones are cached as such).
@@ -192,33 +212,43 @@ def extract_features(
     paths = [Path(p) for p in paths]
     n_feat = backbone.num_features
     fingerprint = _fingerprint(backbone) if cache is not None else ""
-    results, keys, todo, n_cached = _lookup(paths, fingerprint, cache, n_feat)
+    ref = backbone if isinstance(backbone, BackboneRef) else backbone.ref
+    if augment is not None and ref is None:
+        raise UsageError("augmented views need a backbone built by resolve_backbone(...).build() or create_backbone()")
+    prep = ref.image_preprocess() if augment is not None else None
+    results, keys, todo, n_cached = _lookup(paths, fingerprint, cache, n_feat, augment, prep.crop if prep else 0)
 
-    built = backbone if isinstance(backbone, Backbone) else None
+    built = backbone if isinstance(backbone, Backbone) else built
     if todo:
         early: list[tuple[int, Any]] = []
-        if built is None:  # build it, decoding meanwhile, and preprocess as it would (bit for bit)
-            prep = backbone.image_preprocess()
-            built, early = _build_decoding_ahead(backbone, todo, device, prep, workers)
-            decode, collate = prep.pixels, lambda batch: prep.batch(batch, device)
+        if built is None or augment is not None:  # preprocess as the backbone would (bit for bit), without torchvision
+            prep = prep or backbone.image_preprocess()
+            decode = prep.pixels if augment is None else (lambda image, view: augment.pixels(image, prep, *view))
+            collate = lambda batch: prep.batch(batch, device)  # noqa: E731
+            if built is None:  # build it, decoding meanwhile
+                built, early = _build_decoding_ahead(backbone, todo, device, prep, decode, workers)
         else:
             decode, collate = built.transform, lambda batch: torch.stack(batch).to(device, non_blocking=True)
         loaded = itertools.chain(early, iter_loaded(todo[len(early):], decode, workers))
         meta = {"backbone": backbone.identity.get("backbone", ""), "weights": backbone.identity.get("weights", "")}
         _compute(len(todo), built, results, keys, cache, meta, batch_size, device, progress, loaded, collate)
 
-    ok = [i for i in range(len(paths)) if isinstance(results.get(i), np.ndarray)]
-    failures = [(paths[i], results[i]) for i in range(len(paths)) if isinstance(results.get(i), str)]
+    n_views = augment.views if augment is not None else 1
+    rows = [[results.get(i * n_views + v) for v in range(n_views)] for i in range(len(paths))]
+    ok = [i for i, row in enumerate(rows) if all(isinstance(r, np.ndarray) for r in row)]
+    failures = [(paths[i], next(r for r in row if isinstance(r, str))) for i, row in enumerate(rows)
+                if any(isinstance(r, str) for r in row)]
+    shape = (n_feat,) if augment is None else (n_views, n_feat)
     if ok:
-        feats = torch.from_numpy(np.stack([results[i] for i in ok]).astype(np.float32, copy=False))
+        feats = torch.from_numpy(np.stack([np.stack(rows[i]) if augment else rows[i][0] for i in ok]).astype(np.float32, copy=False))
     else:
-        feats = torch.zeros((0, n_feat), dtype=torch.float32)
+        feats = torch.zeros((0, *shape), dtype=torch.float32)
     return Extraction(features=feats, ok=ok, failures=failures, n_cached=n_cached, n_computed=len(todo),
                       seconds=time.perf_counter() - t0, backbone=built)
 
 
-def _build_decoding_ahead(ref: BackboneRef, todo: list[tuple[int, Path]], device: str | torch.device, prep,
-                          workers: int) -> tuple[Backbone, list[tuple[int, Any]]]:
+def _build_decoding_ahead(ref: BackboneRef, todo: list[tuple[int, Any]], device: str | torch.device, prep,
+                          decode: Callable, workers: int) -> tuple[Backbone, list[tuple[int, Any]]]:
     """``ref.build(device)``, while one thread decodes the first images (none with ``workers=0``).
 
     Returns the backbone and ``(index, pixels | reason)`` of the images decoded meanwhile (a
@@ -227,7 +257,7 @@ def _build_decoding_ahead(ref: BackboneRef, todo: list[tuple[int, Path]], device
     """
     if workers <= 0:
         return ref.build(device), []
-    ahead = DecodeAhead(todo[: max(1, DECODE_AHEAD_BYTES // (3 * prep.crop**2))], prep.pixels)
+    ahead = DecodeAhead(todo[: max(1, DECODE_AHEAD_BYTES // (3 * prep.crop**2))], decode)
     try:
         built = ref.build(device)
     finally:
