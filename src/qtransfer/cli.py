@@ -38,7 +38,8 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--name-column", "name_column", str, "--features .csv/.parquet: the optional column of row names"),
     ("--split-column", "split_column", str, "--features .csv/.parquet: the optional column of train/val/test "
      "(without it a val split is drawn as for --data)"),
-    ("--backbone", "backbone", str, "frozen feature extractor (see `qtransfer backbones`)"),
+    ("--backbone", "backbone", str, "frozen feature extractor (see `qtransfer backbones`), or timm:NAME for any timm "
+     "model (pip install 'qtransfer[timm]'; --weights FILE, none, DEFAULT or a pretrained tag from the local cache)"),
     ("--weights", "weights", str, "backbone weights: a torchvision name (DEFAULT, IMAGENET1K_V1, ...), a local .pth "
      "state-dict file, or none (random)"),
     ("--transform", "transform", str, "image preprocessing: 'weights' (the weights' own) or 'published' "
@@ -441,6 +442,8 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
 
     for name, spec in BACKBONES.items():
         print(f"{name:<20} {spec.num_features:>5} features  DEFAULT={spec.default_weights:<14} {spec.description}")
+    print(f"{'timm:NAME':<20} {'':>5}           any timm model (pip install 'qtransfer[timm]'); "
+          f"preprocessing from its data config")
     return 0
 
 

@@ -120,7 +120,7 @@ def prepare_forward(backbone: Backbone, device: str | torch.device = "cpu") -> t
     with inline decoding (features within 1.3e-5); resnet18 9.3 s either way. Elsewhere
     (CUDA) the module runs as it is.
     """
-    if torch.device(device).type != "cpu":
+    if torch.device(device).type != "cpu" or not backbone.spec.fold:  # fold: torchvision's architectures only
         return backbone.model, lambda x: x
     from qtransfer.features.fold import fold_batch_norm
 
