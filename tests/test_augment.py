@@ -147,3 +147,22 @@ def test_paper_cq_trains_on_centre_crops_as_published_and_augments_when_asked(tm
     assert row.settings["augment"] == "2" and "2 augmented views" in row.notes
     metrics = json.loads((tmp_path / "cq-aug" / "linear-seed0" / "metrics.json").read_text())
     assert metrics["features"]["n_cached"] == 10 + 2 * 8  # the quantum head's run computed every view once
+
+
+def test_an_image_is_decoded_once_for_its_views_and_only_missing_views_are_computed(tmp_path, monkeypatch,
+                                                                                    one_torch_thread):
+    from qtransfer.features import loading
+    from qtransfer.features.backbones import resolve_backbone
+    from qtransfer.features.extract import extract_features
+
+    paths = sorted(make_image_folder(tmp_path / "data", n_per_class=3).rglob("*.png"))
+    decoded = []
+    original = loading.open_image_rgb
+    monkeypatch.setattr(loading, "open_image_rgb", lambda path: decoded.append(path) or original(path))
+    ref, cache = resolve_backbone("resnet18", "none"), FeatureCache(tmp_path / "cache")
+    two = extract_features(paths, ref, cache=cache, augment=AugmentViews(2), progress=False)
+    assert two.features.shape == (6, 2, 512) and two.n_computed == 12 and sorted(decoded) == paths
+    decoded.clear()
+    three = extract_features(paths, ref, cache=cache, augment=AugmentViews(3), progress=False)
+    assert three.n_cached == 12 and three.n_computed == 6 and sorted(decoded) == paths
+    assert torch.equal(three.features[:, :2], two.features)  # views 0 and 1 read back, view 2 new
