@@ -207,6 +207,52 @@ def test_predict_json_and_a_bad_image(linear_run, splits_data, cache, tmp_path):
     assert bad["path"].endswith("broken.png")
 
 
+def test_predict_skips_what_train_skips_in_input_order(linear_run, splits_data, cache, tmp_path, monkeypatch):
+    """One rule: the placeholder train skips, an empty file, an undecodable one are records with their reason,
+    in the place of the input, between the classified images."""
+    import hashlib
+
+    from PIL import Image
+
+    from qtransfer.data import discover
+
+    placeholder = tmp_path / "in" / "imageNotFound.gif"
+    placeholder.parent.mkdir()
+    Image.new("RGB", (20, 10), (250, 250, 250)).save(placeholder)
+    data = placeholder.read_bytes()
+    monkeypatch.setitem(discover._PLACEHOLDERS, len(data), {hashlib.sha256(data).hexdigest(): "placeholder image (test)"})
+    empty = tmp_path / "in" / "empty.jpg"
+    empty.write_bytes(b"")
+    broken = write_bad_image(tmp_path / "in" / "broken.png")
+    ants = splits_data / "test" / "ants" / "ants_000.png"
+    bees = splits_data / "test" / "bees" / "bees_000.png"
+    inputs = [ants, placeholder, bees, empty, broken, ants]
+    code, out, err = call(["predict", linear_run, *inputs, "--json", "--cache-dir", cache, "--no-progress"])
+    assert code == 0, err
+    records = [json.loads(line) for line in out.strip().splitlines()]
+    assert [r["path"] for r in records] == [str(p) for p in inputs]
+    assert [r.get("pred") for r in records] == ["ants", None, "bees", None, None, "ants"]
+    assert records[1]["error"] == "placeholder image (test)" and records[3]["error"] == "empty file (0 bytes)"
+    assert "decoded" in records[4]["error"] or "image" in records[4]["error"]
+    # a folder: the same rule, sorted
+    code, out, err = call(["predict", linear_run, ants, placeholder.parent, "--json", "--cache-dir", cache, "--no-progress"])
+    records = [json.loads(line) for line in out.strip().splitlines()]
+    assert code == 0 and [Path(r["path"]).name for r in records] == ["ants_000.png", "broken.png", "empty.jpg",
+                                                                    "imageNotFound.gif"]
+    assert [("pred" in r) for r in records] == [True, False, False, False]
+    # nothing classifiable: exit 3, one line
+    code, out, err = call(["predict", linear_run, placeholder.parent, "--cache-dir", cache, "--no-progress"])
+    assert code == 3 and len(err.strip().splitlines()) == 1 and "none of the 3 input(s) could be classified" in err
+
+
+def test_predict_skips_the_shared_placeholder(linear_run, shared_train, cache):
+    placeholder = shared_train / "ants" / "imageNotFound.gif"
+    if not placeholder.exists():
+        pytest.skip(f"{placeholder} is absent")
+    code, out, err = call(["predict", linear_run, placeholder, "--cache-dir", cache, "--no-progress"])
+    assert code == 3 and "placeholder image" in err
+
+
 def test_predict_missing_input_is_a_data_error(linear_run, tmp_path, cache):
     code, _, err = call(["predict", linear_run, tmp_path / "nope.png", "--cache-dir", cache, "--no-progress"])
     assert code == 3 and "does not exist" in err

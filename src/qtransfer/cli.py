@@ -31,11 +31,24 @@ _TRAIN_EXAMPLES = """examples:
 _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--data", "data", str, "'hymenoptera' (the published data set: cache, else download), a folder of class folders "
      "(a stratified val split is drawn from it), or a root with train/ and optional val/ and test/"),
-    ("--backbone", "backbone", str, "frozen feature extractor (see `qtransfer backbones`)"),
+    ("--features", "features", str, "precomputed features instead of images (no backbone runs): .npz/.npy (arrays "
+     "features, labels, optional names and split), .csv or .parquet (a label column, optional name and split columns, "
+     "every other column a numeric feature)"),
+    ("--label-column", "label_column", str, "--features .csv/.parquet: the column of labels"),
+    ("--name-column", "name_column", str, "--features .csv/.parquet: the optional column of row names"),
+    ("--split-column", "split_column", str, "--features .csv/.parquet: the optional column of train/val/test "
+     "(without it a val split is drawn as for --data)"),
+    ("--backbone", "backbone", str, "frozen feature extractor (see `qtransfer backbones`), or timm:NAME for any timm "
+     "model (pip install 'qtransfer[timm]'; --weights FILE, none, DEFAULT or a pretrained tag from the local cache)"),
     ("--weights", "weights", str, "backbone weights: a torchvision name (DEFAULT, IMAGENET1K_V1, ...), a local .pth "
      "state-dict file, or none (random)"),
     ("--transform", "transform", str, "image preprocessing: 'weights' (the weights' own) or 'published' "
      "(Resize 256, CenterCrop 224, ImageNet normalisation); default: the weights' own for named weights, published otherwise"),
+    ("--augment", "augment", int, "K: train on K seeded augmented views of each training image (the paper notebooks' "
+     "commented-out RandomResizedCrop(224) + RandomHorizontalFlip, then the preprocessing), epoch e on view "
+     "(e-1) mod K, each view extracted once and cached; validation and test stay centre crops; 0: centre crops "
+     "only, as the published runs"),
+    ("--augment-seed", "augment_seed", int, "seed of the augmented views (part of their cache key)"),
     ("--head", "head", str, "the head to train: {heads}"),
     ("--qubits", "n_qubits", int, "number of qubits"),
     ("--depth", "depth", int, "variational layers"),
@@ -141,8 +154,10 @@ def _add_inference_parsers(sub) -> None:
                         description="Accuracy, loss, per-class accuracy and confusion matrix of RUN_DIR's model on DIR.",
                         epilog=_EXIT_TEXT, formatter_class=fmt)
     ev.add_argument("run_dir", metavar="RUN_DIR")
-    ev.add_argument("--data", required=True, metavar="DIR",
+    ev.add_argument("--data", metavar="DIR",
                     help="a folder of class folders (all images used), or a root with train/val/test folders")
+    ev.add_argument("--features", metavar="FILE", help="labelled precomputed features (for a run trained with "
+                    "--features; same formats and column names), instead of --data")
     ev.add_argument("--split", choices=("train", "val", "test"),
                     help="which split of a root with split folders (default: test, else val, else train)")
     ev.add_argument("--noise", help="run the trained circuit under this noise model instead of the one it was trained "
@@ -154,7 +169,9 @@ def _add_inference_parsers(sub) -> None:
                         description="Print the predicted class and its probability for each image.",
                         epilog=_EXIT_TEXT, formatter_class=fmt)
     pr.add_argument("run_dir", metavar="RUN_DIR")
-    pr.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders (searched recursively)")
+    pr.add_argument("inputs", nargs="*", metavar="IMAGE_OR_DIR", help="image files or folders (searched recursively)")
+    pr.add_argument("--features", metavar="FILE", help="precomputed features to classify instead of images (for a "
+                    "run trained with --features; labels not needed)")
     _add_inference_flags(pr, "print JSON lines instead of a table")
 
 
@@ -255,6 +272,8 @@ def _add_paper_parser(sub) -> None:
                       "train/ and val/, or a folder of class folders, split 80/20)")
     ants.add_argument("--backbone", help="backbone instead of ResNet18 (qtransfer backbones lists them)")
     ants.add_argument("--weights", help="the backbone's weights file (or 'none')")
+    ants.add_argument("--augment", type=int, help="cq: K augmented views per training image (the notebooks' "
+                      "commented-out RandomResizedCrop + RandomHorizontalFlip); default 0, as the published runs")
     qpu = paper.add_argument_group("qpu")
     qpu.add_argument("--devices", help="calibrated devices, comma-separated (default: "
                      "fake_yorktown,fake_manila,fake_belem,fake_lima; any fake_* name that train --noise accepts)")
@@ -283,6 +302,8 @@ def _train_config(args: argparse.Namespace, *, exclude: Sequence[str] = ()):
     data = values.get("data")
     if isinstance(data, str) and data != "hymenoptera":
         values["data"] = str(Path(data).expanduser().resolve())
+    if isinstance(values.get("features"), str):
+        values["features"] = str(Path(values["features"]).expanduser().resolve())
     return TrainConfig.from_dict(values, source=args.config or "command line")
 
 
@@ -313,7 +334,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from qtransfer import api
 
-    ev = api.evaluate(args.run_dir, args.data, split=args.split, cache_dir=args.cache_dir, weights=args.weights,
+    if (args.data is None) == (args.features is None):
+        raise UsageError("evaluate needs --data DIR or --features FILE (one of them)")
+    ev = api.evaluate(args.run_dir, args.data, features=args.features, split=args.split, cache_dir=args.cache_dir, weights=args.weights,
                       device=args.device, progress=not args.no_progress, noise=args.noise, shots=args.shots)
     if args.json:
         print(json.dumps(ev.to_json()))
@@ -337,7 +360,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from qtransfer import api
 
-    records = api.predict(args.run_dir, args.inputs, cache_dir=args.cache_dir, weights=args.weights,
+    if bool(args.inputs) == (args.features is not None):
+        raise UsageError("predict needs image files or folders, or --features FILE (one of them)")
+    records = api.predict(args.run_dir, args.inputs, features=args.features, cache_dir=args.cache_dir, weights=args.weights,
                             device=args.device, progress=not args.no_progress)
     for r in records:
         if args.json:
@@ -401,7 +426,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 def _cmd_paper(args: argparse.Namespace) -> int:
     from qtransfer import api
 
-    options = {k: getattr(args, k) for k in ("data", "backbone", "weights", "devices", "shots", "noise_aware")}
+    options = {k: getattr(args, k) for k in ("data", "backbone", "weights", "augment", "devices", "shots", "noise_aware")}
     given = "".join(f" --{k.replace('_', '-')} {v}" for k, v in options.items() if v is not None)
     command = f"qtransfer paper {args.experiment} --seeds {args.seeds}{given}"
     results = api.run_paper(args.experiment, seeds=args.seeds, out=Path(args.out), cache_dir=args.cache_dir,
@@ -421,6 +446,8 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
 
     for name, spec in BACKBONES.items():
         print(f"{name:<20} {spec.num_features:>5} features  DEFAULT={spec.default_weights:<14} {spec.description}")
+    print(f"{'timm:NAME':<20} {'':>5}           any timm model (pip install 'qtransfer[timm]'); "
+          f"preprocessing from its data config")
     return 0
 
 

@@ -40,7 +40,7 @@ def resolve_experiments(names: str | Sequence[str]) -> tuple[str, ...]:
 
 
 #: the options of the experiments that take them (``qtransfer paper --data ...``); the others ignore them
-EXPERIMENT_OPTIONS = {"cq": ("data", "backbone", "weights"),
+EXPERIMENT_OPTIONS = {"cq": ("data", "backbone", "weights", "augment"),
                       "qpu": ("data", "backbone", "weights", "devices", "shots", "noise_aware")}
 
 

@@ -150,7 +150,7 @@ def run_page(run_dir: Path) -> str:
     if config is not None:
         body.append(_circuit_section(config, figures))
     items = predictions.get("items") if isinstance(predictions, Mapping) else None
-    if items:
+    if items and (config is None or config.features is None):  # rows of a features file are no pictures
         body.append(_samples_section(items, str(predictions.get("split", "evaluation")), run_dir, figures))
     if config is not None:
         body.append("<h2>Configuration</h2>" + _config_table(config.to_dict()))

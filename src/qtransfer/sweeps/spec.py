@@ -34,7 +34,8 @@ from qtransfer.errors import UsageError
 __all__ = ["DATA_SETTINGS", "SweepSpec", "Trial", "load_sweep_file", "trial_id"]
 
 #: settings that decide the features and the split: trials sharing them share one prepared data set
-DATA_SETTINGS = ("data", "backbone", "weights", "transform", "val_fraction", "device", "strict")
+DATA_SETTINGS = ("data", "features", "label_column", "name_column", "split_column", "backbone", "weights", "transform",
+                 "augment", "augment_seed", "val_fraction", "device", "strict")
 
 _KNOWN = {f.name for f in fields(TrainConfig)}
 _ALIASES = {"qubits": "n_qubits"}
