@@ -166,6 +166,10 @@ def test_evaluate_table_and_split_choice(split_run, splits_data, cache):
     code, out, err = call(["evaluate", run, "--data", splits_data, "--split", "val", "--cache-dir", cache, "--no-progress"])
     assert code == 0, err
     assert "(val): accuracy" in out and "confusion matrix" in out and "6 images" in out
+    table = out[out.index("true \\ predicted"):].splitlines()
+    assert table[0].split()[-2:] == ["ants", "bees"]  # every column and row is named by its class
+    assert [row.split()[0] for row in table[1:3]] == ["ants", "bees"]
+    assert sum(int(v) for row in table[1:3] for v in row.split()[1:]) == 6
     # a plain folder of class folders: every image is evaluated
     code, out, _ = call(["evaluate", run, "--data", splits_data / "train", "--json", "--cache-dir", cache, "--no-progress"])
     assert code == 0 and json.loads(out)["n_images"] == 12

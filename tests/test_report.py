@@ -72,14 +72,26 @@ def _make_run_dir(root: Path, head: str = "quantum") -> Path:
     return run
 
 
-def _make_compare_dir(root: Path) -> Path:
+def _make_compare_dir(root: Path, *, per_head: bool = True) -> Path:
+    """A compare directory; ``per_head``: with per-image predictions and per-epoch history (as compare writes)."""
+    from dataclasses import replace
+
     from helpers import compare_results
+    from qtransfer.results import EpochRecord
 
     d = root / "compare"
     d.mkdir(parents=True)
     rng = np.random.default_rng(0)
     correct = {"quantum": (rng.random((5, 49)) < 0.93).astype(int), "linear": (rng.random((5, 49)) < 0.92).astype(int)}
     results = compare_results(correct, n_params={"quantum": 2070, "linear": 2562}, train_seconds={"quantum": [2.0] * 5})
+    if per_head:
+        labels = np.arange(49) % 2
+        history = tuple(EpochRecord(e, 0.7 / e, 0.5 + 0.1 * e, 0.6 / e, 0.6 + 0.08 * e, 4e-4, 0.1) for e in range(1, 5))
+        heads = {h: replace(r, predicted=tuple(tuple(int(v) for v in np.where(row, labels, 1 - labels))
+                                                for row in correct[h]), history=(history,) * 5)
+                 for h, r in results.heads.items()}
+        results = replace(results, heads=heads, eval_labels=tuple(int(v) for v in labels),
+                          config={**results.config, "head": "quantum", "seed": 0})
     (d / "results.json").write_text(json.dumps(results.to_json()))
     return d
 
@@ -150,8 +162,10 @@ def test_linear_run_has_no_circuit(tmp_path: Path):
 
 def test_compare_report(compare_dir: Path):
     page = write_report(compare_dir).read_text(encoding="utf-8")
-    assert _assert_all_images_embedded_png(page) == 1
-    assert (compare_dir / "figures" / "comparison.png").is_file()
+    assert _assert_all_images_embedded_png(page) == 4  # comparison, per-head curves, confusion, quantum's circuit
+    for name in ("comparison.png", "curves.png", "confusion.png", "circuit-quantum.png"):
+        assert (compare_dir / "figures" / name).is_file()
+    assert not (compare_dir / "figures" / "circuit-linear.png").exists()
     results = json.loads((compare_dir / "results.json").read_text())
     assert "ants" in page and "bees" in page
     for head in ("quantum", "linear"):
@@ -253,3 +267,87 @@ def test_run_report_with_nan_metrics_and_unlabelled_predictions(tmp_path: Path):
     page = write_report(run).read_text()
     _assert_all_images_embedded_png(page)
     assert "n/a" in page and "0 of 11 wrong" in page
+
+
+# ------------------------------------------------------------------ reports that never mislead
+def test_run_report_counts_images_of_its_own_split(run_dir: Path):
+    page = write_report(run_dir).read_text()
+    assert "on these 10 validation images one image is 10 points" in page
+    assert "153 images one image" not in page
+
+
+def test_compare_report_configuration_shows_what_varied(compare_dir: Path):
+    page = write_report(compare_dir).read_text()
+    config = page[page.index("<h2>Configuration</h2>"):]
+    assert "<code>heads</code></td><td>quantum, linear</td>" in config
+    assert "<code>seeds</code></td><td>0–4 (5 seeds)</td>" in config
+    assert "<code>head</code>" not in config and "<code>seed</code>" not in config
+
+
+def test_compare_report_opens_with_its_conclusion_in_one_sentence(compare_dir: Path):
+    from qtransfer.report.tables import conclusion
+    from qtransfer.results import CompareResults
+
+    sentence = conclusion(CompareResults.load(compare_dir / "results.json"))
+    page = write_report(compare_dir).read_text()
+    assert sentence.startswith("In plain words:") and sentence.count(". ") == 0
+    assert page.index(sentence) < page.index("Accuracy and paired difference")
+
+
+def test_compare_confusion_counts_every_seed_and_image(compare_dir: Path):
+    from qtransfer.report.figures import compare_confusion_figure
+    from qtransfer.results import CompareResults
+
+    results = CompareResults.load(compare_dir / "results.json")
+    fig = compare_confusion_figure(results, ["quantum", "linear"])
+    for ax, head in zip(fig.axes, ("quantum", "linear")):
+        counts = [int(t.get_text()) for t in ax.texts]
+        assert sum(counts) == 5 * 49
+        right = counts[0] + counts[3]  # the diagonal of a 2 x 2 matrix, row by row
+        assert right == sum(map(sum, results.heads[head].correct))
+        assert ax.get_title(loc="left") == f"{head}, 5 seeds: {right}/245 right"
+
+
+def test_compare_report_of_an_older_file_leaves_out_what_it_lacks(tmp_path: Path):
+    d = _make_compare_dir(tmp_path, per_head=False)
+    page = write_report(d).read_text()
+    assert _assert_all_images_embedded_png(page) == 2  # the comparison and the quantum head's circuit
+    assert not (d / "figures" / "curves.png").exists() and not (d / "figures" / "confusion.png").exists()
+
+
+def _make_paper_dir(root: Path) -> Path:
+    from qtransfer.paper.common import PaperResults, PaperRow, Series
+
+    rng = np.random.default_rng(0)
+    grid = {"x": [-1.0, 1.0], "y": [-1.0, 1.0], "p1": rng.random((8, 8)).tolist()}
+    figures = {"quantum": grid, "paper_classical": grid, "test_x": rng.normal(size=(20, 2)).tolist(),
+               "test_y": [i % 2 for i in range(20)]}
+    row = PaperRow("spirals", "spirals-1.52", "spirals 1.52 turns", Series("quantum", (0.9, 0.95), 0.97),
+                   (), (0, 1), 1.0, figures=figures)
+    root.mkdir(parents=True, exist_ok=True)
+    PaperResults((row,), {}, (0, 1), 1.0, "qtransfer paper spirals --seeds 2").save(root / "results.json")
+    return root
+
+
+def test_report_accepts_a_paper_directory(tmp_path: Path):
+    from helpers import call_cli
+
+    d = _make_paper_dir(tmp_path / "paper")
+    code, out, err = call_cli(["report", d])
+    assert code == 0, err
+    page = (d / "report.html").read_text()
+    assert "Published vs qtransfer" in page and (d / "figures" / "spirals-1.52.png").is_file()
+
+
+def test_decision_regions_have_a_colour_scale_and_a_legend(tmp_path: Path):
+    from qtransfer.paper.common import PaperResults
+    from qtransfer.paper.report import _spirals_figure
+
+    row = PaperResults.load(_make_paper_dir(tmp_path) / "results.json").rows[0]
+    fig = _spirals_figure(row)
+    colorbars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(colorbars) == 1 and colorbars[0].get_ylabel() == "model's P(class 1)"
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["test point, class 0", "test point, class 1"]
+    page = write_report(tmp_path).read_text()
+    assert "red 0, white 0.5, blue 1" in page

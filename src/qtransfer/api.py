@@ -132,7 +132,7 @@ def sweep(sweep: "PathLike | SweepSpec | dict[str, Any]", *, out: PathLike, work
     return run_sweep(spec, out, workers=workers, ray=ray, cache_dir=cache_dir, progress=progress, report=report)
 
 
-def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: PathLike = "paper",
+def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: PathLike,
               cache_dir: PathLike | None = None, progress: bool = True, report: bool = True,
               command: str = "", **options: Any) -> "PaperResults":
     """Reproduce the paper's experiments (``"spirals"``, ``"qc"``, ``"qq"``, ``"cq"``, ``"cifar"``, ``"qpu"``

@@ -10,6 +10,7 @@ and writes ``report.html`` there, plus the PNG figures it embeds under ``figures
 * a **compare directory** (``results.json``): the answer to "does the quantum head
   help?" in plain words, accuracy by head with 95% confidence intervals and every
   seed, the paired differences, and the tables of ``results.md``;
+* a **paper directory** (``results.json`` of ``qtransfer paper``): :mod:`qtransfer.paper.report`;
 * a **sweep directory** (``sweep.json``): accuracy against the varied setting per head with
   95% confidence intervals (a heatmap per head when two settings vary), the tables of
   ``summary.md`` and the failed trials.
@@ -31,10 +32,10 @@ __all__ = ["write_report"]
 
 
 def write_report(path: str | os.PathLike) -> Path:
-    """Write ``report.html`` (and ``figures/*.png``) into a run or compare directory; returns its path.
+    """Write ``report.html`` (and ``figures/*.png``) into a run, compare, sweep or paper directory; returns its path.
 
-    ``results.json`` makes it a comparison report, else ``sweep.json`` a sweep report, else
-    ``metrics.json`` a run report.
+    ``results.json`` makes it a comparison report (or, written by ``qtransfer paper``, the
+    paper's report), else ``sweep.json`` a sweep report, else ``metrics.json`` a run report.
     Raises :class:`~qtransfer.errors.CheckpointError` when the directory is missing, has
     neither file, or holds one that is not valid JSON of the expected schema.
 
@@ -47,9 +48,13 @@ def write_report(path: str | os.PathLike) -> Path:
     directory = Path(path)
     if not directory.is_dir():
         raise CheckpointError(
-            f"{directory}: no such directory; pass a run directory (with metrics.json) "
-            f"or a compare directory (with results.json)"
+            f"{directory}: no such directory; pass a run directory (with metrics.json), "
+            f"a compare or paper directory (with results.json) or a sweep directory (with sweep.json)"
         )
+    if (directory / "results.json").is_file() and _is_paper(directory / "results.json"):
+        from qtransfer.paper.report import write_paper_report
+
+        return write_paper_report(directory)
     if (directory / "results.json").is_file():
         page = compare_page(directory)
     elif (directory / "sweep.json").is_file():
@@ -62,3 +67,12 @@ def write_report(path: str | os.PathLike) -> Path:
             f"is here; point the report at the directory that training, comparison or sweep wrote"
         )
     return atomic_write_text(directory / "report.html", page)
+
+
+def _is_paper(path: Path) -> bool:
+    """Whether ``path`` is the ``results.json`` of ``qtransfer paper`` (by its schema name)."""
+    from qtransfer.paper.common import PAPER_SCHEMA
+    from qtransfer.results import read_json
+
+    data = read_json(path)
+    return isinstance(data, dict) and data.get("schema") == PAPER_SCHEMA
