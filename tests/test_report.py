@@ -68,8 +68,22 @@ def _make_run_dir(root: Path, head: str = "quantum") -> Path:
     items.append({"path": "/nonexistent/missing.jpg", "true": "ants", "pred": "ants", "probability": 0.9})
     (run / "config.json").write_text(json.dumps(config))
     (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / "pipeline.json").write_text(json.dumps(_pipeline_record(head, items[1]["path"], run)))
     (run / "predictions.json").write_text(json.dumps({"split": "val", "items": items}))
     return run
+
+
+def _pipeline_record(head: str, path: str, run: Path) -> dict:
+    """What training writes: the image at ``path`` (its features made up) through a seeded head of kind ``head``."""
+    import torch
+
+    from qtransfer.heads import build_head
+    from qtransfer.heads.trace import pipeline_record
+
+    model = build_head(head, 1280, 2, n_qubits=4, depth=6, seed=0)
+    features = torch.relu(torch.randn(1280, generator=torch.Generator().manual_seed(0)))
+    return pipeline_record(model, head, features, path, "val", "ants", ("ants", "bees"),
+                           {"backbone": "mobilenet_v2", "weights": "IMAGENET1K_V1", "transform": "published:..."}, 0, 50)
 
 
 def _make_compare_dir(root: Path, *, per_head: bool = True) -> Path:
@@ -129,8 +143,8 @@ def test_run_report_is_self_contained(run_dir: Path):
     assert out == run_dir / "report.html"
     page = out.read_text(encoding="utf-8")
     n = _assert_all_images_embedded_png(page)
-    assert n == 4  # curves, confusion, circuit, samples
-    for name in ("curves.png", "confusion.png", "circuit.png", "samples.png"):
+    assert n == 5  # the pipeline's image and circuit, curves, confusion, samples
+    for name in ("pipeline-image.png", "curves.png", "confusion.png", "circuit.png", "samples.png"):
         assert (run_dir / "figures" / name).read_bytes().startswith(PNG_MAGIC)
     assert "ants" in page and "bees" in page
     assert "90.0%" in page and "9 of 10 images" in page
@@ -146,18 +160,20 @@ def test_run_report_tolerates_missing_optional_files(tmp_path: Path):
     metrics = json.loads((run / "metrics.json").read_text())
     metrics.update(history=[], final={})
     (run / "metrics.json").write_text(json.dumps(metrics))
-    for name in ("config.json", "predictions.json"):
+    for name in ("config.json", "predictions.json", "pipeline.json"):
         (run / name).unlink()
     page = write_report(run).read_text()
     assert "No per-epoch history" in page and "No final evaluation" in page
     assert _img_srcs(page) == []
+    assert "The pipeline, with one image flowing through it" in page and "has no pipeline.json" in page
 
 
 def test_linear_run_has_no_circuit(tmp_path: Path):
     run = _make_run_dir(tmp_path, head="linear")
     page = write_report(run).read_text()
-    assert "Quantum circuit" not in page
+    assert "quantum circuit" not in page.lower()
     assert not (run / "figures" / "circuit.png").exists()
+    assert "<code>Linear(1280→2)</code>" in page  # the linear head's own block
 
 
 def test_compare_report(compare_dir: Path):
@@ -188,7 +204,7 @@ def test_compare_report_recomputes_missing_comparisons(compare_dir: Path):
 def test_product_head_gets_its_circuit_without_cnots(tmp_path: Path):
     run = _make_run_dir(tmp_path, head="product")
     page = write_report(run).read_text()
-    assert "Quantum circuit" in page and "layer <code>ry</code>" in page
+    assert "quantum circuit (trained)" in page and "layer <code>ry</code>" in page
 
 
 def test_metrics_of_another_kind_are_refused_naming_the_field(tmp_path: Path):
@@ -233,12 +249,25 @@ def test_report_renders_in_chromium(tmp_path: Path, kind: str):
     # a copy with a probe script: the report itself has none and needs none
     probe = report.with_name("probe.html")
     script = ("<script>window.addEventListener('load',()=>{const im=[...document.images];"
-              "document.title='loaded:'+im.filter(i=>i.complete&&i.naturalWidth>0).length+'/'+im.length;});"
-              "</script>")
+              "const box=s=>{const e=document.querySelector(s);if(!e)return '0x0';const r=e.getBoundingClientRect();"
+              "return Math.round(r.width)+'x'+Math.round(r.height);};"
+              "document.title='loaded:'+im.filter(i=>i.complete&&i.naturalWidth>0).length+'/'+im.length"
+              "+';pipeline:'+box('.pipeline')+';blocks:'+document.querySelectorAll('.pipeline .block').length"
+              "+';spark:'+box('.pipeline svg.sparkline');});</script>")
     probe.write_text(page.replace("</body>", script + "</body>"), encoding="utf-8")
-    res = _chromium(["--virtual-time-budget=5000", "--dump-dom", probe.as_uri()], tmp_path / "profile1")
+    res = _chromium(["--virtual-time-budget=5000", "--window-size=1200,2000", "--dump-dom", probe.as_uri()],
+                    tmp_path / "profile1")
     assert res.returncode == 0, res.stderr[-2000:]
-    assert f"<title>loaded:{n_images}/{n_images}</title>" in res.stdout, res.stdout[:500]
+    title = re.search(r"<title>([^<]*)</title>", res.stdout).group(1)
+    fields = dict(part.split(":", 1) for part in title.split(";"))
+    assert fields["loaded"] == f"{n_images}/{n_images}", title
+    if kind == "run":  # the pipeline drawing is laid out: every block, a real height, the sparkline drawn
+        width, height = map(int, fields["pipeline"].split("x"))
+        assert width > 500 and height > 600, title
+        assert int(fields["blocks"]) == 8, title  # image, A', pre-net, angles, circuit, measurement, post-net, softmax
+        assert fields["spark"] == "360x34", title
+    else:
+        assert fields["pipeline"] == "0x0", title
 
     shot = tmp_path / f"{kind}.png"
     res = _chromium([f"--screenshot={shot}", "--window-size=1200,2000", "--hide-scrollbars",
@@ -351,3 +380,64 @@ def test_decision_regions_have_a_colour_scale_and_a_legend(tmp_path: Path):
     assert [t.get_text() for t in legend.get_texts()] == ["test point, class 0", "test point, class 1"]
     page = write_report(tmp_path).read_text()
     assert "red 0, white 0.5, blue 1" in page
+
+
+# ------------------------------------------------------------------ the pipeline drawing
+def _numbers(text: str) -> list[float]:
+    return [float(v) for v in re.findall(r"[+-]\d+\.\d{3}", text)]
+
+
+@pytest.mark.parametrize("head", ["quantum", "classical", "linear"])
+def test_run_report_opens_with_the_pipeline_and_one_images_numbers(tmp_path: Path, head: str):
+    run = _make_run_dir(tmp_path, head=head)
+    trace = json.loads((run / "pipeline.json").read_text())
+    page = write_report(run).read_text()
+    start = page.index("The pipeline, with one image flowing through it")
+    assert start < page.index('<div class="cards">') and start < page.index("Training curves")
+    drawing = page[start:page.index("Training curves")]
+    assert "frozen backbone A′" in drawing and "<code>mobilenet_v2</code>" in drawing
+    assert "<code>classifier.1</code> (<code>Linear(1280→1000)</code>) cut off" in drawing
+    assert "F = 1280 features per image, computed once and cached" in drawing
+    features = np.asarray(trace["features"])
+    assert f"‖x‖ = {np.linalg.norm(features):.2f}" in drawing
+    points = re.search(r'<polyline[^>]*points="([^"]*)"', drawing).group(1).split()
+    assert len(points) == 1280  # a sparkline of every feature value
+    stages = {s["name"]: s["values"] for s in trace["stages"]}
+    if head == "quantum":
+        for text in ("<code>Linear(1280→4)</code>", "<code>tanh · π/2</code>", "⟨Z<sub>i</sub>⟩ of each of the 4 qubits",
+                     "<code>Linear(4→2)</code>", 'alt="the run\'s circuit"'):
+            assert text in drawing, text
+        angles = drawing[drawing.index("angles θ = "):]
+        assert _numbers(angles)[:4] == pytest.approx(stages["angles"], abs=1e-3)
+        assert all(abs(a) < np.pi / 2 for a in stages["angles"])
+        z = drawing[drawing.index("⟨Z⟩ = "):]
+        assert _numbers(z)[:4] == pytest.approx(stages["measurement"], abs=1e-3)
+    elif head == "classical":
+        assert "mixing block (trained)" in drawing and "quantum circuit" not in drawing
+    else:
+        assert "<code>Linear(1280→2)</code>" in drawing and "pre-net" not in drawing
+    p = stages["probabilities"]
+    assert f"<code>ants</code> {p[0]:.3f}" in drawing and f"<code>bees</code> {p[1]:.3f}" in drawing
+    assert sum(p) == pytest.approx(1.0, abs=1e-5)
+    assert "true class <b>ants</b>" in drawing and 'class="thumb"' in drawing
+
+
+@pytest.mark.parametrize("head", ["quantum", "product", "classical", "linear"])
+def test_trace_is_the_heads_own_forward(head: str):
+    import torch
+
+    from qtransfer.heads import build_head
+    from qtransfer.heads.trace import trace_head
+
+    model = build_head(head, 16, 3, n_qubits=3, depth=2, seed=1)
+    x = torch.randn(16, generator=torch.Generator().manual_seed(2))
+    stages = trace_head(model, x)
+    with torch.no_grad():
+        expected = torch.softmax(model(x[None]), -1)[0]
+    assert stages[-1].name == "probabilities"
+    assert stages[-1].values == pytest.approx(expected.tolist(), abs=1e-6)
+    assert stages[-2].values == pytest.approx(model(x[None])[0].tolist(), abs=1e-6)  # the logits
+    if head in ("quantum", "product"):
+        angles = torch.tensor(stages[1].values)
+        assert torch.allclose(angles, torch.tanh(model.pre(x)) * torch.pi / 2, atol=1e-6)
+        assert all(-1 <= z <= 1 for z in stages[2].values)

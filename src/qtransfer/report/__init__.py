@@ -3,10 +3,12 @@
 :func:`write_report` looks at a directory, decides what it is from the files present,
 and writes ``report.html`` there, plus the PNG figures it embeds under ``figures/``:
 
-* a **run directory** (``metrics.json``, optional ``config.json`` and
-  ``predictions.json``): headline numbers, training curves with the best epoch marked,
-  confusion matrices, the circuit diagram (every quantum head), a grid of sample
-  predictions (green = right, red = wrong) and the resolved configuration;
+* a **run directory** (``metrics.json``, optional ``config.json``, ``predictions.json`` and
+  ``pipeline.json``): first the pipeline drawing (image -> frozen backbone A' -> the head's
+  blocks, the run's own circuit among them -> probabilities) with one image's numbers at every
+  arrow (:mod:`~qtransfer.report.pipeline`), then headline numbers, training curves with the
+  best epoch marked, confusion matrices, a grid of sample predictions (green = right, red =
+  wrong) and the resolved configuration;
 * a **compare directory** (``results.json``): the answer to "does the quantum head
   help?" in plain words, accuracy by head with 95% confidence intervals and every
   seed, the paired differences, and the tables of ``results.md``;
@@ -15,7 +17,7 @@ and writes ``report.html`` there, plus the PNG figures it embeds under ``figures
   95% confidence intervals (a heatmap per head when two settings vary), the tables of
   ``summary.md`` and the failed trials.
 
-Modules: :mod:`~qtransfer.report.html` (pages), :mod:`~qtransfer.report.figures`,
+Modules: :mod:`~qtransfer.report.html` (pages), :mod:`~qtransfer.report.pipeline`, :mod:`~qtransfer.report.figures`,
 :mod:`~qtransfer.report.circuit` (diagram), :mod:`~qtransfer.report.tables`. matplotlib is
 imported only when a report is written.
 """

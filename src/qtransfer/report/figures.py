@@ -16,7 +16,7 @@ from qtransfer.atomic import atomic_write_bytes
 from qtransfer.results import CompareResults, EpochRecord, SplitMetrics
 
 __all__ = ["FigureSaver", "compare_confusion_figure", "compare_curves_figure", "compare_figure", "confusion_figure", "curves_figure", "finite", "head_color", "new_figure",
-           "pick_samples", "samples_figure", "style_axes", "sweep_figure"]
+           "pick_samples", "resolve_image", "samples_figure", "style_axes", "sweep_figure"]
 
 GREEN = "#1a7f37"
 RED = "#c62828"
@@ -66,6 +66,10 @@ class FigureSaver:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, facecolor="white")
         data = buf.getvalue()
+        return self.save_bytes(data, name)
+
+    def save_bytes(self, data: bytes, name: str) -> str:
+        """Write PNG bytes under ``figures/``; their data URI."""
         atomic_write_bytes(self.directory / name, data)
         return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
@@ -132,7 +136,8 @@ def confusion_figure(splits: Sequence[tuple[str, SplitMetrics]], classes: Sequen
     return fig
 
 
-def _resolve_image(raw: str, run_dir: Path) -> Path | None:
+def resolve_image(raw: str, run_dir: Path) -> Path | None:
+    """``raw`` as given if absolute, else relative to ``run_dir`` or the current directory; ``None`` if not found."""
     p = Path(raw).expanduser()
     candidates = [p] if p.is_absolute() else [run_dir / p, Path.cwd() / p]
     for c in candidates:
@@ -161,7 +166,7 @@ def samples_figure(items: Sequence[Mapping], run_dir: Path) -> tuple[Any | None,
 
     loaded, skipped = [], []
     for it in items:
-        path = _resolve_image(str(it["path"]), run_dir)
+        path = resolve_image(str(it["path"]), run_dir)
         if path is None:
             skipped.append(f"{it['path']} (not found)")
             continue

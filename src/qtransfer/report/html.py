@@ -18,6 +18,7 @@ from qtransfer.config import TrainConfig
 from qtransfer.errors import CheckpointError, UsageError
 from qtransfer.heads.registry import HEADS
 from qtransfer.report import figures as F
+from qtransfer.report.pipeline import PIPELINE_CSS, pipeline_html
 from qtransfer.report.tables import (accuracy_table, comparison_table, conclusion, html_table, ignored_settings,
                                      scale_note)
 from qtransfer.results import CompareResults, RunMetrics, read_json
@@ -75,7 +76,7 @@ def page(title: str, subtitle: str, body: str) -> str:
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
+        f"<title>{_e(title)}</title>\n<style>{_CSS}{PIPELINE_CSS}</style>\n</head>\n<body>\n<main>\n"
         f"<h1>{_e(title)}</h1>\n<p class=\"subtitle\">{subtitle}</p>\n{body}\n"
         f"<footer>Written by qtransfer {_e(__version__)} on {_e(stamp)}. Self-contained: no network, "
         f"no scripts; figures are also saved as PNG in <code>figures/</code>.</footer>\n"
@@ -147,9 +148,9 @@ def run_page(run_dir: Path) -> str:
     config = _run_config(run_dir)
     predictions = read_json(run_dir / "predictions.json", required=False) or {}
     figures = F.FigureSaver(run_dir)
-    body = [_run_cards(metrics, config), _curves_section(metrics, figures), _evaluation_section(metrics, figures)]
-    if config is not None:
-        body.append(_circuit_section(config, figures))
+    circuit = _circuit_figure(config.head, config, figures, "circuit.png") if config is not None else None
+    body = [pipeline_html(run_dir, metrics, config, figures, circuit), _run_cards(metrics, config),
+            _curves_section(metrics, figures), _evaluation_section(metrics, figures)]
     items = predictions.get("items") if isinstance(predictions, Mapping) else None
     if items:
         body.append(_samples_section(items, str(predictions.get("split", "evaluation")), run_dir, figures))
@@ -226,23 +227,23 @@ def _evaluation_section(metrics: RunMetrics, figures: F.FigureSaver) -> str:
     return "".join(out)
 
 
-def _circuit_section(config: TrainConfig, figures: F.FigureSaver) -> str:
-    """The circuit of every quantum head (as the registry describes it); nothing for classical heads."""
-    drawn = _circuit_html(config.head, config, figures, "circuit.png")
-    return "<h2>Quantum circuit</h2>" + drawn if drawn else ""
-
-
-def _circuit_html(head: str, config: TrainConfig, figures: F.FigureSaver, name: str) -> str:
-    """``head``'s circuit under ``config``'s settings as a figure; empty for a head without one."""
+def _circuit_figure(head: str, config: TrainConfig, figures: F.FigureSaver, name: str) -> tuple[str, str] | None:
+    """``head``'s circuit under ``config``'s settings, saved: ``(data URI, caption as HTML)``; ``None`` without one."""
     from qtransfer.report.circuit import circuit_figure
 
     info = HEADS.get(head)
     spec = info.circuit(n_qubits=config.n_qubits, depth=config.depth, embedding=config.embedding,
                         layer=config.layer) if info is not None else None
     if spec is None:
-        return ""
+        return None
     fig, caption = circuit_figure(spec)
-    return figure_html(figures.save(fig, name), f"variational quantum circuit of the {head} head", caption)
+    return figures.save(fig, name), caption
+
+
+def _circuit_html(head: str, config: TrainConfig, figures: F.FigureSaver, name: str) -> str:
+    """``head``'s circuit under ``config``'s settings as a figure; empty for a head without one."""
+    drawn = _circuit_figure(head, config, figures, name)
+    return figure_html(drawn[0], f"variational quantum circuit of the {head} head", drawn[1]) if drawn else ""
 
 
 def _samples_section(items: Sequence[Mapping], split: str, run_dir: Path, figures: F.FigureSaver) -> str:
