@@ -441,3 +441,17 @@ def test_trace_is_the_heads_own_forward(head: str):
         angles = torch.tensor(stages[1].values)
         assert torch.allclose(angles, torch.tanh(model.pre(x)) * torch.pi / 2, atol=1e-6)
         assert all(-1 <= z <= 1 for z in stages[2].values)
+
+
+def test_family_picture_is_in_the_docs_and_the_paper_report(tmp_path: Path):
+    from qtransfer.report.family import FAMILY, family_svg
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "images" / "family.svg"
+    assert docs.read_text(encoding="utf-8") == family_svg(), "regenerate docs/images/family.svg from family_svg()"
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "](docs/images/family.svg)" in readme
+    svg = family_svg(standalone=False)
+    for member in FAMILY:
+        assert f">{member.kind}</text>" in svg and all(f">{c}</text>" in svg for c in member.commands)
+    page = write_report(_make_paper_dir(tmp_path)).read_text()
+    assert svg in page and page.index(svg) < page.index("Published vs qtransfer")

@@ -249,7 +249,13 @@ def write_paper_report(out: str | Path) -> Path:
     atomic_write_text(out / "results.md", markdown_summary(results) + "\n")
     notes = "".join(f"<li><b>{html.escape(r.title)}</b>: {html.escape(r.notes)}</li>" for r in results.rows if r.notes)
     skipped = "".join(f"<h3>{html.escape(k)}</h3><pre>{html.escape(v)}</pre>" for k, v in results.skipped.items())
-    body = ("<h2>Published vs qtransfer</h2>\n" + html_table(summary_table(results))
+    from qtransfer.report.family import family_svg
+
+    body = ("<h2>The transfer-learning family</h2>\n" + f'<figure>{family_svg(standalone=False)}<figcaption>'
+            "Which network A (pre-trained, cut to A′ and frozen) and which trained network B each kind uses, and "
+            "the command that runs it; the spirals (the paper's Example 1) train a dressed circuit alone.</figcaption>"
+            "</figure>\n"
+            + "<h2>Published vs qtransfer</h2>\n" + html_table(summary_table(results))
             + f'<p class="muted">{len(results.seeds)} seed(s); 95% Student-t intervals of the mean.</p>'
             + (f"<ul>{notes}</ul>" if notes else "")
             + _qpu_html(results)
