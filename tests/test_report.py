@@ -455,3 +455,12 @@ def test_family_picture_is_in_the_docs_and_the_paper_report(tmp_path: Path):
         assert f">{member.kind}</text>" in svg and all(f">{c}</text>" in svg for c in member.commands)
     page = write_report(_make_paper_dir(tmp_path)).read_text()
     assert svg in page and page.index(svg) < page.index("Published vs qtransfer")
+
+
+def test_pipeline_snippet_for_a_notebook(run_dir: Path):
+    from qtransfer.report import pipeline_snippet
+
+    snippet = pipeline_snippet(run_dir)
+    assert snippet.startswith("<div><style>") and '<div class="pipeline">' in snippet and "angles θ = " in snippet
+    with pytest.raises(CheckpointError, match="no metrics.json"):
+        pipeline_snippet(run_dir / "figures")

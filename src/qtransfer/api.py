@@ -50,10 +50,13 @@ def resolve_config(data: PathLike | None = None, config: TrainConfig | None = No
         5
         >>> resolve_config(epochs=5, qubits=2).n_qubits
         2
+        >>> resolve_config(weights=Path("w.pth")).weights     # paths may be given as Path objects
+        'w.pth'
     """
     values = (config or TrainConfig()).to_dict()
     if data is not None:
         values["data"] = os.fspath(data)
+    settings = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in settings.items()}
     return TrainConfig.from_dict({**values, **settings}, source="settings")
 
 

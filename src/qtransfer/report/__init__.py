@@ -30,7 +30,7 @@ from pathlib import Path
 from qtransfer.atomic import atomic_write_text
 from qtransfer.errors import CheckpointError
 
-__all__ = ["write_report"]
+__all__ = ["pipeline_snippet", "write_report"]
 
 
 def write_report(path: str | os.PathLike) -> Path:
@@ -78,3 +78,17 @@ def _is_paper(path: Path) -> bool:
 
     data = read_json(path)
     return isinstance(data, dict) and data.get("schema") == PAPER_SCHEMA
+
+
+def pipeline_snippet(path: str | os.PathLike) -> str:
+    """The pipeline drawing of a run directory (one image's numbers at every arrow) as HTML with its CSS.
+
+    For a notebook: ``IPython.display.HTML(pipeline_snippet("runs/demo"))``; the run report
+    opens with the same drawing.
+    """
+    from qtransfer.report.html import pipeline_snippet as snippet
+
+    directory = Path(path)
+    if not (directory / "metrics.json").is_file():
+        raise CheckpointError(f"{directory}: no metrics.json; pass the run directory that training wrote")
+    return snippet(directory)

@@ -23,7 +23,7 @@ from qtransfer.report.tables import (accuracy_table, comparison_table, conclusio
                                      scale_note)
 from qtransfer.results import CompareResults, RunMetrics, read_json
 
-__all__ = ["compare_page", "figure_html", "page", "run_page", "sweep_page"]
+__all__ = ["compare_page", "figure_html", "page", "pipeline_snippet", "run_page", "sweep_page"]
 
 _CSS = """
 *{box-sizing:border-box}
@@ -162,6 +162,15 @@ def run_page(run_dir: Path) -> str:
                 + (f" · classes: {_e(', '.join(metrics.classes))}" if metrics.classes else "")
                 + f" · <code>{_e(run_dir.resolve().name)}</code>")
     return page(f"qtransfer run: {head} head", subtitle, "\n".join(b for b in body if b))
+
+
+def pipeline_snippet(run_dir: Path) -> str:
+    """The run report's pipeline drawing alone, with its CSS: HTML to show in a notebook."""
+    metrics = RunMetrics.load(run_dir / "metrics.json")
+    config = _run_config(run_dir)
+    figures = F.FigureSaver(run_dir)
+    circuit = _circuit_figure(config.head, config, figures, "circuit.png") if config is not None else None
+    return f'<div><style>{PIPELINE_CSS}</style>{pipeline_html(run_dir, metrics, config, figures, circuit)}</div>'
 
 
 def _run_cards(metrics: RunMetrics, config: TrainConfig | None) -> str:
