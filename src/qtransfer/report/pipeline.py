@@ -196,11 +196,13 @@ def _backbone_block(metrics: RunMetrics, trace: Mapping[str, Any] | None) -> str
     name = metrics.backbone.get("backbone", "?")
     spec = BACKBONES.get(name)
     weights = metrics.backbone.get("weights", "")
+    if weights.startswith("file:"):  # a weights file, named by its content's digest
+        weights = f"a file, sha256 {weights[5:17]}…"
     cut = (f"its ImageNet classifier <code>{_e(spec.classifier)}</code> (<code>Linear({spec.num_features}→1000)</code>) "
            "cut off" if spec else "its classifier cut off")
     where = (f" (this run: {metrics.n_computed} computed, {metrics.n_cached} read from the cache)"
              if metrics.n_computed or metrics.n_cached else "")
-    return _block("frozen backbone A′", f"<code>{_e(name)}</code>, weights <code>{_e(weights)}</code>; {cut}; "
+    return _block("frozen backbone A′", f"<code>{_e(name)}</code>, weights {_e(weights)}; {cut}; "
                   f"F = {metrics.num_features} features per image, computed once and cached{where}", "frozen")
 
 
