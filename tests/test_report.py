@@ -464,3 +464,19 @@ def test_pipeline_snippet_for_a_notebook(run_dir: Path):
     assert snippet.startswith("<div><style>") and '<div class="pipeline">' in snippet and "angles θ = " in snippet
     with pytest.raises(CheckpointError, match="no metrics.json"):
         pipeline_snippet(run_dir / "figures")
+
+
+def test_readme_describes_the_compare_report_as_it_is(compare_dir: Path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("`CMP/report.html`")
+    claim = " ".join(readme[start:readme.index("\n\n", start)].split())
+    page = write_report(compare_dir).read_text()
+    figures = {p.name for p in (compare_dir / "figures").iterdir()}
+    for words, evidence in (("opens with that conclusion in one sentence", "In plain words:" in page),
+                            ("paired differences", "comparison.png" in figures),
+                            ("training curves", "curves.png" in figures),
+                            ("confusion matrix", "confusion.png" in figures),
+                            ("circuit of each quantum head", "circuit-quantum.png" in figures),
+                            ("configuration the heads share", "<code>heads</code>" in page)):
+        assert words in claim and evidence, words
+    assert "sample grid is in each run's own report" in claim and "samples.png" not in figures
