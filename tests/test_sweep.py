@@ -153,6 +153,10 @@ def test_sweep_conclusion_names_the_significant_comparisons():
     assert conclusion(points, ["depth"]) == (
         "In plain words: the highest mean accuracy is 100.0% (quantum at depth=2); 2 of 2 paired comparisons with "
         "quantum are significant (linear -75.0 points at depth=2, linear -75.0 points at depth=4).")
+    level = HeadSummary((0, 1, 2), (1.0,) * 3, 1.0, 0.0, 1.0, 1.0, 0.1, 10, 0, ("depth",))  # the best ignores depth
+    best = [PointSummary(p.point, {"quantum": g, "linear": level}, "quantum", (), 40) for p in points]
+    assert conclusion(best, ["depth"]).startswith(
+        "In plain words: the highest mean accuracy is 100.0% (linear, which ignores depth)")
 
 
 def test_seeds_never_change_the_split_so_results_are_paired(serial, tmp_path_factory):

@@ -122,8 +122,9 @@ def conclusion(points: list[PointSummary], varied: list[str]) -> str:
     if not cells:
         return "In plain words: no trial finished, so the sweep found nothing."
     mean, name, best = max(cells, key=lambda c: c[0])
-    where = f" at {best.label()}" if varied and best.label() != "all" else ""
     ignored = best.heads[name].ignores
+    label = ", ".join(f"{k}={v}" for k, v in best.point if k not in ignored)
+    where = f" at {label}" if varied and label else ""
     where += f", which ignores {', '.join(ignored)}" if ignored else ""
     sentence = f"In plain words: the highest mean accuracy is {100 * mean:.1f}% ({name}{where})"
     tests = [(p, c) for p in points for c in p.comparisons]
