@@ -23,7 +23,7 @@ from helpers import (
     write_bad_image,
 )
 
-RUN_FILES = ("config.json", "state.pt", "model.pt", "metrics.json", "predictions.json", "skipped.txt")
+RUN_FILES = ("config.json", "state.pt", "model.pt", "metrics.json", "predictions.json", "pipeline.json", "skipped.txt")
 
 
 @pytest.fixture(autouse=True)
@@ -86,6 +86,29 @@ def test_report_html_is_written(split_run):
     run, _ = split_run
     html = (run / "report.html").read_text(encoding="utf-8")
     assert html.lstrip().lower().startswith("<!doctype html") and "</html>" in html
+
+
+def test_pipeline_json_traces_the_first_reported_image_through_the_trained_head(split_run):
+    """pipeline.json's numbers are the saved model's, on the first image of the reported (test) split."""
+    import torch
+
+    from qtransfer import load_run
+
+    run, _ = split_run
+    trace = json.loads((run / "pipeline.json").read_text())
+    predictions = json.loads((run / "predictions.json").read_text())
+    first = predictions["items"][0]
+    assert trace["split"] == predictions["split"] == "test" and trace["image"] == first["path"]
+    assert trace["true"] == first["true"] and trace["pred"] == first["pred"] and trace["head"] == "quantum"
+    assert [s["name"] for s in trace["stages"]] == ["pre-net", "angles", "measurement", "post-net", "probabilities"]
+    model = load_run(run)
+    features = torch.tensor(trace["features"], dtype=torch.float32)
+    assert len(features) == _metrics(run)["features"]["num_features"]
+    probabilities = torch.softmax(model.head(features[None]), -1)[0]
+    assert trace["stages"][-1]["values"] == pytest.approx(probabilities.tolist(), abs=1e-5)
+    assert max(trace["stages"][-1]["values"]) == pytest.approx(first["probability"], abs=1e-5)
+    page = (run / "report.html").read_text(encoding="utf-8")
+    assert page.index("The pipeline, with one image flowing through it") < page.index("Training curves")
 
 
 def test_metrics_json(split_run):
@@ -166,6 +189,10 @@ def test_evaluate_table_and_split_choice(split_run, splits_data, cache):
     code, out, err = call(["evaluate", run, "--data", splits_data, "--split", "val", "--cache-dir", cache, "--no-progress"])
     assert code == 0, err
     assert "(val): accuracy" in out and "confusion matrix" in out and "6 images" in out
+    table = out[out.index("true \\ predicted"):].splitlines()
+    assert table[0].split()[-2:] == ["ants", "bees"]  # every column and row is named by its class
+    assert [row.split()[0] for row in table[1:3]] == ["ants", "bees"]
+    assert sum(int(v) for row in table[1:3] for v in row.split()[1:]) == 6
     # a plain folder of class folders: every image is evaluated
     code, out, _ = call(["evaluate", run, "--data", splits_data / "train", "--json", "--cache-dir", cache, "--no-progress"])
     assert code == 0 and json.loads(out)["n_images"] == 12

@@ -53,6 +53,8 @@ def resolve_config(data: PathLike | None = None, config: TrainConfig | None = No
         5
         >>> resolve_config(epochs=5, qubits=2).n_qubits
         2
+        >>> resolve_config(weights=Path("w.pth")).weights     # paths may be given as Path objects
+        'w.pth'
     """
     values = (config or TrainConfig()).to_dict()
     if data is not None:
@@ -172,7 +174,7 @@ def sweep(sweep: "PathLike | SweepSpec | dict[str, Any]", *, out: PathLike, work
         return run_sweep(spec, out, workers=workers, ray=ray, cache_dir=cache_dir, progress=progress, report=report)
 
 
-def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 10, out: PathLike = "paper",
+def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 10, out: PathLike,
               cache_dir: PathLike | None = None, progress: bool = True, report: bool = True,
               command: str = "", **options: Any) -> "PaperResults":
     """Reproduce the paper's experiments (``"spirals"``, ``"qc"``, ``"qq"``, ``"cq"``, ``"cifar"``, ``"qpu"``

@@ -231,10 +231,11 @@ def _add_sweep_parser(sub, defaults: dict[str, Any]) -> None:
 
 def _add_tool_parsers(sub) -> None:
     fmt = _FMT
-    rep = sub.add_parser("report", help="write report.html for a run or compare directory",
-                         description="Write a self-contained report.html (figures embedded) into the directory.",
+    rep = sub.add_parser("report", help="write report.html for a run, compare, sweep or paper directory",
+                         description="Write a self-contained report.html (figures embedded) into the directory that "
+                         "train, compare, sweep or paper wrote.",
                          epilog=_EXIT_TEXT, formatter_class=fmt)
-    rep.add_argument("directory", metavar="RUN_DIR_OR_COMPARE_DIR")
+    rep.add_argument("directory", metavar="DIR")
 
     cache = sub.add_parser("cache", help="list or clear the feature cache",
                            description="Inspect or empty the on-disk cache of backbone features.", formatter_class=fmt)
@@ -265,7 +266,7 @@ def _add_paper_parser(sub) -> None:
     paper.add_argument("experiment", choices=(*EXPERIMENTS, "all"), help="which experiment")
     paper.add_argument("--seeds", type=int, default=10,
                        help="number of seeds (default: %(default)s; with fewer than 3 the 95%% intervals say almost nothing)")
-    paper.add_argument("--out", default="paper", metavar="DIR", help="output directory (default: %(default)s)")
+    paper.add_argument("--out", required=True, metavar="DIR", help="output directory (e.g. runs/paper)")
     paper.add_argument("--json", action="store_true", help="print results.json instead of the table")
     ants = paper.add_argument_group("cq and qpu (ants vs bees)")
     ants.add_argument("--data", help="data folder instead of the published Hymenoptera download (a root with "
@@ -349,9 +350,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"{ev.data} ({ev.split}): accuracy {m.accuracy:.4f}, loss {m.loss:.4f}, {m.n_images} images{device}")
     for name, acc in m.per_class_accuracy.items():
         print(f"  {name:<20} {'-' if acc is None else f'{acc:.4f}'}")
-    print("confusion matrix (rows: true, columns: predicted):")
-    for row in m.confusion_matrix:
-        print("  " + " ".join(f"{v:5d}" for v in row))
+    from qtransfer.report.tables import confusion_text
+
+    print("confusion matrix (rows: true class, columns: predicted class):")
+    print(confusion_text(list(m.per_class_accuracy), m.confusion_matrix))
     for path, reason in ev.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     return 0

@@ -12,6 +12,7 @@ A run directory holds::
     model.pt          the selected head + config + classes + backbone identity
     metrics.json      per-epoch history, final metrics, timing
     predictions.json  per-image predictions on the validation (or test) split
+    pipeline.json     that split's first image through every block of the head (the report's drawing)
     manifest.json     size and SHA-256 of the five files above, written last (qtransfer.manifest)
     skipped.txt       files that were not used, with the reason
     report.html       the report (unless --no-report)
@@ -367,7 +368,7 @@ def _train(config: TrainConfig, features: FeatureSet, out: Path, resume: bool, p
 
 def _evaluate_and_save(config: TrainConfig, features: FeatureSet, head, result, out: Path, *, extract_s: float,
                        train_s: float, t_start: float) -> RunMetrics:
-    """Write ``model.pt``, ``predictions.json`` and ``metrics.json`` for the selected head."""
+    """Write ``model.pt``, ``predictions.json``, ``pipeline.json`` and ``metrics.json`` for the selected head."""
     from qtransfer.evaluation import evaluate_features, prediction_records
     from qtransfer.heads import count_parameters, device_record
     from qtransfer.training.checkpoint import MODEL_FILE, save_model
@@ -379,6 +380,12 @@ def _evaluate_and_save(config: TrainConfig, features: FeatureSet, head, result, 
     split = features.splits[shown]
     atomic_write_json(out / "predictions.json", {
         "split": shown, "items": prediction_records(head, split.x, split.paths, features.classes, split.y)})
+    if len(split):
+        from qtransfer.heads.trace import pipeline_record
+
+        atomic_write_json(out / "pipeline.json", pipeline_record(
+            head, config.head, split.x[0], split.paths[0], shown, features.classes[int(split.y[0])], features.classes,
+            dict(features.backbone), features.n_cached, features.n_computed))
     metrics = RunMetrics(
         classes=features.classes, history=tuple(EpochRecord(**r) for r in result.history), best_epoch=result.best_epoch,
         best_val_acc=result.best_val_acc, final=final, n_images={name: len(s) for name, s in features.splits.items()},

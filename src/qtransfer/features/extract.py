@@ -291,7 +291,10 @@ def _compute(
     """Features of the ``(index, image | views | reason)`` in ``loaded`` into ``results`` (and ``cache``)
     at the vector indices ``jobs[index]`` (a list of views: one each); ``collate`` makes a batch of
     images into the backbone's input on ``device``."""
-    from tqdm.auto import tqdm
+    if progress:
+        from tqdm.auto import tqdm
+    else:  # tqdm.auto warns in a notebook without ipywidgets, even for a bar that is never shown
+        from tqdm import tqdm
 
     backbone.to(device)
     forward, convert = prepare_forward(backbone, device)

@@ -102,7 +102,8 @@ def run_trial(config: TrainConfig, data: TrialData) -> dict[str, Any]:
     """Train ``config``'s head with ``config.seed`` (epoch selected on ``data.select``) and evaluate it.
 
     Returns ``accuracy``, ``correct`` (1 per evaluation image the head got right),
-    ``n_params``, ``best_epoch`` and ``train_seconds``.
+    ``predicted`` (the class index per evaluation image), ``history`` (per epoch; ``val_*`` on
+    the selection split), ``n_params``, ``best_epoch`` and ``train_seconds``.
     """
     from qtransfer.heads import count_parameters
     from qtransfer.training.loop import infer, one_intra_op_thread
@@ -111,7 +112,9 @@ def run_trial(config: TrainConfig, data: TrialData) -> dict[str, Any]:
     with one_intra_op_thread():
         head, result = fit_trial_head(config, data)
         x, y = data.evaluate
-        right = (infer(head, x).argmax(-1) == y).cpu().numpy()
+        predicted = infer(head, x).argmax(-1)
+        right = (predicted == y).cpu().numpy()
     return {"accuracy": float(right.mean()), "correct": tuple(int(v) for v in right),
+            "predicted": tuple(int(v) for v in predicted.cpu().tolist()), "history": list(result.history),
             "n_params": count_parameters(head), "best_epoch": int(result.best_epoch),
             "train_seconds": round(result.seconds, 4), "seconds": round(time.perf_counter() - t0, 4)}
