@@ -1,0 +1,431 @@
+"""PennyLane and Qiskit in and out: ``from_pennylane``, ``to_pennylane``, ``from_qiskit``, ``to_qiskit``.
+
+Both libraries are imported here only, when one of these functions is called.
+
+* :func:`to_pennylane` returns a quantum function ``qfunc(x, weights)`` that applies the
+  circuit's gates with PennyLane's operations and returns its measurements; wrap it in a
+  ``qml.QNode`` on any device. :func:`from_pennylane` records a quantum function (or takes a
+  tape) whose gate arguments are entries of its ``inputs`` and ``weights`` arguments.
+* :func:`from_qiskit` follows Qiskit Machine Learning's ``EstimatorQNN``: the circuit's
+  ``input_params`` are the inputs in order, its ``weight_params`` the weights in order (one flat
+  weight tensor), ``observables`` ``SparsePauliOp``\\ s (default ``Z`` on every qubit, each alone).
+  Qiskit's qubit ``q`` is our wire ``q``; Pauli labels are read right to left (qubit 0 last), as
+  Qiskit writes them. :func:`to_qiskit` returns ``(circuit, input_params, weight_params, observables)``.
+
+Example:
+    >>> from qtransfer.quantum.templates import angle_embedding, basic_entangler_layers, compose
+    >>> circuit = compose(angle_embedding(2), basic_entangler_layers(2, 1))
+    >>> qc, inputs, weights, observables = to_qiskit(circuit)
+    >>> from_qiskit(qc, inputs, weights, observables) == circuit
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from .description import GATES, Circuit, Const, Expval, Input, Operation, Probs, Weight, canonical_gate
+
+__all__ = ["from_pennylane", "from_qiskit", "to_pennylane", "to_qiskit"]
+
+
+def _qml():
+    try:
+        import pennylane as qml
+    except ImportError as e:
+        raise ImportError("PennyLane interop needs PennyLane: pip install 'qtransfer[pennylane]'") from e
+    return qml
+
+
+def _qiskit():
+    try:
+        import qiskit
+    except ImportError as e:
+        raise ImportError("Qiskit interop needs Qiskit: pip install 'qtransfer[hardware]' (or pip install qiskit)") from e
+    return qiskit
+
+
+# --------------------------------------------------------------------------- PennyLane
+
+
+def _pl_angle(p, x, w):
+    if isinstance(p, Const):  # in x's framework and dtype: PennyLane's U3/Rot do not mix numbers and tensors
+        qml = _qml()
+        return qml.math.cast_like(qml.math.convert_like(p.value, x), x) if hasattr(x, "shape") else p.value
+    if isinstance(p, Input):
+        v = x[..., p.index[0]] - p.center
+        for i in p.index[1:]:
+            v = v * (x[..., i] - p.center)
+        return p.scale * v + p.shift
+    return p.scale * w[p.index] + p.shift
+
+
+def _pl_word(qml, word):
+    if not word:
+        return qml.Identity(0)
+    ops = [getattr(qml, "Pauli" + p)(wire) for p, wire in word]
+    return ops[0] if len(ops) == 1 else qml.prod(*ops)
+
+
+def to_pennylane(circuit: Circuit) -> Callable[[Any, Any], Any]:
+    """A PennyLane quantum function ``qfunc(x, weights)`` of ``circuit`` (``x`` ``(n_inputs,)`` or
+    batched ``(B, n_inputs)``: parameter broadcasting; ``weights`` any shape with ``n_weights`` entries).
+
+    Example:
+        >>> import pennylane as qml
+        >>> from qtransfer.quantum.templates import angle_embedding
+        >>> qnode = qml.QNode(to_pennylane(angle_embedding(1)), qml.device("default.qubit", wires=1))
+        >>> float(qnode([0.0], []))
+        1.0
+    """
+    qml = _qml()
+
+    def qfunc(x, weights):
+        w = weights.reshape(-1) if hasattr(weights, "reshape") else weights
+        if circuit.amplitude:
+            import numpy as np
+
+            idx = list(circuit.amplitude)
+            feats = x[..., idx] if hasattr(x, "shape") else np.asarray(x)[idx]
+            qml.AmplitudeEmbedding(feats, wires=range(circuit.n_qubits), normalize=True, pad_with=0.0)
+        for op in circuit.ops:
+            getattr(qml, op.name)(*(_pl_angle(p, x, w) for p in op.params), wires=list(op.wires))
+        out = []
+        for m in circuit.measurements:
+            if isinstance(m, Probs):
+                out.append(qml.probs(wires=list(m.wires)))
+            elif len(m.terms) == 1 and m.terms[0][0] == 1.0:
+                out.append(qml.expval(_pl_word(qml, m.terms[0][1])))
+            else:
+                out.append(qml.expval(qml.Hamiltonian([c for c, _ in m.terms], [_pl_word(qml, w) for _, w in m.terms])))
+        return out
+
+    qfunc.__name__ = circuit.name or "circuit"
+    return qfunc
+
+
+class _Symbol:
+    """A recorded argument of a quantum function: ``x[i]`` or ``w[k]``, with ``scale * . + shift``."""
+
+    def __init__(self, kind: str, index: int, scale: float = 1.0, shift: float = 0.0) -> None:
+        self.kind, self.index, self.scale, self.shift = kind, index, scale, shift
+
+    def _affine(self, scale: float, shift: float) -> "_Symbol":
+        return _Symbol(self.kind, self.index, self.scale * scale, self.shift * scale + shift)
+
+    def __mul__(self, other):
+        if isinstance(other, (int, float)):
+            return self._affine(float(other), 0.0)
+        return NotImplemented
+
+    __rmul__ = __mul__
+
+    def __add__(self, other):
+        if isinstance(other, (int, float)):
+            return self._affine(1.0, float(other))
+        return NotImplemented
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return self + (-other) if isinstance(other, (int, float)) else NotImplemented
+
+    def __rsub__(self, other):
+        return self._affine(-1.0, float(other)) if isinstance(other, (int, float)) else NotImplemented
+
+    def __neg__(self):
+        return self._affine(-1.0, 0.0)
+
+    def __truediv__(self, other):
+        return self._affine(1.0 / float(other), 0.0) if isinstance(other, (int, float)) else NotImplemented
+
+    def angle(self):
+        return Input(self.index, self.scale, self.shift) if self.kind == "x" else Weight(self.index, self.scale, self.shift)
+
+
+class _Symbols:
+    def __init__(self, kind: str, shape: tuple[int, ...]) -> None:
+        self.kind, self.shape = kind, shape
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        if len(key) != len(self.shape) or any(not isinstance(k, int) for k in key):
+            raise ValueError(f"from_pennylane records {self.kind}[...] read one entry at a time (shape {self.shape}), got {key!r}")
+        flat = 0
+        for k, size in zip(key, self.shape):
+            if not -size <= k < size:
+                raise ValueError(f"index {key} out of range for {self.kind} of shape {self.shape}")
+            flat = flat * size + (k % size)
+        return _Symbol(self.kind, flat)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __iter__(self):
+        if len(self.shape) != 1:
+            raise ValueError(f"iterate over a one-dimensional {self.kind}; got shape {self.shape}")
+        return (self[i] for i in range(self.shape[0]))
+
+
+def _angle_from(value) -> Any:
+    if isinstance(value, _Symbol):
+        return value.angle()
+    try:
+        return Const(float(value))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"from_pennylane: a gate angle must be a number, an entry of the inputs or of the weights "
+            f"(optionally scale * entry + shift), got {value!r}"
+        ) from None
+
+
+def _word_from(qml, obs) -> tuple[tuple[str, int], ...]:
+    ops = obs.operands if hasattr(obs, "operands") and obs.name in ("Prod", "Tensor") else [obs]
+    word = []
+    for op in ops:
+        if op.name == "Identity":
+            continue
+        if op.name not in ("PauliX", "PauliY", "PauliZ"):
+            raise ValueError(f"from_pennylane: observables are Pauli words and their sums; got {op.name}")
+        word.append((op.name[-1], int(op.wires[0])))
+    return tuple(word)
+
+
+def _measurement_from(qml, mp):
+    if mp.return_type is not None and type(mp).__name__ == "ProbabilityMP" or type(mp).__name__ == "ProbabilityMP":
+        return Probs(tuple(int(w) for w in mp.wires))
+    if type(mp).__name__ != "ExpectationMP":
+        raise ValueError(f"from_pennylane: measurements are qml.expval of Pauli words or qml.probs, got {mp}")
+    obs = mp.obs
+    if obs.name in ("Sum", "LinearCombination", "Hamiltonian"):
+        coeffs, ops = obs.terms()
+        return Expval(tuple((float(c), _word_from(qml, o)) for c, o in zip(coeffs, ops)))
+    if obs.name == "SProd":
+        return Expval(((float(obs.scalar), _word_from(qml, obs.base)),))
+    return Expval(((1.0, _word_from(qml, obs)),))
+
+
+def from_pennylane(qfunc_or_tape, n_inputs: int | None = None, weight_shape: tuple[int, ...] | None = None,
+                   *, n_qubits: int | None = None) -> Circuit:
+    """The circuit of a PennyLane quantum function ``qfunc(inputs, weights)`` (or a recorded tape).
+
+    The function is recorded with symbolic arguments: each gate angle may be a number,
+    ``inputs[i]``, ``weights[...]`` (any shape), or ``scale * entry + shift``. Templates expand to
+    their gates. Measurements: ``qml.expval`` of Pauli words or their weighted sums, ``qml.probs``.
+
+    Example:
+        >>> import pennylane as qml
+        >>> def f(inputs, weights):
+        ...     qml.RY(inputs[0], wires=0); qml.CNOT(wires=[0, 1]); qml.RX(2 * weights[0, 1], wires=1)
+        ...     return [qml.expval(qml.PauliZ(1)), qml.probs(wires=[0])]
+        >>> c = from_pennylane(f, n_inputs=1, weight_shape=(1, 2))
+        >>> c.gate_counts(), c.n_outputs, c.ops[-1].params
+        ({'RY': 1, 'CNOT': 1, 'RX': 1}, 3, (Weight(index=1, scale=2.0, shift=0.0),))
+    """
+    qml = _qml()
+    if hasattr(qfunc_or_tape, "operations") and hasattr(qfunc_or_tape, "measurements"):
+        tape = qfunc_or_tape
+    else:
+        if n_inputs is None or weight_shape is None:
+            raise ValueError("from_pennylane(qfunc, n_inputs, weight_shape): give the inputs' width and the weights' shape")
+        shape = (weight_shape,) if isinstance(weight_shape, int) else tuple(weight_shape)
+        x, w = _Symbols("inputs", (n_inputs,)), _Symbols("weights", shape)
+        with qml.queuing.AnnotatedQueue() as queue:
+            qfunc(x, w)
+        tape = qml.tape.QuantumScript.from_queue(queue)
+        tape = tape.expand(depth=10, stop_at=lambda op: op.name in GATES or _ALIAS_PL.get(op.name) in GATES)
+    ops = []
+    for op in tape.operations:
+        name = _ALIAS_PL.get(op.name, op.name)
+        try:
+            canonical = canonical_gate(name)
+        except ValueError as e:
+            raise ValueError(f"from_pennylane: {e}") from None
+        params = tuple(_angle_from(p) for p in op.parameters)
+        ops.append(Operation(canonical, tuple(int(w) for w in op.wires), params))
+    measurements = tuple(_measurement_from(qml, mp) for mp in tape.measurements)
+    wires = [int(w) for op in ops for w in op.wires] + [w for m in measurements for w in m.wires]
+    n = n_qubits or (max(wires) + 1 if wires else 1)
+    return Circuit(n, tuple(ops), measurements, n_inputs=n_inputs,
+                   weight_shape=None if weight_shape is None else ((weight_shape,) if isinstance(weight_shape, int) else tuple(weight_shape)),
+                   name=getattr(qfunc_or_tape, "__name__", ""))
+
+
+_ALIAS_PL = {"MultiRZ": "IsingZZ"}
+
+
+# --------------------------------------------------------------------------- Qiskit
+
+#: our gate -> (Qiskit method name, parameter order from ours)
+_TO_QISKIT = {
+    "Hadamard": "h", "PauliX": "x", "PauliY": "y", "PauliZ": "z", "S": "s", "T": "t", "SX": "sx",
+    "RX": "rx", "RY": "ry", "RZ": "rz", "PhaseShift": "p", "U3": "u", "CNOT": "cx", "CY": "cy", "CZ": "cz",
+    "SWAP": "swap", "CRX": "crx", "CRY": "cry", "CRZ": "crz", "IsingXX": "rxx", "IsingYY": "ryy", "IsingZZ": "rzz",
+    "Toffoli": "ccx",
+}
+_FROM_QISKIT = {v: k for k, v in _TO_QISKIT.items()} | {"cnot": "CNOT", "u3": "U3", "toffoli": "Toffoli"}
+
+
+def _qiskit_angle(p, inputs, weights):
+    if isinstance(p, Const):
+        return p.value
+    if isinstance(p, Input):
+        v = inputs[p.index[0]] - p.center
+        for i in p.index[1:]:
+            v = v * (inputs[i] - p.center)
+        return p.scale * v + p.shift
+    return p.scale * weights[p.index] + p.shift
+
+
+def to_qiskit(circuit: Circuit):
+    """``(QuantumCircuit, input_params, weight_params, observables)``: the arguments of Qiskit Machine
+    Learning's ``EstimatorQNN(circuit=..., input_params=..., weight_params=..., observables=...)``.
+
+    Probabilities have no ``EstimatorQNN`` counterpart and are refused, as is ``AmplitudeEmbedding``.
+    ``Rot(phi, theta, omega)`` becomes ``rz(phi)``, ``ry(theta)``, ``rz(omega)``.
+    """
+    _qiskit()
+    from qiskit.circuit import ParameterVector, QuantumCircuit
+    from qiskit.quantum_info import SparsePauliOp
+
+    if circuit.amplitude:
+        raise ValueError("to_qiskit: AmplitudeEmbedding has no parameterised Qiskit counterpart")
+    if any(isinstance(m, Probs) for m in circuit.measurements):
+        raise ValueError("to_qiskit: EstimatorQNN measures expectation values; drop the probabilities")
+    inputs = ParameterVector("x", circuit.n_inputs)
+    weights = ParameterVector("w", circuit.n_weights)
+    qc = QuantumCircuit(circuit.n_qubits)
+    for op in circuit.ops:
+        angles = [_qiskit_angle(p, inputs, weights) for p in op.params]
+        if op.name == "Rot":
+            phi, theta, omega = angles
+            qc.rz(phi, op.wires[0])
+            qc.ry(theta, op.wires[0])
+            qc.rz(omega, op.wires[0])
+            continue
+        getattr(qc, _TO_QISKIT[op.name])(*angles, *op.wires)
+    n = circuit.n_qubits
+    observables = []
+    for m in circuit.measurements:
+        labels = []
+        for coeff, word in m.terms:
+            label = ["I"] * n
+            for p, w in word:
+                label[n - 1 - w] = p
+            labels.append(("".join(label), coeff))
+        observables.append(SparsePauliOp.from_list(labels))
+    return qc, list(inputs), list(weights), observables
+
+
+def _affine_of(expr, params: dict, what: str):
+    """``(index, scale, shift)`` of ``expr = scale * p + shift`` for one parameter ``p`` of ``params``."""
+    found = [p for p in expr.parameters]
+    if len(found) != 1 or found[0] not in params:
+        raise ValueError(
+            f"from_qiskit: the angle {expr} must depend on exactly one input or weight parameter "
+            f"(scale * p + shift); it depends on {sorted(str(p) for p in found)}"
+        )
+    p = found[0]
+    shift = float(expr.bind({p: 0.0}).numeric())
+    scale = float(expr.bind({p: 1.0}).numeric()) - shift
+    check = float(expr.bind({p: 2.0}).numeric())
+    if not math.isclose(check, 2 * scale + shift, rel_tol=1e-9, abs_tol=1e-9):
+        raise ValueError(f"from_qiskit: the angle {expr} is not of the form scale * {p} + shift")
+    return params[p], scale, shift
+
+
+def _qiskit_param(value, inputs: dict, weights: dict):
+    from qiskit.circuit import ParameterExpression
+
+    if not isinstance(value, ParameterExpression):
+        return Const(float(value))
+    if not value.parameters:
+        return Const(float(value.numeric()))
+    if all(p in inputs for p in value.parameters) and len(value.parameters) == 2:
+        return _product_of(value, inputs)
+    names = [p for p in value.parameters if p in weights]
+    if names:
+        index, scale, shift = _affine_of(value, weights, "weight")
+        return Weight(index, scale, shift)
+    index, scale, shift = _affine_of(value, inputs, "input")
+    return Input(index, scale, shift)
+
+
+def _product_of(expr, inputs: dict):
+    """``scale * (x_i - c) * (x_j - c) + shift`` (Qiskit's ZZFeatureMap writes ``2*(pi - x_i)*(pi - x_j)``)."""
+    a, b = sorted(expr.parameters, key=lambda p: inputs[p])
+    f = lambda u, v: float(expr.bind({a: u, b: v}).numeric())  # noqa: E731
+    # f = s (u - c)(v - c) + t = s uv - s c (u + v) + s c^2 + t
+    s = f(1, 1) - f(1, 0) - f(0, 1) + f(0, 0)
+    if abs(s) < 1e-12:
+        raise ValueError(f"from_qiskit: the angle {expr} is not a product of two inputs")
+    c = -(f(1, 0) - f(0, 0)) / s
+    t = f(0, 0) - s * c * c
+    if not math.isclose(f(2, 3), s * (2 - c) * (3 - c) + t, rel_tol=1e-9, abs_tol=1e-9) or not math.isclose(
+        f(0, 1) - f(0, 0), -s * c, rel_tol=1e-9, abs_tol=1e-9
+    ):
+        raise ValueError(f"from_qiskit: the angle {expr} is not of the form scale * (x_i - c) * (x_j - c) + shift")
+    return Input((inputs[a], inputs[b]), s, t, c)
+
+
+def from_qiskit(circuit, input_params=(), weight_params=(), observables=None) -> Circuit:
+    """The circuit of a Qiskit ``QuantumCircuit`` under ``EstimatorQNN``'s convention.
+
+    ``input_params`` / ``weight_params``: the circuit's ``Parameter``\\ s (or ``ParameterVector``\\ s)
+    in the order of the inputs and of the one flat weight tensor; every gate angle must be a
+    number or ``scale * p + shift`` of one of them (``ZZFeatureMap``'s product of two inputs is
+    read too). ``observables``: ``SparsePauliOp``\\ s (or Pauli label strings, qubit 0 rightmost);
+    ``None`` measures ``Z`` on every qubit separately. Gates outside the supported set
+    (after ``decompose()`` of Qiskit's library blocks) are refused with their name.
+    """
+    _qiskit()
+    from qiskit.quantum_info import SparsePauliOp
+
+    inputs = {p: i for i, p in enumerate(_flatten(input_params))}
+    weights = {p: i for i, p in enumerate(_flatten(weight_params))}
+    unknown = [p for p in circuit.parameters if p not in inputs and p not in weights]
+    if unknown:
+        raise ValueError(f"from_qiskit: parameters {sorted(str(p) for p in unknown)} are neither input_params nor weight_params")
+    qc = circuit
+    for _ in range(5):  # library blocks (ZZFeatureMap, RealAmplitudes, ...) decompose into gates
+        if all(inst.operation.name in _FROM_QISKIT or inst.operation.name == "barrier" for inst in qc.data):
+            break
+        qc = qc.decompose()
+    ops = []
+    for inst in qc.data:
+        name = inst.operation.name
+        if name == "barrier":
+            continue
+        if name not in _FROM_QISKIT:
+            raise ValueError(f"from_qiskit: unsupported gate {name!r}; supported: {', '.join(sorted(_FROM_QISKIT))}")
+        wires = tuple(qc.find_bit(q).index for q in inst.qubits)
+        params = tuple(_qiskit_param(v, inputs, weights) for v in inst.operation.params)
+        ops.append(Operation(_FROM_QISKIT[name], wires, params))
+    n = qc.num_qubits
+    if observables is None:
+        measurements = ()
+    else:
+        if isinstance(observables, (str, SparsePauliOp)):
+            observables = [observables]
+        measurements = tuple(_expval_from_sparse(SparsePauliOp(o) if isinstance(o, str) else o, n) for o in observables)
+    return Circuit(n, tuple(ops), measurements, n_inputs=len(inputs), weight_shape=(len(weights),), name=circuit.name)
+
+
+def _flatten(params) -> list:
+    out = []
+    for p in params:
+        out.extend(list(p) if hasattr(p, "params") and not hasattr(p, "name") or isinstance(p, (list, tuple)) else [p])
+    return out
+
+
+def _expval_from_sparse(op, n: int) -> Expval:
+    if op.num_qubits != n:
+        raise ValueError(f"from_qiskit: observable on {op.num_qubits} qubits for a {n}-qubit circuit")
+    terms = []
+    for label, coeff in op.to_list():
+        if abs(complex(coeff).imag) > 1e-12:
+            raise ValueError(f"from_qiskit: observable coefficients must be real, got {coeff} for {label}")
+        word = tuple((p, n - 1 - i) for i, p in enumerate(label) if p != "I")
+        terms.append((float(complex(coeff).real), word))
+    return Expval(tuple(terms))
