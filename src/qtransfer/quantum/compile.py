@@ -21,9 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .description import Circuit, Operation
+from .description import Circuit, Expval, Operation
 
-__all__ = ["Dense", "Diagonal", "OneQubit", "Permutation", "Plan", "compile_circuit"]
+__all__ = ["Dense", "Diagonal", "OneQubit", "Permutation", "Plan", "available_host_bytes", "compile_circuit",
+           "estimate_bytes"]
 
 
 @dataclass(frozen=True)
@@ -94,3 +95,35 @@ def compile_circuit(circuit: Circuit) -> Plan:
     flush(sorted(pending))
     return Plan(circuit, tuple(steps))
 
+
+
+def estimate_bytes(circuit: Circuit, batch: int, *, double: bool = False, requires_grad: bool = True) -> int:
+    """Bytes a run of ``batch`` samples needs at its peak, about: every step's state kept for
+    autograd when training (three states otherwise), plus the measurement's gathered copies.
+
+    Example:
+        >>> estimate_bytes(Circuit(20), 4, requires_grad=False) // 2**20   # 3 real float32 states
+        48
+    """
+    element = (1 if circuit.is_real else 2) * (8 if double else 4)
+    state = batch * (2**circuit.n_qubits) * element
+    steps = len(compile_circuit(circuit).steps)
+    words = sum(1 for m in circuit.measurements if isinstance(m, Expval) for _, w in m.terms if any(p != "Z" for p, _ in w))
+    return state * ((steps + 3) if requires_grad else 3) + state * 2 * words
+
+
+def available_host_bytes() -> int:
+    """The host's available memory (``MemAvailable``; else its physical memory)."""
+    import os
+
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 1 << 62

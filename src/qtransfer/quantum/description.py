@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "GATES", "GATE_ALIASES", "Circuit", "Const", "Expval", "GateInfo", "Input", "Operation", "Probs", "Weight",
-    "canonical_gate", "parse_angle",
+    "angle_to_data", "canonical_gate", "parse_angle",
 ]
 
 
@@ -168,6 +168,16 @@ def parse_angle(value) -> Angle:
     """
     if isinstance(value, (Const, Input, Weight)):
         return value
+    if isinstance(value, dict):  # the saved form, see angle_to_data
+        extra = set(value) - {"x", "w", "scale", "shift", "center"}
+        if ("x" in value) == ("w" in value) or extra or ("w" in value and "center" in value):
+            raise ValueError(f"cannot read the angle {value!r}; a table holds x = INDEX (or [I, J]) or w = INDEX, "
+                             "and optionally scale, shift (and center for inputs)")
+        kw = {k: value[k] for k in ("scale", "shift", "center") if k in value}
+        if "x" in value:
+            index = value["x"]
+            return Input(tuple(index) if isinstance(index, list) else index, **kw)
+        return Weight(value["w"], **kw)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return Const(value)
     if isinstance(value, str):
@@ -191,6 +201,24 @@ def parse_angle(value) -> Angle:
     raise ValueError(
         f"cannot read the angle {value!r}; write a number, 'x[i]', 'SCALE*x[i] + SHIFT' for an input, or 'w[k]' for a weight"
     )
+
+
+def angle_to_data(angle: Angle) -> float | dict:
+    """The plain-data form of an angle (a number, or ``{"x": i, "scale": ...}`` / ``{"w": k, ...}``), exact.
+
+    Example:
+        >>> angle_to_data(Input((0, 1), scale=2.0)), parse_angle(angle_to_data(Weight(3, shift=0.5)))
+        ({'x': [0, 1], 'scale': 2.0}, Weight(index=3, scale=1.0, shift=0.5))
+    """
+    if isinstance(angle, Const):
+        return angle.value
+    if isinstance(angle, Input):
+        data: dict = {"x": angle.index[0] if len(angle.index) == 1 else list(angle.index)}
+        defaults = {"scale": 1.0, "shift": 0.0, "center": 0.0}
+    else:
+        data, defaults = {"w": angle.index}, {"scale": 1.0, "shift": 0.0}
+    data.update({k: getattr(angle, k) for k, d in defaults.items() if getattr(angle, k) != d})
+    return data
 
 
 @dataclass(frozen=True)
@@ -289,8 +317,12 @@ class Expval:
         parts = []
         for coeff, word in self.terms:
             body = " ".join(f"{p}{w}" for p, w in word) or "I0"
-            parts.append(body if coeff == 1.0 else f"{coeff:g}*{body}")
-        return " + ".join(parts)
+            if coeff == 1.0:
+                parts.append(("+ ", body))
+            else:
+                parts.append(("- " if coeff < 0 else "+ ", f"{abs(coeff)!r}*{body}"))
+        text = " ".join(sign + body for sign, body in parts)
+        return text[2:] if text.startswith("+ ") else "-" + text[2:]
 
 
 @dataclass(frozen=True)
@@ -385,6 +417,12 @@ class Circuit:
         return all(op.info.real for op in self.ops) and not any(
             p == "Y" for m in self.measurements if isinstance(m, Expval) for _, word in m.terms for p, _ in word
         )
+
+    def without_entangling(self) -> "Circuit":
+        """The product ablation: every multi-wire gate removed (inputs, weights and measurements kept)."""
+        ops = tuple(op for op in self.ops if op.info.n_wires == 1)
+        return Circuit(self.n_qubits, ops, self.measurements, self.n_inputs, self.weight_shape, self.amplitude,
+                       f"{self.name or 'circuit'} without entangling gates")
 
     def gate_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

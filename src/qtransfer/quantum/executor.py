@@ -31,7 +31,7 @@ import torch
 
 from qtransfer.errors import CircuitTooLargeError
 
-from .compile import Dense, Diagonal, OneQubit, Permutation, Plan, compile_circuit
+from .compile import Dense, Diagonal, OneQubit, Permutation, Plan, available_host_bytes, compile_circuit, estimate_bytes
 from .description import Circuit, Const, Expval, Input, Operation, Probs, Weight
 from .states import bit_table, complex_dtype
 
@@ -273,44 +273,17 @@ def _measure(circuit: Circuit, state: torch.Tensor) -> torch.Tensor:
     return torch.cat(pieces, dim=1)
 
 
-def estimate_bytes(circuit: Circuit, batch: int, dtype: torch.dtype, *, requires_grad: bool = True) -> int:
-    """Bytes a run of ``batch`` samples needs at its peak, about: every step's state kept for
-    autograd when training, plus the measurement's gathered copies of the state."""
-    complex_ = not circuit.is_real
-    element = (2 if complex_ else 1) * (8 if dtype == torch.float64 else 4)
-    state = batch * (2**circuit.n_qubits) * element
-    steps = len(compile_circuit(circuit).steps)
-    words = sum(1 for m in circuit.measurements if isinstance(m, Expval) for _, w in m.terms if any(p != "Z" for p, _ in w))
-    return state * ((steps + 3) if requires_grad else 3) + state * 2 * words
-
-
 def _available_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os_total_memory()
-
-
-def os_total_memory() -> int:
-    import os
-
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 1 << 62
+    return available_host_bytes()
 
 
 def check_memory(circuit: Circuit, batch: int, dtype: torch.dtype, device: torch.device | str,
                  *, requires_grad: bool = True) -> int:
     """The estimated bytes of a run; a :class:`~qtransfer.errors.CircuitTooLargeError` (exit code 2)
     with the numbers when they exceed the device's free memory."""
-    need = estimate_bytes(circuit, batch, dtype, requires_grad=requires_grad)
+    need = estimate_bytes(circuit, batch, double=dtype == torch.float64, requires_grad=requires_grad)
     if need > CHECK_MEMORY_ABOVE:
         device = torch.device(device)
         free = _available_bytes(device)

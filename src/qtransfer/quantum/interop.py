@@ -76,18 +76,18 @@ def to_pennylane(circuit: Circuit) -> Callable[[Any, Any], Any]:
         >>> import pennylane as qml
         >>> from qtransfer.quantum.templates import angle_embedding
         >>> qnode = qml.QNode(to_pennylane(angle_embedding(1)), qml.device("default.qubit", wires=1))
-        >>> float(qnode([0.0], []))
+        >>> float(qnode([0.0], [])[0])
         1.0
     """
     qml = _qml()
 
     def qfunc(x, weights):
-        w = weights.reshape(-1) if hasattr(weights, "reshape") else weights
-        if circuit.amplitude:
-            import numpy as np
+        import numpy as np
 
-            idx = list(circuit.amplitude)
-            feats = x[..., idx] if hasattr(x, "shape") else np.asarray(x)[idx]
+        x = x if hasattr(x, "shape") else np.asarray(x, dtype=float)
+        w = (weights if hasattr(weights, "shape") else np.asarray(weights, dtype=float)).reshape(-1)
+        if circuit.amplitude:
+            feats = x[..., list(circuit.amplitude)]
             qml.AmplitudeEmbedding(feats, wires=range(circuit.n_qubits), normalize=True, pad_with=0.0)
         for op in circuit.ops:
             getattr(qml, op.name)(*(_pl_angle(p, x, w) for p in op.params), wires=list(op.wires))
@@ -193,7 +193,7 @@ def _word_from(qml, obs) -> tuple[tuple[str, int], ...]:
 
 
 def _measurement_from(qml, mp):
-    if mp.return_type is not None and type(mp).__name__ == "ProbabilityMP" or type(mp).__name__ == "ProbabilityMP":
+    if type(mp).__name__ == "ProbabilityMP":
         return Probs(tuple(int(w) for w in mp.wires))
     if type(mp).__name__ != "ExpectationMP":
         raise ValueError(f"from_pennylane: measurements are qml.expval of Pauli words or qml.probs, got {mp}")
@@ -232,11 +232,10 @@ def from_pennylane(qfunc_or_tape, n_inputs: int | None = None, weight_shape: tup
         shape = (weight_shape,) if isinstance(weight_shape, int) else tuple(weight_shape)
         x, w = _Symbols("inputs", (n_inputs,)), _Symbols("weights", shape)
         with qml.queuing.AnnotatedQueue() as queue:
-            qfunc(x, w)
+            qfunc_or_tape(x, w)
         tape = qml.tape.QuantumScript.from_queue(queue)
-        tape = tape.expand(depth=10, stop_at=lambda op: op.name in GATES or _ALIAS_PL.get(op.name) in GATES)
     ops = []
-    for op in tape.operations:
+    for op in _expand(tape.operations):
         name = _ALIAS_PL.get(op.name, op.name)
         try:
             canonical = canonical_gate(name)
@@ -253,6 +252,17 @@ def from_pennylane(qfunc_or_tape, n_inputs: int | None = None, weight_shape: tup
 
 
 _ALIAS_PL = {"MultiRZ": "IsingZZ"}
+
+
+def _expand(operations, depth: int = 0):
+    """Templates and other composite operations, decomposed until every gate is in the supported set."""
+    for op in operations:
+        if op.name in GATES or (op.name == "MultiRZ" and len(op.wires) == 2) or depth >= 8:
+            yield op
+        elif op.has_decomposition:
+            yield from _expand(op.decomposition(), depth + 1)
+        else:
+            yield op  # refused below with its name
 
 
 # --------------------------------------------------------------------------- Qiskit

@@ -38,7 +38,7 @@ from .description import Circuit, Input, Measurement, Operation, Weight
 __all__ = [
     "TEMPLATES", "amplitude_embedding", "angle_embedding", "basic_entangler_layers", "compose", "efficient_su2",
     "entanglement_pairs", "hadamard_ry_embedding", "iqp_embedding", "published", "real_amplitudes", "reuploading",
-    "strongly_entangling_layers", "zz_feature_map",
+    "shift_weights", "strongly_entangling_layers", "zz_feature_map",
 ]
 
 
@@ -188,7 +188,8 @@ def published(n_qubits: int = 4, depth: int = 6) -> Circuit:
     return CircuitSpec(n_qubits=n_qubits, depth=depth).to_circuit()
 
 
-def _shift_weights(op: Operation, offset: int) -> Operation:
+def shift_weights(op: Operation, offset: int) -> Operation:
+    """``op`` with every weight index moved up by ``offset``."""
     if not offset:
         return op
     params = tuple(replace(p, index=p.index + offset) if isinstance(p, Weight) else p for p in op.params)
@@ -205,7 +206,7 @@ def compose(*parts: Circuit, measurements: tuple[Measurement | str, ...] = (), n
         raise ValueError("AmplitudeEmbedding prepares the initial state: it can only come first")
     ops, offset = [], 0
     for part in parts:
-        ops += [_shift_weights(op, offset) for op in part.ops]
+        ops += [shift_weights(op, offset) for op in part.ops]
         offset += part.n_weights
     shape = parts[0].weight_shape if len(parts) == 1 else (offset,)
     return Circuit(n, tuple(ops), measurements=tuple(measurements), n_inputs=max(p.n_inputs for p in parts),

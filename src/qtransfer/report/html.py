@@ -218,9 +218,15 @@ def _evaluation_section(metrics: RunMetrics, figures: F.FigureSaver) -> str:
 
 def _circuit_section(config: TrainConfig, figures: F.FigureSaver) -> str:
     """The circuit of every quantum head (as the registry describes it); nothing for classical heads."""
-    from qtransfer.report.circuit import circuit_figure
+    from qtransfer.report.circuit import circuit_figure, general_circuit_figure
 
     info = HEADS.get(config.head)
+    if config.circuit is not None and info is not None and info.is_quantum:
+        from qtransfer.quantum.circuit_file import as_circuit
+
+        circuit = as_circuit(config.circuit)
+        fig, caption = general_circuit_figure(circuit if info.circuit_layer == "config" else circuit.without_entangling())
+        return "<h2>Quantum circuit</h2>" + figure_html(figures.save(fig, "circuit.png"), "quantum circuit", caption)
     spec = info.circuit(n_qubits=config.n_qubits, depth=config.depth, embedding=config.embedding,
                         layer=config.layer) if info is not None else None
     if spec is None:
