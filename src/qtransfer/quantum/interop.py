@@ -4,8 +4,8 @@ Both libraries are imported here only, when one of these functions is called.
 
 * :func:`to_pennylane` returns a quantum function ``qfunc(x, weights)`` that applies the
   circuit's gates with PennyLane's operations and returns its measurements; wrap it in a
-  ``qml.QNode`` on any device. :func:`from_pennylane` records a quantum function (or takes a
-  tape) whose gate arguments are entries of its ``inputs`` and ``weights`` arguments.
+  ``qml.QNode`` on any device. :func:`from_pennylane` records a quantum function
+  ``qfunc(inputs, weights)`` (templates included) and reads each gate angle off it.
 * :func:`from_qiskit` follows Qiskit Machine Learning's ``EstimatorQNN``: the circuit's
   ``input_params`` are the inputs in order, its ``weight_params`` the weights in order (one flat
   weight tensor), ``observables`` ``SparsePauliOp``\\ s (default ``Z`` on every qubit, each alone).
@@ -105,81 +105,6 @@ def to_pennylane(circuit: Circuit) -> Callable[[Any, Any], Any]:
     return qfunc
 
 
-class _Symbol:
-    """A recorded argument of a quantum function: ``x[i]`` or ``w[k]``, with ``scale * . + shift``."""
-
-    def __init__(self, kind: str, index: int, scale: float = 1.0, shift: float = 0.0) -> None:
-        self.kind, self.index, self.scale, self.shift = kind, index, scale, shift
-
-    def _affine(self, scale: float, shift: float) -> "_Symbol":
-        return _Symbol(self.kind, self.index, self.scale * scale, self.shift * scale + shift)
-
-    def __mul__(self, other):
-        if isinstance(other, (int, float)):
-            return self._affine(float(other), 0.0)
-        return NotImplemented
-
-    __rmul__ = __mul__
-
-    def __add__(self, other):
-        if isinstance(other, (int, float)):
-            return self._affine(1.0, float(other))
-        return NotImplemented
-
-    __radd__ = __add__
-
-    def __sub__(self, other):
-        return self + (-other) if isinstance(other, (int, float)) else NotImplemented
-
-    def __rsub__(self, other):
-        return self._affine(-1.0, float(other)) if isinstance(other, (int, float)) else NotImplemented
-
-    def __neg__(self):
-        return self._affine(-1.0, 0.0)
-
-    def __truediv__(self, other):
-        return self._affine(1.0 / float(other), 0.0) if isinstance(other, (int, float)) else NotImplemented
-
-    def angle(self):
-        return Input(self.index, self.scale, self.shift) if self.kind == "x" else Weight(self.index, self.scale, self.shift)
-
-
-class _Symbols:
-    def __init__(self, kind: str, shape: tuple[int, ...]) -> None:
-        self.kind, self.shape = kind, shape
-
-    def __getitem__(self, key):
-        key = key if isinstance(key, tuple) else (key,)
-        if len(key) != len(self.shape) or any(not isinstance(k, int) for k in key):
-            raise ValueError(f"from_pennylane records {self.kind}[...] read one entry at a time (shape {self.shape}), got {key!r}")
-        flat = 0
-        for k, size in zip(key, self.shape):
-            if not -size <= k < size:
-                raise ValueError(f"index {key} out of range for {self.kind} of shape {self.shape}")
-            flat = flat * size + (k % size)
-        return _Symbol(self.kind, flat)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __iter__(self):
-        if len(self.shape) != 1:
-            raise ValueError(f"iterate over a one-dimensional {self.kind}; got shape {self.shape}")
-        return (self[i] for i in range(self.shape[0]))
-
-
-def _angle_from(value) -> Any:
-    if isinstance(value, _Symbol):
-        return value.angle()
-    try:
-        return Const(float(value))
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"from_pennylane: a gate angle must be a number, an entry of the inputs or of the weights "
-            f"(optionally scale * entry + shift), got {value!r}"
-        ) from None
-
-
 def _word_from(qml, obs) -> tuple[tuple[str, int], ...]:
     ops = obs.operands if hasattr(obs, "operands") and obs.name in ("Prod", "Tensor") else [obs]
     word = []
@@ -206,13 +131,39 @@ def _measurement_from(qml, mp):
     return Expval(((1.0, _word_from(qml, obs)),))
 
 
-def from_pennylane(qfunc_or_tape, n_inputs: int | None = None, weight_shape: tuple[int, ...] | None = None,
-                   *, n_qubits: int | None = None) -> Circuit:
-    """The circuit of a PennyLane quantum function ``qfunc(inputs, weights)`` (or a recorded tape).
+def _record(qml, qfunc, x, w):
+    """The gates (expanded to the supported set) and measurements ``qfunc(x, w)`` queues."""
+    with qml.queuing.AnnotatedQueue() as queue:
+        qfunc(x, w)
+    tape = qml.tape.QuantumScript.from_queue(queue)
+    ops = list(_expand(tape.operations))
+    for op in ops:
+        name = _ALIAS_PL.get(op.name, op.name)
+        try:
+            canonical_gate(name)
+        except ValueError as e:
+            raise ValueError(f"from_pennylane: {e}") from None
+    return ops, tape.measurements
 
-    The function is recorded with symbolic arguments: each gate angle may be a number,
-    ``inputs[i]``, ``weights[...]`` (any shape), or ``scale * entry + shift``. Templates expand to
-    their gates. Measurements: ``qml.expval`` of Pauli words or their weighted sums, ``qml.probs``.
+
+def _params(ops) -> list[float]:
+    return [float(p) for op in ops for p in op.parameters]
+
+
+def _structure(ops) -> list:
+    return [(op.name, tuple(op.wires), len(op.parameters)) for op in ops]
+
+
+def from_pennylane(qfunc_or_tape, n_inputs: int | None = None, weight_shape: tuple[int, ...] | int | None = None,
+                   *, n_qubits: int | None = None) -> Circuit:
+    """The circuit of a PennyLane quantum function ``qfunc(inputs, weights)`` (or of a tape: fixed angles).
+
+    ``qfunc`` may use any gate of the supported set and any template that decomposes into them
+    (``qml.AngleEmbedding``, ``qml.StronglyEntanglingLayers``, ...). It is recorded at a few
+    points (every input and weight moved in turn), from which each gate angle is read as a
+    constant, ``scale * inputs[i] + shift``, ``scale * weights[k] + shift`` or (IQP) a product of
+    two inputs; any other dependence is refused. Measurements: ``qml.expval`` of Pauli words
+    or of their weighted sums, ``qml.probs``.
 
     Example:
         >>> import pennylane as qml
@@ -223,32 +174,101 @@ def from_pennylane(qfunc_or_tape, n_inputs: int | None = None, weight_shape: tup
         >>> c.gate_counts(), c.n_outputs, c.ops[-1].params
         ({'RY': 1, 'CNOT': 1, 'RX': 1}, 3, (Weight(index=1, scale=2.0, shift=0.0),))
     """
+    import numpy as np
+
     qml = _qml()
     if hasattr(qfunc_or_tape, "operations") and hasattr(qfunc_or_tape, "measurements"):
-        tape = qfunc_or_tape
+        ops = list(_expand(qfunc_or_tape.operations))
+        angles = [[Const(float(p)) for p in op.parameters] for op in ops]
+        measurements_pl = qfunc_or_tape.measurements
+        shape: tuple[int, ...] | None = None
     else:
         if n_inputs is None or weight_shape is None:
             raise ValueError("from_pennylane(qfunc, n_inputs, weight_shape): give the inputs' width and the weights' shape")
         shape = (weight_shape,) if isinstance(weight_shape, int) else tuple(weight_shape)
-        x, w = _Symbols("inputs", (n_inputs,)), _Symbols("weights", shape)
-        with qml.queuing.AnnotatedQueue() as queue:
-            qfunc_or_tape(x, w)
-        tape = qml.tape.QuantumScript.from_queue(queue)
-    ops = []
-    for op in _expand(tape.operations):
-        name = _ALIAS_PL.get(op.name, op.name)
-        try:
-            canonical = canonical_gate(name)
-        except ValueError as e:
-            raise ValueError(f"from_pennylane: {e}") from None
-        params = tuple(_angle_from(p) for p in op.parameters)
-        ops.append(Operation(canonical, tuple(int(w) for w in op.wires), params))
-    measurements = tuple(_measurement_from(qml, mp) for mp in tape.measurements)
-    wires = [int(w) for op in ops for w in op.wires] + [w for m in measurements for w in m.wires]
+        n_w = int(np.prod(shape))
+        # dyadic points away from special angles: moving them by 0.5 and 1 is exact in floating point
+        base = np.array([(3 + (7 * k) % 29) / 64 + 0.125 for k in range(n_inputs + n_w)])
+
+        def at(point):
+            return _record(qml, qfunc_or_tape, point[:n_inputs].copy(), point[n_inputs:].reshape(shape).copy())
+
+        ops, measurements_pl = at(base)
+        p0 = np.array(_params(ops))
+        moved = {}
+        for h in (0.5, 1.0):
+            for k in range(n_inputs + n_w):
+                point = base.copy()
+                point[k] += h
+                ops_k, _ = at(point)
+                if _structure(ops_k) != _structure(ops):
+                    raise ValueError("from_pennylane: the gates themselves depend on the inputs or weights; "
+                                     "only their angles may")
+                moved[k, h] = np.array(_params(ops_k)) - p0
+        angles, j = [], 0
+        for op in ops:
+            row = []
+            for _ in op.parameters:
+                row.append(_angle_at(j, p0, moved, base, n_inputs, at))
+                j += 1
+            angles.append(row)
+    out = []
+    for op, row in zip(ops, angles):
+        name = canonical_gate(_ALIAS_PL.get(op.name, op.name))
+        out.append(Operation(name, tuple(int(w) for w in op.wires), tuple(row)))
+    measurements = tuple(_measurement_from(qml, mp) for mp in measurements_pl)
+    wires = [w for op in out for w in op.wires] + [w for m in measurements for w in m.wires]
     n = n_qubits or (max(wires) + 1 if wires else 1)
-    return Circuit(n, tuple(ops), measurements, n_inputs=n_inputs,
-                   weight_shape=None if weight_shape is None else ((weight_shape,) if isinstance(weight_shape, int) else tuple(weight_shape)),
+    return Circuit(n, tuple(out), measurements, n_inputs=n_inputs, weight_shape=shape,
                    name=getattr(qfunc_or_tape, "__name__", ""))
+
+
+def _angle_at(j: int, p0, moved: dict, base, n_inputs: int, at):
+    """The angle of parameter ``j`` from its values at the base point and with each variable moved."""
+    deps = [k for k in range(len(base)) if abs(moved[k, 0.5][j]) > 1e-10 or abs(moved[k, 1.0][j]) > 1e-10]
+    f0 = p0[j]
+    if not deps:
+        return Const(float(f0))
+    if len(deps) == 1:
+        k = deps[0]
+        scale = moved[k, 0.5][j] / 0.5
+        if abs(moved[k, 1.0][j] - scale) > 1e-9 * max(1.0, abs(scale)):
+            raise ValueError(f"from_pennylane: a gate angle depends on {_var(k, n_inputs)} non-linearly; "
+                             "write it as scale * entry + shift")
+        shift = f0 - scale * base[k]
+        if k < n_inputs:
+            return Input(k, _snap(scale), _snap(shift))
+        return Weight(k - n_inputs, _snap(scale), _snap(shift))
+    if len(deps) == 2 and all(k < n_inputs for k in deps):
+        a, b = deps
+        point = base.copy()
+        point[a] += 0.5
+        point[b] += 0.5
+        f11 = _params(at(point)[0])[j]
+        f10, f01 = f0 + moved[a, 0.5][j], f0 + moved[b, 0.5][j]
+        s = (f11 - f10 - f01 + f0) / 0.25
+        if abs(s) > 1e-12:
+            c = base[b] - (f10 - f0) / (0.5 * s)
+            c_other = base[a] - (f01 - f0) / (0.5 * s)
+            t = f0 - s * (base[a] - c) * (base[b] - c)
+            if abs(c - c_other) < 1e-7 and abs(f0 + moved[a, 1.0][j] - (s * (base[a] + 1 - c) * (base[b] - c) + t)) < 1e-7:
+                return Input((a, b), _snap(s), _snap(t), _snap(c))
+    names = ", ".join(_var(k, n_inputs) for k in deps)
+    raise ValueError(f"from_pennylane: a gate angle depends on {names}; supported: one entry (scale * entry + shift) "
+                     "or the product of two inputs")
+
+
+def _snap(v: float) -> float:
+    """``v`` without finite-difference rounding: its shortest decimal form within 1e-14 (relative)."""
+    for digits in range(1, 17):
+        short = float(f"{v:.{digits}g}")
+        if abs(short - v) <= 1e-14 * max(1.0, abs(v)):
+            return short
+    return float(v)
+
+
+def _var(k: int, n_inputs: int) -> str:
+    return f"inputs[{k}]" if k < n_inputs else f"weights (flat index {k - n_inputs})"
 
 
 _ALIAS_PL = {"MultiRZ": "IsingZZ"}
@@ -423,9 +443,14 @@ def from_qiskit(circuit, input_params=(), weight_params=(), observables=None) ->
 
 
 def _flatten(params) -> list:
+    """Parameters in order; ``ParameterVector``\\ s (alone or in a list) give their elements."""
+    from qiskit.circuit import Parameter, ParameterVector
+
+    if isinstance(params, (Parameter, ParameterVector)):
+        params = [params]
     out = []
     for p in params:
-        out.extend(list(p) if hasattr(p, "params") and not hasattr(p, "name") or isinstance(p, (list, tuple)) else [p])
+        out.extend(list(p) if isinstance(p, (ParameterVector, list, tuple)) else [p])
     return out
 
 
