@@ -73,8 +73,11 @@ def build_head(
         circuit = as_circuit(circuit)
         if info.circuit_layer == "ry":  # the product ablation of this circuit
             circuit = circuit.without_entangling()
-    module_name, _, function = info.builder.partition(":")
-    builder = getattr(import_module(module_name), function)
+    if callable(info.builder):
+        builder = _accepting(info.builder)
+    else:
+        module_name, _, function = info.builder.partition(":")
+        builder = getattr(import_module(module_name), function)
     devices = [torch.device(device)] if device is not None and torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         if seed is not None:
@@ -82,6 +85,24 @@ def build_head(
         head = builder(in_features, n_classes, n_qubits=n_qubits, depth=depth, q_delta=q_delta, embedding=embedding,
                        layer=layer, backend=backend, shots=shots, noise=noise, seed=seed, circuit=circuit)
     return head.to(device) if device is not None else head
+
+
+def _accepting(builder):
+    """``builder`` called with only the keyword arguments its signature names (all, if it takes ``**kwargs``)."""
+    import inspect
+
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return builder
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return builder
+    names = set(params)
+
+    def call(in_features, n_classes, **settings):
+        return builder(in_features, n_classes, **{k: v for k, v in settings.items() if k in names})
+
+    return call
 
 
 def count_parameters(module: "nn.Module") -> int:
