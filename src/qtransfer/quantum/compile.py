@@ -3,8 +3,10 @@
 A pass in Qiskit's sense: it reads the circuit and returns a :class:`Plan`, a tuple of steps
 the executors run in order, each with the cheapest kernel for what it holds:
 
-``OneQubit``     a run of one-qubit gates on one wire, fused into one 2x2 matrix (gates on
-                 other wires commute with it, so a run ends only at a multi-wire gate on that wire);
+``Layer``        runs of one-qubit gates, each on its own wire and fused into one 2x2 matrix; at
+                 every multi-wire gate all pending runs are flushed together as one layer (gates
+                 on different wires commute), applied as Kronecker blocks of several wires when it
+                 covers most of the register;
 ``Permutation``  consecutive fixed permutation gates (CNOT, SWAP, Toffoli) as one gather of the basis;
 ``Diagonal``     a multi-wire diagonal gate (CZ, CRZ, IsingZZ): an elementwise product;
 ``Dense``        any other multi-wire gate (CY, CRX, CRY, IsingXX, IsingYY): one contraction.
@@ -12,8 +14,8 @@ the executors run in order, each with the cheapest kernel for what it holds:
 Example:
     >>> from qtransfer.quantum.templates import basic_entangler_layers
     >>> plan = compile_circuit(basic_entangler_layers(3, 2))
-    >>> len(plan.circuit.ops), [type(s).__name__ for s in plan.steps[:3]]
-    (12, ['OneQubit', 'OneQubit', 'Permutation'])
+    >>> len(plan.circuit.ops), [type(s).__name__ for s in plan.steps]
+    (12, ['Layer', 'Permutation', 'Layer', 'Permutation'])
 """
 
 from __future__ import annotations
@@ -23,18 +25,15 @@ from functools import lru_cache
 
 from .description import Circuit, Expval, Operation
 
-__all__ = ["Dense", "Diagonal", "OneQubit", "Permutation", "Plan", "available_host_bytes", "compile_circuit",
+__all__ = ["Dense", "Diagonal", "Layer", "Permutation", "Plan", "available_host_bytes", "compile_circuit",
            "estimate_bytes"]
 
 
 @dataclass(frozen=True)
-class OneQubit:
-    wire: int
-    ops: tuple[Operation, ...]
+class Layer:
+    """``runs``: ``(wire, ops)`` on distinct wires; each run's gates apply in order."""
 
-    @property
-    def uses_input(self) -> bool:
-        return any(op.uses_input for op in self.ops)
+    runs: tuple[tuple[int, tuple[Operation, ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -52,13 +51,16 @@ class Dense:
     op: Operation
 
 
-Step = OneQubit | Permutation | Diagonal | Dense
+Step = Layer | Permutation | Diagonal | Dense
 
 
 @dataclass(frozen=True)
 class Plan:
     circuit: Circuit
     steps: tuple[Step, ...]
+
+    def __hash__(self) -> int:  # the steps follow from the circuit
+        return hash(self.circuit)
 
     @property
     def n_qubits(self) -> int:
@@ -72,17 +74,17 @@ def compile_circuit(circuit: Circuit) -> Plan:
     pending: dict[int, list[Operation]] = {}
 
     def flush(wires) -> None:
-        for w in wires:
-            run = pending.pop(w, None)
-            if run:
-                steps.append(OneQubit(w, tuple(run)))
+        runs = tuple((w, tuple(pending.pop(w))) for w in wires if pending.get(w))
+        if not runs:
+            return
+        steps.append(Layer(runs))
 
     for op in circuit.ops:
         info = op.info
         if info.n_wires == 1:
             pending.setdefault(op.wires[0], []).append(op)
             continue
-        flush(op.wires)
+        flush(sorted(pending))  # every pending run: one layer, and permutations stay adjacent
         if info.kind == "permutation":
             if steps and isinstance(steps[-1], Permutation):
                 steps[-1] = Permutation(steps[-1].ops + (op,))

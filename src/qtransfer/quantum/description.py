@@ -403,6 +403,13 @@ class Circuit:
             raise ValueError(f"weight_shape {shape} holds {math.prod(shape)} weights but the circuit reads weight index {n_weights - 1}")
         object.__setattr__(self, "weight_shape", shape)
 
+    def __hash__(self) -> int:  # computed once: executors look plans up by circuit on every call
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.n_qubits, self.ops, self.measurements, self.n_inputs, self.weight_shape, self.amplitude))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     @property
     def n_weights(self) -> int:
         return math.prod(self.weight_shape)

@@ -31,8 +31,8 @@ import torch
 
 from qtransfer.errors import CircuitTooLargeError
 
-from .compile import Dense, Diagonal, OneQubit, Permutation, Plan, available_host_bytes, compile_circuit, estimate_bytes
-from .description import Circuit, Const, Expval, Input, Operation, Probs, Weight
+from .compile import Dense, Diagonal, Layer, Permutation, Plan, available_host_bytes, compile_circuit, estimate_bytes
+from .description import Circuit, Const, Expval, Input, Operation, Probs
 from .states import bit_table, complex_dtype
 
 __all__ = ["CHECK_MEMORY_ABOVE", "check_memory", "estimate_bytes", "gate_matrix", "run_circuit"]
@@ -111,9 +111,14 @@ def gate_matrix(name: str, angles: list[torch.Tensor], dtype: torch.dtype, devic
         return _constant(name, -1, device, dtype)
     if name in _ROTATION:
         return _rotation(name, angles[0], dtype)
-    if name == "Rot":  # RZ(omega) RY(theta) RZ(phi)
+    if name == "Rot":  # RZ(omega) RY(theta) RZ(phi), written out
         phi, theta, omega = angles
-        return _rotation("RZ", omega, dtype) @ _rotation("RY", theta, dtype) @ _rotation("RZ", phi, dtype)
+        c, s = torch.cos(theta / 2), torch.sin(theta / 2)
+        a, b = (phi + omega) / 2, (phi - omega) / 2
+        ca, sa, cb, sb = torch.cos(a), torch.sin(a), torch.cos(b), torch.sin(b)
+        re = torch.stack([c * ca, -s * cb, s * cb, c * ca], -1)
+        im = torch.stack([-c * sa, -s * sb, -s * sb, c * sa], -1)
+        return torch.complex(re, im).unflatten(-1, (2, 2)).to(dtype)
     if name == "U3":  # P(phi) RY(theta) P(lambda), Qiskit's and PennyLane's U3 exactly
         theta, phi, lam = angles
         return _rotation("PhaseShift", phi, dtype) @ _rotation("RY", theta, dtype) @ _rotation("PhaseShift", lam, dtype)
@@ -123,27 +128,93 @@ def gate_matrix(name: str, angles: list[torch.Tensor], dtype: torch.dtype, devic
     raise ValueError(f"no matrix for gate {name!r}")  # pragma: no cover - description checks names
 
 
-def _angles(op: Operation, x: torch.Tensor, w: torch.Tensor) -> list[torch.Tensor]:
-    out = []
-    for p in op.params:
-        if isinstance(p, Const):
-            out.append(torch.tensor(p.value, dtype=x.dtype, device=x.device))
-        elif isinstance(p, Input):
-            v = x[:, p.index[0]] - p.center if p.center else x[:, p.index[0]]
-            for i in p.index[1:]:
-                v = v * (x[:, i] - p.center if p.center else x[:, i])
-            out.append(v * p.scale + p.shift if (p.scale != 1.0 or p.shift) else v)
+class _Program:
+    """Every gate angle of a plan computed at once: per ``(gate, batched)`` group one gather from
+    ``ext`` (unbatched: the weights and a 1; batched: the inputs, the weights and a 1) and
+    ``scale * (ext[i1] - c1) * (ext[i2] - c2) + shift``; then one matrix build per group.
+    ``slots[k]`` is the ``(group, position)`` of the plan's ``k``-th operation (in step order)."""
+
+    def __init__(self, plan: Plan, device: torch.device) -> None:
+        circuit = plan.circuit
+        n_in, n_w = circuit.n_inputs, circuit.n_weights
+        specs: dict[tuple[str, bool], list[list[tuple]]] = {}
+        self.slots: list[tuple[tuple[str, bool], int] | None] = []
+        for op in _plan_ops(plan):
+            if not op.params:
+                self.slots.append(None)
+                continue
+            batched = op.uses_input
+            one = n_in + n_w if batched else n_w
+            offset = n_in if batched else 0
+            rows = []
+            for p in op.params:
+                if isinstance(p, Const):
+                    rows.append((one, 0.0, one, 0.0, 0.0, p.value))
+                elif isinstance(p, Input):
+                    i2, c2 = (p.index[1], p.center) if len(p.index) > 1 else (one, 0.0)
+                    rows.append((p.index[0], p.center, i2, c2, p.scale, p.shift))
+                else:
+                    rows.append((offset + p.index, 0.0, one, 0.0, p.scale, p.shift))
+            group = specs.setdefault((op.name, batched), [])
+            self.slots.append(((op.name, batched), len(group)))
+            group.append(rows)
+        self.groups = {}
+        for key, rows in specs.items():
+            t = torch.tensor(rows, dtype=torch.float64)  # (G, P, 6)
+            i1, i2 = t[..., 0].long().to(device), t[..., 2].long().to(device)
+            simple = bool((t[..., 1] == 0).all() and (t[..., 3] == 0).all() and (i2 == i2.max()).all()
+                          and (t[..., 2] == (n_in + n_w if key[1] else n_w)).all())
+            self.groups[key] = (i1, t[..., 1:6:2].to(device), i2, t[..., 4:6].to(device), simple)
+        self._by_dtype: dict = {}
+
+    def _constants(self, dtype: torch.dtype) -> dict:
+        """Per group ``(i1, i2, c1, c2, scale, shift, simple)`` with the numbers in ``dtype``."""
+        found = self._by_dtype.get(dtype)
+        if found is None:
+            found = {}
+            for key, (i1, centers, i2, affine, simple) in self.groups.items():
+                c = centers.to(dtype)
+                a = affine.to(dtype)
+                found[key] = (i1, i2, c[..., 0], c[..., 1], a[..., 0], a[..., 1], simple)
+            self._by_dtype[dtype] = found
+        return found
+
+    def matrices(self, x: torch.Tensor, w: torch.Tensor, dtype: torch.dtype) -> dict:
+        out = {}
+        real = x.dtype
+        ext_u = ext_b = None
+        for (name, batched), (i1, i2, c1, c2, scale, shift, simple) in self._constants(real).items():
+            if batched:
+                if ext_b is None:
+                    ones = torch.ones(x.shape[0], 1, dtype=real, device=x.device)
+                    ext_b = torch.cat([x, w.expand(x.shape[0], -1), ones], 1)
+                ext = ext_b
+            else:
+                if ext_u is None:
+                    ext_u = torch.cat([w, torch.ones(1, dtype=real, device=x.device)])
+                ext = ext_u
+            if simple:
+                angles = torch.addcmul(shift, ext[..., i1], scale)
+            else:
+                angles = torch.addcmul(shift, (ext[..., i1] - c1) * (ext[..., i2] - c2), scale)
+            out[name, batched] = gate_matrix(name, list(angles.unbind(-1)), dtype, x.device)  # (..., G, d, d)
+        return out
+
+
+def _plan_ops(plan: Plan):
+    for step in plan.steps:
+        if isinstance(step, Layer):
+            for _, ops in step.runs:
+                yield from ops
+        elif isinstance(step, Permutation):
+            yield from step.ops
         else:
-            v = w[p.index]
-            out.append(v * p.scale + p.shift if (p.scale != 1.0 or p.shift) else v)
-    return out
+            yield step.op
 
 
-def _op_matrix(op: Operation, x: torch.Tensor, w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    angles = _angles(op, x, w)
-    if angles and len(angles) > 1:  # Rot, U3: a common shape for the three angles
-        angles = list(torch.broadcast_tensors(*angles))
-    return gate_matrix(op.name, angles, dtype, x.device)
+@lru_cache(maxsize=128)
+def _program(plan: Plan, device: torch.device) -> _Program:
+    return _Program(plan, device)
 
 
 @lru_cache(maxsize=256)
@@ -170,11 +241,71 @@ def _gather(n: int, ops: tuple[Operation, ...], device: torch.device) -> torch.T
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY"
 
 
+#: a layer covering at least this share of the wires is applied as Kronecker blocks
+_BLOCK_SHARE = 0.5
+#: wires per Kronecker block (registers up to _ONE_BLOCK_MAX wires are one block)
+_BLOCK_WIRES = 4
+_ONE_BLOCK_MAX = 6
+
+
 def _apply_one(state: torch.Tensor, m: torch.Tensor, wire: int, n: int) -> torch.Tensor:
+    """One 2x2 matrix (``(2, 2)`` or per sample ``(B, 2, 2)``) on ``wire``."""
     batch = state.shape[0]
     view = state.view(batch, 2**wire, 2, 2 ** (n - wire - 1))
-    out = (m[:, None] if m.ndim == 3 else m) @ view
+    if m.ndim == 3:
+        out = torch.einsum("bij,bljr->blir", m, view)
+    elif wire == 0:
+        out = m @ view
+    else:
+        out = torch.einsum("ij,bljr->blir", m, view)
     return out.reshape(batch, -1)
+
+
+def _apply_block(state: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """``m`` (``(W, W)`` or ``(B, W, W)``) on the leading ``log2 W`` wires, which then move last:
+    one batched GEMM on the ``(B, R, W)`` view, whatever the block's position."""
+    batch, dim = state.shape
+    width = m.shape[-1]
+    mt = m.transpose(-1, -2)
+    if width == dim:
+        return state @ mt if m.ndim == 2 else torch.bmm(state[:, None, :], mt)[:, 0]
+    view = state.view(batch, width, dim // width).transpose(1, 2)
+    return torch.bmm(view, mt if m.ndim == 3 else mt.expand(batch, width, width)).reshape(batch, dim)
+
+
+def _apply_layer(state: torch.Tensor, wire_mats: dict[int, torch.Tensor], n: int) -> torch.Tensor:
+    """Fused one-qubit matrices on distinct wires: Kronecker blocks for a full layer, else wire by wire."""
+    if len(wire_mats) < _BLOCK_SHARE * n:
+        for wire, m in wire_mats.items():
+            state = _apply_one(state, m, wire, n)
+        return state
+    batch, dim = state.shape
+    width = n if n <= _ONE_BLOCK_MAX else _BLOCK_WIRES
+    for start in range(0, n, width):
+        wires = range(start, min(start + width, n))
+        mats = [wire_mats.get(q) for q in wires]
+        if all(m is None for m in mats):  # nothing here: only move the block last
+            w = 2 ** len(wires)
+            state = state.view(batch, w, dim // w).transpose(1, 2).reshape(batch, dim)
+            continue
+        like = next(m for m in mats if m is not None)
+        batched = any(m is not None and m.ndim == 3 for m in mats)
+        eye = torch.eye(2, dtype=like.dtype, device=like.device)
+        mats = [eye if m is None else m for m in mats]
+        if batched:
+            mats = [m.expand(batch, 2, 2) for m in mats]
+        stacked = torch.stack(mats, -3).flatten(-3)  # (..., k * 4)
+        kron = stacked[..., _kron_index(len(mats), state.device)].prod(dim=-3)  # (..., W, W)
+        state = _apply_block(state, kron)
+    return state
+
+
+@lru_cache(maxsize=32)
+def _kron_index(k: int, device: torch.device) -> torch.Tensor:
+    """``(k, W, W)`` index into ``k`` flattened 2x2 matrices: ``K[i, j] = prod_q m_q[bit_q(i), bit_q(j)]``
+    (one gather and one product instead of ``k - 1`` outer products)."""
+    bits = bit_table(k, device)  # (k, W)
+    return 2 * bits[:, :, None] + bits[:, None, :] + 4 * torch.arange(k, device=device)[:, None, None]
 
 
 def _apply_dense(state: torch.Tensor, m: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:
@@ -317,18 +448,34 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor)
     check_memory(circuit, x.shape[0], x.dtype, x.device, requires_grad=torch.is_grad_enabled())
     dtype = x.dtype if circuit.is_real else complex_dtype(x.dtype)
     state = _initial_state(circuit, x, dtype)
+    program = _program(plan, x.device)
+    groups = program.matrices(x, w, dtype)
+    slots = iter(program.slots)
+
+    def matrix(op: Operation) -> torch.Tensor:
+        slot = next(slots)
+        if slot is None:
+            return gate_matrix(op.name, [], dtype, x.device)
+        key, pos = slot
+        return groups[key][:, pos] if key[1] else groups[key][pos]
+
     for step in plan.steps:
-        if isinstance(step, OneQubit):
-            m = _op_matrix(step.ops[0], x, w, dtype)
-            for op in step.ops[1:]:
-                m = _op_matrix(op, x, w, dtype) @ m
-            state = _apply_one(state, m, step.wire, n)
+        if isinstance(step, Layer):
+            wire_mats = {}
+            for wire, ops in step.runs:
+                m = matrix(ops[0])
+                for op in ops[1:]:
+                    m = matrix(op) @ m
+                wire_mats[wire] = m
+            state = _apply_layer(state, wire_mats, n)
         elif isinstance(step, Permutation):
+            for _ in step.ops:
+                next(slots)
             state = state.index_select(1, _gather(n, step.ops, x.device))
         elif isinstance(step, Diagonal):
-            state = _apply_diagonal(state, _op_matrix(step.op, x, w, dtype), step.op.wires, n)
+            state = _apply_diagonal(state, matrix(step.op), step.op.wires, n)
         else:
             assert isinstance(step, Dense)
-            state = _apply_dense(state, _op_matrix(step.op, x, w, dtype), step.op.wires, n)
+            state = _apply_dense(state, matrix(step.op), step.op.wires, n)
     out = _measure(circuit, state)
     return out.reshape(*lead, out.shape[-1])
