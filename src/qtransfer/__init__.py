@@ -7,7 +7,7 @@ something that needs them is used. The Python API (:mod:`qtransfer.api`):
 * :class:`TrainConfig` (the published defaults), the typed results :class:`RunMetrics`,
   :class:`Evaluation`, :class:`CompareResults`, :class:`SweepResults`;
 * the parts: :class:`QuantumLayer`, :class:`DressedQuantumHead`, :func:`build_head`,
-  :data:`HEADS`, :data:`BACKBONES`, :func:`create_backbone`, :func:`list_backbones`.
+  :data:`HEADS`, :func:`register_head`, :class:`Circuit`, :data:`BACKBONES`, :func:`create_backbone`, :func:`list_backbones`.
 
 Example:
     >>> import qtransfer, torch
@@ -29,6 +29,7 @@ _EXPORTS = {
     "RunMetrics": "results", "Evaluation": "results", "CompareResults": "results", "SweepResults": "results",
     "QuantumLayer": "quantum.layer", "CircuitSpec": "quantum.circuit",
     "DressedQuantumHead": "heads.dressed", "build_head": "heads", "HEADS": "heads.registry",
+    "register_head": "heads.registry", "Circuit": "quantum.description",
     "BACKBONES": "features.backbones", "create_backbone": "features.backbones", "list_backbones": "features.backbones",
 }
 __all__ = ["__version__", *_EXPORTS]

@@ -67,6 +67,10 @@ def train(data: PathLike | None = None, *, out: PathLike, config: TrainConfig | 
           cache_dir: PathLike | None = None, progress: bool = True, report: bool = True, **settings: Any) -> "RunMetrics":
     """Train a head on ``data`` and write the run directory ``out``; returns the run's metrics.
 
+    ``head`` is a registered name (``"quantum"``, ...), or your own ``nn.Module`` or factory
+    ``f(in_features, n_classes, **settings) -> nn.Module``, registered under its name (see
+    :func:`qtransfer.heads.register_head`); ``circuit`` runs any circuit in the quantum head.
+
     ``resume=True`` continues the interrupted run in ``out`` with its saved configuration
     (no other settings may be given).
     """
@@ -76,6 +80,8 @@ def train(data: PathLike | None = None, *, out: PathLike, config: TrainConfig | 
         if data is not None or config is not None or settings:
             raise UsageError(f"resume continues {out} with its saved configuration; give no data, config or settings")
     else:
+        if "head" in settings and not isinstance(settings["head"], str):
+            settings["head"] = _register_python_head(settings["head"])
         config = resolve_config(data, config, **settings)
     with writing_to(out, cache_dir=cache_dir, flag="--resume" if resume else "--out"):
         if resume:
@@ -102,6 +108,39 @@ def extract_features(data: PathLike | None = None, *, backbone: str = "resnet18"
     config = resolve_config(data, None, backbone=backbone, weights=weights, transform=transform, device=device,
                             strict=strict, augment=augment, augment_seed=augment_seed)
     return extract_data_features(config, cache_dir=cache_dir, progress=progress)
+
+
+def _register_python_head(head: Any) -> str:
+    """Register a head given to :func:`train` as a module or a factory; returns its name.
+
+    A module is copied for every training (its own weights stay as they are, every seed starts
+    from them); a factory ``f(in_features, n_classes, **settings)`` builds a fresh one each time.
+    Its name is the factory's or the module class's name; ``load_run`` in another process needs
+    it registered there too (:func:`qtransfer.heads.register_head`).
+    """
+    import copy
+
+    from qtransfer.heads.registry import HEADS, register_head
+
+    if hasattr(head, "state_dict") and hasattr(head, "forward"):  # an nn.Module
+        module = head
+
+        def builder(in_features: int, n_classes: int) -> Any:
+            return copy.deepcopy(module)
+
+        name = type(module).__name__
+        builder.__qualname__ = f"{name} (a module given to train)"
+    elif callable(head):
+        builder, name = head, getattr(head, "__name__", type(head).__name__)
+    else:
+        raise UsageError(f"head must be a registered name, an nn.Module or a factory f(in_features, n_classes), got {head!r}")
+    existing = HEADS.get(name)
+    if existing is not None and existing.is_builtin:
+        raise UsageError(f"a custom head cannot take the built-in name {name!r}; rename its class or factory, "
+                         "or register it under another name with qtransfer.heads.register_head")
+    if existing is None or existing.builder is not builder:
+        register_head(name, builder, replace=True)
+    return name
 
 
 def evaluate(run_dir: PathLike, data: PathLike | None = None, *, features: PathLike | None = None,

@@ -55,6 +55,8 @@ _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--q-delta", "q_delta", float, "scale of the initial circuit weights (q_delta * randn)"),
     ("--embedding", "embedding", str, "hadamard_ry (published) | ry | rx"),
     ("--layer", "layer", str, "cnot_ry (published) | ry (no CNOTs) | rot_ring (Rot + CNOT ring)"),
+    ("--circuit", "circuit", str, "a circuit file (TOML/YAML/JSON; examples/circuits/, docs/circuits.md): any "
+     "embedding, ansatz and measurement instead of --qubits/--depth/--embedding/--layer"),
     ("--backend", "backend", str, "builtin (fast PyTorch simulator) or pennylane:DEVICE, e.g. pennylane:default.qubit"),
     ("--shots", "shots", int, "measurement shots per expectation value (default: exact)"),
     ("--noise", "noise", str, "run the circuit under noise, e.g. depolarizing:p1=0.001,p2=0.01,readout=0.02 "

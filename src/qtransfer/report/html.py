@@ -237,10 +237,17 @@ def _evaluation_section(metrics: RunMetrics, figures: F.FigureSaver) -> str:
 
 
 def _circuit_figure(head: str, config: TrainConfig, figures: F.FigureSaver, name: str) -> tuple[str, str] | None:
-    """``head``'s circuit under ``config``'s settings, saved: ``(data URI, caption as HTML)``; ``None`` without one."""
-    from qtransfer.report.circuit import circuit_figure
+    """``head``'s circuit under ``config``'s settings (its ``circuit`` file, else the named embedding and layer),
+    saved: ``(data URI, caption as HTML)``; ``None`` without one."""
+    from qtransfer.report.circuit import circuit_figure, general_circuit_figure
 
     info = HEADS.get(head)
+    if config.circuit is not None and info is not None and info.is_quantum:
+        from qtransfer.quantum.circuit_file import as_circuit
+
+        circuit = as_circuit(config.circuit)
+        fig, caption = general_circuit_figure(circuit if info.circuit_layer == "config" else circuit.without_entangling())
+        return figures.save(fig, name), caption
     spec = info.circuit(n_qubits=config.n_qubits, depth=config.depth, embedding=config.embedding,
                         layer=config.layer) if info is not None else None
     if spec is None:
