@@ -32,15 +32,22 @@ class TrainConfig:
     """
 
     data: str = "hymenoptera"
+    features: str | None = None
+    label_column: str = "label"
+    name_column: str = "name"
+    split_column: str = "split"
     backbone: str = "resnet18"
     weights: str | None = "DEFAULT"
     transform: str | None = None
+    augment: int = 0
+    augment_seed: int = 0
     head: str = "quantum"
     n_qubits: int = 4
     depth: int = 6
     q_delta: float = 0.01
     embedding: str = "hadamard_ry"
     layer: str = "cnot_ry"
+    circuit: Any = None
     backend: str = "builtin"
     shots: int | None = None
     noise: str | None = None
@@ -58,6 +65,15 @@ class TrainConfig:
         for name in ("n_qubits", "epochs", "batch_size", "step_size"):
             _check_int(name, getattr(self, name), 1)
         _check_int("depth", self.depth, 0)
+        _check_int("augment", self.augment, 0)
+        _check_int("augment_seed", self.augment_seed, 0)
+        if self.augment and self.features is not None:
+            raise UsageError("augment draws views of images; precomputed features (features) have none: leave augment 0")
+        if self.features is not None and self.data != "hymenoptera":
+            raise UsageError(f"give data ({self.data}) or features ({self.features}), not both")
+        for name in ("label_column", "name_column", "split_column"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise UsageError(f"{name} must be a column name, got {getattr(self, name)!r}")
         _check_int("seed", self.seed, 0)
         if self.shots is not None:
             _check_int("shots", self.shots, 1)
@@ -80,9 +96,51 @@ class TrainConfig:
             raise UsageError(f"unknown embedding {self.embedding!r}; choose one of {', '.join(EMBEDDINGS)}")
         if self.layer not in LAYERS:
             raise UsageError(f"unknown layer {self.layer!r}; choose one of {', '.join(LAYERS)}")
+        self._resolve_circuit()
+        self._check_memory()
         if self.backend != "builtin" and not self.backend.startswith("pennylane"):
             raise UsageError(f"unknown backend {self.backend!r}; use 'builtin' or 'pennylane:DEVICE'")
         self._check_noise()
+
+    def _resolve_circuit(self) -> None:
+        """``circuit``: ``None`` (the published family), a circuit file's path, its content, or a
+        :class:`~qtransfer.quantum.Circuit`; stored as the circuit's explicit plain data, so
+        ``config.json`` and ``model.pt`` rebuild it without the file."""
+        if self.circuit is None:
+            return
+        from qtransfer.quantum.circuit_file import as_circuit, circuit_to_data  # no torch import
+
+        circuit = as_circuit(self.circuit, source="circuit")
+        data = circuit_to_data(circuit)
+        if circuit.n_inputs == 0:
+            raise UsageError(f"circuit {circuit.name or ''}: it reads no inputs; add an embedding (e.g. template = \"AngleEmbedding\")")
+        if self.shots is not None and self.backend == "builtin":
+            raise UsageError("--shots with --circuit needs --backend pennylane:DEVICE (the built-in simulator runs general circuits exactly)")
+        if self.noise is not None and self.head in ("quantum", "product"):
+            raise UsageError("--noise with --circuit is not supported yet: general circuits run noise-free")
+        object.__setattr__(self, "circuit", data)
+
+    def _check_memory(self) -> None:
+        """Refuse, before anything runs, a circuit whose statevectors at ``batch_size`` cannot fit in the host's
+        memory (the published family's fast path keeps about one state per layer)."""
+        if self.device != "cpu" or not get_quantum(self.head):
+            return
+        from qtransfer.quantum.compile import available_host_bytes, estimate_bytes  # no torch import
+        from qtransfer.quantum.circuit import CircuitSpec
+        from qtransfer.quantum.circuit_file import as_circuit
+
+        circuit = as_circuit(self.circuit) if self.circuit is not None else CircuitSpec(
+            self.n_qubits, self.depth, self.embedding, self.layer).to_circuit()
+        if circuit.n_qubits < 20:
+            return
+        need = estimate_bytes(circuit, self.batch_size, requires_grad=self.circuit is not None)
+        free = available_host_bytes()
+        if need > free:
+            raise UsageError(
+                f"a {circuit.n_qubits}-qubit circuit at batch size {self.batch_size} needs about {need / 2**30:.1f} GiB "
+                f"({2**circuit.n_qubits} amplitudes per sample), but only "
+                f"{free / 2**30:.1f} GiB are free; use fewer qubits or a smaller --batch-size"
+            )
 
     def _check_noise(self) -> None:
         """``noise`` is ``None`` or a noise string the backend accepts (classical heads ignore it);
@@ -118,12 +176,18 @@ class TrainConfig:
 
     def head_settings(self) -> dict[str, Any]:
         """Keyword arguments of :func:`qtransfer.heads.build_head` besides the head's kind (``self.head``)."""
-        keys = ("n_qubits", "depth", "q_delta", "embedding", "layer", "backend", "shots", "noise", "seed")
+        keys = ("n_qubits", "depth", "q_delta", "embedding", "layer", "backend", "shots", "noise", "seed", "circuit")
         return {k: getattr(self, k) for k in keys}
 
 
 #: command-line spellings accepted in config files too
 _ALIASES = {"qubits": "n_qubits"}
+
+
+def get_quantum(head: str) -> bool:
+    from qtransfer.heads.registry import get_head
+
+    return get_head(head).is_quantum
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:

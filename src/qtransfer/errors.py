@@ -12,6 +12,7 @@ __all__ = [
     "EXIT_CODES",
     "QTransferError",
     "UsageError",
+    "CircuitTooLargeError",
     "DataError",
     "DownloadError",
     "CheckpointError",
@@ -29,6 +30,10 @@ class UsageError(QTransferError, ValueError):
     """A bad option or value (wrong backbone name, negative epochs, ...); also a ``ValueError``."""
 
     exit_code = 2
+
+
+class CircuitTooLargeError(UsageError):
+    """A circuit whose simulation would need more memory than the machine has (checked before allocating)."""
 
 
 class DataError(QTransferError):

@@ -45,6 +45,7 @@ def build_head(
     shots: int | None = None,
     noise: str | None = None,
     seed: int | None = None,
+    circuit=None,
     device: "torch.device | str | None" = None,
 ) -> "nn.Module":
     """Build a registered head (``quantum``, ``product``, ``linear``, ``classical``), seeded by ``seed``.
@@ -52,7 +53,10 @@ def build_head(
     Its initial weights come from a generator forked from torch's and seeded with ``seed``,
     so the same seed gives the same head whatever else ran before. ``noise`` (a string of
     :func:`qtransfer.quantum.noise.parse_noise`) runs a quantum head's circuit under noise;
-    classical heads ignore it, as they ignore ``shots``.
+    classical heads ignore it, as they ignore ``shots``. ``circuit`` (a
+    :class:`~qtransfer.quantum.Circuit`, a circuit file's path or content) replaces the published
+    family (``n_qubits``, ``depth``, ``embedding``, ``layer``); the ``product`` head drops its
+    multi-wire gates, the ``classical`` head matches its weight count.
     """
     import torch
 
@@ -63,15 +67,42 @@ def build_head(
         raise ValueError(f"a classifier needs at least 2 classes, got {n_classes!r}")
     if info.circuit_layer not in (None, "config"):
         layer = info.circuit_layer
-    module_name, _, function = info.builder.partition(":")
-    builder = getattr(import_module(module_name), function)
+    if circuit is not None:
+        from qtransfer.quantum.circuit_file import as_circuit
+
+        circuit = as_circuit(circuit)
+        if info.circuit_layer == "ry":  # the product ablation of this circuit
+            circuit = circuit.without_entangling()
+    if callable(info.builder):
+        builder = _accepting(info.builder)
+    else:
+        module_name, _, function = info.builder.partition(":")
+        builder = getattr(import_module(module_name), function)
     devices = [torch.device(device)] if device is not None and torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         if seed is not None:
             torch.manual_seed(seed)
         head = builder(in_features, n_classes, n_qubits=n_qubits, depth=depth, q_delta=q_delta, embedding=embedding,
-                       layer=layer, backend=backend, shots=shots, noise=noise, seed=seed)
+                       layer=layer, backend=backend, shots=shots, noise=noise, seed=seed, circuit=circuit)
     return head.to(device) if device is not None else head
+
+
+def _accepting(builder):
+    """``builder`` called with only the keyword arguments its signature names (all, if it takes ``**kwargs``)."""
+    import inspect
+
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return builder
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return builder
+    names = set(params)
+
+    def call(in_features, n_classes, **settings):
+        return builder(in_features, n_classes, **{k: v for k, v in settings.items() if k in names})
+
+    return call
 
 
 def count_parameters(module: "nn.Module") -> int:

@@ -23,6 +23,7 @@ from torch import nn
 
 from qtransfer.quantum.circuit import CircuitSpec
 from qtransfer.quantum.layer import QuantumLayer
+from qtransfer.seeding import init_linear_, normal
 
 __all__ = [
     "DressedQuantumHead", "LinearHead", "MixingBlock", "DressedClassicalHead",
@@ -31,14 +32,31 @@ __all__ = [
 
 
 class DressedQuantumHead(nn.Module):
-    """Linear(in_features -> n_qubits) -> tanh * pi/2 -> QuantumLayer -> Linear(n_qubits -> n_classes)."""
+    """Linear(in_features -> n_inputs) -> tanh * pi/2 -> QuantumLayer -> Linear(n_outputs -> n_classes).
 
-    def __init__(self, in_features: int, n_classes: int, *, quantum: QuantumLayer) -> None:
+    For the published circuit ``n_inputs = n_outputs = n_qubits``; ``circuit=`` builds the
+    quantum layer from any circuit (``QuantumLayer(circuit=circuit, **layer_options)``).
+
+    Example:
+        >>> from qtransfer.quantum import Circuit, templates
+        >>> circuit = Circuit(3, templates.iqp_embedding(3).ops, measurements=("Z0 Z1", "Z1 Z2"))
+        >>> head = DressedQuantumHead(512, 3, circuit=circuit)
+        >>> head.pre.out_features, head.post.in_features, head(torch.zeros(2, 512)).shape
+        (3, 2, torch.Size([2, 3]))
+    """
+
+    def __init__(self, in_features: int, n_classes: int, *, quantum: QuantumLayer | None = None, circuit=None,
+                 **layer_options) -> None:
         super().__init__()
-        n = quantum.n_qubits
-        self.pre = nn.Linear(in_features, n)
+        if (quantum is None) == (circuit is None):
+            raise ValueError("DressedQuantumHead takes quantum=QuantumLayer(...) or circuit=..., exactly one")
+        if quantum is None:
+            quantum = QuantumLayer(circuit=circuit, **layer_options)
+        elif layer_options:
+            raise ValueError(f"options {sorted(layer_options)} apply to circuit=..., not to a ready QuantumLayer")
+        self.pre = init_linear_(nn.Linear(in_features, quantum.n_inputs))
         self.quantum = quantum
-        self.post = nn.Linear(n, n_classes)
+        self.post = init_linear_(nn.Linear(quantum.n_outputs, n_classes))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         angles = torch.tanh(self.pre(features)) * (math.pi / 2)
@@ -50,7 +68,7 @@ class LinearHead(nn.Module):
 
     def __init__(self, in_features: int, n_classes: int) -> None:
         super().__init__()
-        self.fc = nn.Linear(in_features, n_classes)
+        self.fc = init_linear_(nn.Linear(in_features, n_classes))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.fc(features)
@@ -61,7 +79,7 @@ class MixingBlock(nn.Module):
 
     def __init__(self, n: int, depth: int, *, init_scale: float = 0.01) -> None:
         super().__init__()
-        self.weights = nn.Parameter(init_scale * torch.randn(depth, n))
+        self.weights = nn.Parameter(normal((depth, n), init_scale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cos, sin = torch.cos(self.weights), torch.sin(self.weights)
@@ -75,9 +93,9 @@ class DressedClassicalHead(nn.Module):
 
     def __init__(self, in_features: int, n_classes: int, *, n: int, depth: int, init_scale: float = 0.01) -> None:
         super().__init__()
-        self.pre = nn.Linear(in_features, n)
+        self.pre = init_linear_(nn.Linear(in_features, n))
         self.mixing = MixingBlock(n, depth, init_scale=init_scale)
-        self.post = nn.Linear(n, n_classes)
+        self.post = init_linear_(nn.Linear(n, n_classes))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.post(self.mixing(torch.tanh(self.pre(features))))
@@ -85,10 +103,11 @@ class DressedClassicalHead(nn.Module):
 
 def dressed_quantum_head(in_features: int, n_classes: int, *, n_qubits: int, depth: int, q_delta: float,
                          embedding: str, layer: str, backend: str, shots: int | None, noise: str | None,
-                         seed: int | None) -> DressedQuantumHead:
-    """The ``quantum`` head (and ``product``, built with ``layer="ry"``); ``noise`` runs its circuit under noise."""
-    quantum = QuantumLayer(n_qubits, depth, backend, embedding=embedding, layer=layer, q_delta=q_delta, shots=shots,
-                           noise=noise, seed=seed if shots is not None else None)
+                         seed: int | None, circuit=None) -> DressedQuantumHead:
+    """The ``quantum`` head (and ``product``, built with ``layer="ry"``); ``noise`` runs its circuit under noise;
+    ``circuit`` (plain data or a Circuit) replaces the published family."""
+    quantum = QuantumLayer(n_qubits, depth, backend, embedding=embedding, layer=layer, circuit=circuit, q_delta=q_delta,
+                           shots=shots, noise=noise, seed=seed if shots is not None else None)
     return DressedQuantumHead(in_features, n_classes, quantum=quantum)
 
 
@@ -98,7 +117,14 @@ def linear_head(in_features: int, n_classes: int, **_circuit_settings) -> Linear
 
 
 def dressed_classical_head(in_features: int, n_classes: int, *, n_qubits: int, depth: int, q_delta: float,
-                           embedding: str, layer: str, **_quantum_only) -> DressedClassicalHead:
-    """The ``classical`` head: as many mixing parameters as the configured circuit has weights."""
+                           embedding: str, layer: str, circuit=None, **_quantum_only) -> DressedClassicalHead:
+    """The ``classical`` head: as many mixing parameters as the configured circuit has weights
+    (rounded up to whole layers of ``n`` units; for a general circuit ``n`` is its number of qubits)."""
+    if circuit is not None:
+        from qtransfer.quantum.circuit_file import as_circuit
+
+        c = as_circuit(circuit)
+        n = c.n_qubits
+        return DressedClassicalHead(in_features, n_classes, n=n, depth=-(-c.n_weights // n), init_scale=q_delta)
     n_weights = CircuitSpec(n_qubits, depth, embedding=embedding, layer=layer).n_weights
     return DressedClassicalHead(in_features, n_classes, n=n_qubits, depth=n_weights // n_qubits, init_scale=q_delta)

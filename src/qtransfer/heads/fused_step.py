@@ -55,6 +55,8 @@ def fused_step_for(head: nn.Module) -> FusedQuantumHeadStep | None:
         return None
     layer = head.quantum
     spec = layer.spec
+    if spec is None:  # a general circuit: autograd through the general executor
+        return None
     if not layer.is_builtin or layer.shots is not None:  # PennyLane backend, or shot sampling
         return None
     if layer.noise is not None:  # density-matrix simulation: autograd

@@ -40,7 +40,7 @@ def resolve_experiments(names: str | Sequence[str]) -> tuple[str, ...]:
 
 
 #: the options of the experiments that take them (``qtransfer paper --data ...``); the others ignore them
-EXPERIMENT_OPTIONS = {"cq": ("data", "backbone", "weights"),
+EXPERIMENT_OPTIONS = {"cq": ("data", "backbone", "weights", "augment"),
                       "qpu": ("data", "backbone", "weights", "devices", "shots", "noise_aware")}
 
 
@@ -118,7 +118,7 @@ def _stderr(message: str) -> None:
     print(f"[paper] {message}", file=sys.stderr, flush=True)
 
 
-def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: str | os.PathLike = "paper",
+def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 10, out: str | os.PathLike,
               cache_dir: str | os.PathLike | None = None, progress: bool = True, report: bool = True,
               command: str = "", runner: Callable[..., tuple[PaperRow, ...]] = run_experiment,
               options: Mapping[str, Any] | None = None) -> PaperResults:

@@ -1,6 +1,7 @@
 """The quantum part: circuit descriptions, the built-in simulator, PennyLane, ``QuantumLayer``.
 
-The circuit description needs no torch; ``QuantumLayer`` and ``simulate`` load torch on
+The circuit descriptions (:class:`CircuitSpec`, the shorthand of the published family, and the
+general :class:`Circuit` with its :mod:`templates`) need no torch; ``QuantumLayer`` and ``simulate`` load torch on
 first use, so ``from qtransfer.quantum import CircuitSpec`` stays cheap.
 
 Example:
@@ -9,10 +10,19 @@ Example:
     QuantumLayer(n_qubits=4, depth=6, ...)
 """
 
+from . import templates
 from .circuit import EMBEDDINGS, LAYERS, CircuitSpec, Gate
+from .description import Circuit, Const, Expval, Input, Operation, Probs, Weight
 
-__all__ = ["EMBEDDINGS", "LAYERS", "CircuitSpec", "Gate", "QuantumLayer", "parse_backend", "simulate"]
+__all__ = [
+    "EMBEDDINGS", "LAYERS", "Circuit", "CircuitSpec", "Const", "Expval", "Gate", "Input", "Operation", "Probs",
+    "QuantumLayer", "Weight", "from_pennylane", "from_qiskit", "parse_backend", "run_circuit", "simulate", "templates",
+    "to_pennylane", "to_qiskit",
+]
 
 from qtransfer._lazy import lazy_getattr
 
-__getattr__ = lazy_getattr(__name__, {"QuantumLayer": "layer", "parse_backend": "layer", "simulate": "simulator"})
+__getattr__ = lazy_getattr(__name__, {
+    "QuantumLayer": "layer", "parse_backend": "layer", "simulate": "simulator", "run_circuit": "executor",
+    "from_pennylane": "interop", "from_qiskit": "interop", "to_pennylane": "interop", "to_qiskit": "interop",
+})

@@ -129,6 +129,30 @@ class CircuitSpec:
         """Order inside a layer: CNOTs first (``cnot_ry``) or rotations first (``rot_ring``)."""
         return self.layer != "rot_ring"
 
+    def to_circuit(self) -> "Circuit":
+        """This circuit as a general :class:`~qtransfer.quantum.description.Circuit` (same gates,
+        inputs ``x[i]``, weights in this spec's ``weight_shape``, ``<Z_i>`` on every wire).
+
+        Example:
+            >>> CircuitSpec(n_qubits=2, depth=1).to_circuit().gate_counts()
+            {'Hadamard': 2, 'RY': 4, 'CNOT': 1}
+        """
+        from .description import Circuit, Input, Operation, Weight
+
+        n, per_weight = self.n_qubits, 3 if self.rotation_gate == "Rot" else 1
+        ops = []
+        for gate in self.gates():
+            if gate.param is None:
+                params: tuple = ()
+            elif gate.param[0] == "x":
+                params = (Input(gate.param[1]),)
+            else:
+                flat = gate.param[1] * n + gate.param[2]
+                params = tuple(Weight(flat * per_weight + k) for k in range(per_weight))
+            ops.append(Operation(gate.name, gate.wires, params))
+        return Circuit(n, tuple(ops), n_inputs=n, weight_shape=self.weight_shape,
+                       name=f"{self.embedding}+{self.layer} x{self.depth}")
+
     def gates(self) -> Iterator[Gate]:
         """Every gate in application order (for drawing, PennyLane, and tests)."""
         n = self.n_qubits

@@ -5,9 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from qtransfer.seeding import normal
+
 from .circuit import CircuitSpec
+from .circuit_file import as_circuit
+from .description import Circuit
 from .density import DENSITY_MAX_QUBITS, density_expval_z
 from .noise import DeviceNoise, NoiseModel, parse_noise
+from .executor import run_circuit
 from .simulator import simulate
 
 __all__ = ["QuantumLayer", "parse_backend"]
@@ -64,15 +69,49 @@ def _pennylane_qnode(spec: CircuitSpec, device_name: str, noise, shots: int | No
     return build_qnode(spec, device_name, diff_method=diff_method, shots=shots, seed=seed)
 
 
+def _circuit_qnode(circuit: Circuit, device_name: str, noise, shots: int | None, seed: int | None, diff_method: str):
+    """A PennyLane QNode of a general circuit: ``(x (B, n_inputs), w) -> (B, n_outputs)``."""
+    if noise is not None:
+        raise ValueError("a general circuit runs noise-free on PennyLane devices for now; drop noise or use the "
+                         "published family (--embedding/--layer)")
+    from .interop import to_pennylane
+    from .pennylane_backend import _import_pennylane, plugin_hint
+
+    qml = _import_pennylane()
+    kwargs = {} if seed is None else {"seed": seed}
+    try:
+        device = qml.device(device_name, wires=circuit.n_qubits, **kwargs)
+    except qml.exceptions.DeviceError as e:
+        raise ValueError(f"PennyLane device {device_name!r} is not available ({e}); "
+                         f"install its plugin: pip install {plugin_hint(device_name)}") from None
+    qnode = qml.QNode(to_pennylane(circuit), device, interface="torch", diff_method=diff_method, shots=shots)
+
+    def run(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        outs = [o if o.ndim == 2 else o.reshape(-1, 1) if x.shape[0] > 1 else o.reshape(1, -1)
+                for o in qnode(x if x.shape[0] > 1 else x[0], w)]
+        return torch.cat([o.expand(x.shape[0], -1) for o in outs], dim=1)
+
+    return run
+
+
 class QuantumLayer(nn.Module):
-    """Angles ``(..., n_qubits)`` in, ``<Z_i>`` ``(..., n_qubits)`` out; wire i <-> column i.
+    """Angles ``(..., n_inputs)`` in, the circuit's measurements ``(..., n_outputs)`` out.
+
+    The published family (``n_qubits``, ``depth``, ``embedding``, ``layer``) maps wire i's
+    angle to ``<Z_i>`` and runs the fast hand-derived simulator; ``circuit=`` runs any circuit
+    (a :class:`~qtransfer.quantum.description.Circuit`, a template's, a circuit file's path or
+    its content) on the general executor, with one trainable weight tensor of the circuit's
+    ``weight_shape`` (for :func:`~qtransfer.quantum.interop.from_qiskit`: in the order of
+    ``weight_params``).
 
     The trainable ``weights`` (shape ``spec.weight_shape``) start as ``q_delta * randn``
-    (Mari et al.: q_delta = 0.01). Layers of the same shape have the same ``state_dict``
+    (Mari et al.: q_delta = 0.01), drawn alike on every CPU (:mod:`qtransfer.seeding`). Layers of the same shape have the same ``state_dict``
     keys whatever their backend, so weights copy across with ``load_state_dict``.
 
     Args:
         n_qubits, depth, embedding, layer: the circuit (see :mod:`qtransfer.quantum.circuit`).
+        circuit: any circuit instead (the four arguments above are then ignored; noise is not yet
+            supported for general circuits).
         backend: ``"builtin"`` (the PyTorch simulator) or ``"pennylane:DEVICE"``; with a calibrated
             device as ``noise``, also ``"pennylane:qiskit.aer"`` (Aer's own simulation, the slow
             reference) or ``"pennylane:qiskit.remote"`` (the fake backend through IBM's primitives);
@@ -97,6 +136,11 @@ class QuantumLayer(nn.Module):
         torch.Size([8, 4])
         >>> QuantumLayer(2, 1, noise="depolarizing:p1=0.01,readout=0.02").noise.depolarizing.p1
         0.01
+        >>> from qtransfer.quantum.templates import angle_embedding, compose, strongly_entangling_layers
+        >>> layer = QuantumLayer(circuit=compose(angle_embedding(3), strongly_entangling_layers(3, 2),
+        ...                                      measurements=("Z0 Z1", "X2")))
+        >>> layer.weights.shape, layer(torch.zeros(5, 3)).shape
+        (torch.Size([18]), torch.Size([5, 2]))
     """
 
     def __init__(
@@ -107,6 +151,7 @@ class QuantumLayer(nn.Module):
         *,
         embedding: str = "hadamard_ry",
         layer: str = "cnot_ry",
+        circuit: "Circuit | CircuitSpec | str | dict | None" = None,
         q_delta: float = 0.01,
         noise: NoiseModel | str | None = None,
         shots: int | None = None,
@@ -116,14 +161,27 @@ class QuantumLayer(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.spec = CircuitSpec(n_qubits=n_qubits, depth=depth, embedding=embedding, layer=layer)
+        if circuit is None or isinstance(circuit, CircuitSpec):
+            self.spec: CircuitSpec | None = circuit or CircuitSpec(n_qubits=n_qubits, depth=depth, embedding=embedding, layer=layer)
+            self.circuit = self.spec.to_circuit()
+        else:
+            self.spec, self.circuit = None, as_circuit(circuit)
         self.backend = backend
         kind, device_name = parse_backend(backend)
         if shots is not None and (not isinstance(shots, int) or isinstance(shots, bool) or shots < 1):
             raise ValueError(f"shots must be a positive integer or None, got {shots!r}")
         if dtype is not None and not dtype.is_floating_point:
             raise ValueError(f"dtype must be a real floating type (float32/float64), got {dtype}")
-        self.noise = _resolve_noise(noise, backend, self.spec, shots)
+        if self.spec is None and noise is not None and kind == "builtin":
+            raise ValueError("noisy simulation of general circuits is not supported yet; use noise=None, or the "
+                             "published family (n_qubits/depth/embedding/layer)")
+        if self.spec is None and shots is not None and kind == "builtin":
+            raise ValueError("the built-in simulator runs general circuits exactly (shots=None); for shots use "
+                             "backend='pennylane:default.qubit'")
+        self.noise = _resolve_noise(noise, backend, self.spec or CircuitSpec(self.circuit.n_qubits, 0), shots)
+        from .executor import check_memory
+
+        check_memory(self.circuit, 1, dtype or torch.float32, device or "cpu", requires_grad=self.spec is None)
         self._device = None
         if isinstance(self.noise, DeviceNoise) and kind == "builtin":
             from .device_sim import DeviceCircuit
@@ -134,15 +192,31 @@ class QuantumLayer(nn.Module):
         self.seed = seed
         self._generator: torch.Generator | None = None
         self._qnode = None
-        if kind == "pennylane":
+        if kind == "pennylane" and self.spec is None:
+            self._qnode = _circuit_qnode(self.circuit, device_name, self.noise, shots, seed, diff_method)
+        elif kind == "pennylane":
             self._qnode = _pennylane_qnode(self.spec, device_name, self.noise, shots, seed, diff_method)
-        self.weights = nn.Parameter(q_delta * torch.randn(self.spec.weight_shape, device=device, dtype=dtype))
+        self.weights = nn.Parameter(normal(self.circuit.weight_shape, q_delta, dtype=dtype, device=device))
 
     @property
     def n_qubits(self) -> int:
-        return self.spec.n_qubits
+        return self.circuit.n_qubits
+
+    @property
+    def n_inputs(self) -> int:
+        """Width of the input: one angle per wire for the published family."""
+        return self.circuit.n_inputs
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of measured values (``<Z_i>`` on every wire by default)."""
+        return self.circuit.n_outputs
 
     def extra_repr(self) -> str:
+        if self.spec is None:
+            c = self.circuit
+            return (f"circuit={c.name or 'custom'!r}, n_qubits={c.n_qubits}, n_inputs={c.n_inputs}, "
+                    f"n_outputs={c.n_outputs}, weights={c.weight_shape}, backend={self.backend!r}, shots={self.shots}")
         s = self.spec
         noise = "" if self.noise is None else f", noise={self.noise!r}"
         return f"n_qubits={s.n_qubits}, depth={s.depth}, embedding={s.embedding!r}, layer={s.layer!r}, backend={self.backend!r}, shots={self.shots}{noise}"
@@ -176,6 +250,8 @@ class QuantumLayer(nn.Module):
         return self._generator
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.spec is None:
+            return self._forward_circuit(x)
         n = self.spec.n_qubits
         if x.ndim == 0 or x.shape[-1] != n:
             raise ValueError(
@@ -199,3 +275,18 @@ class QuantumLayer(nn.Module):
         flat = x.reshape(-1, n)
         out = self._qnode(flat if flat.shape[0] > 1 else flat[0], weights)
         return out.reshape(*lead, n).to(x.dtype)
+
+    def _forward_circuit(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.circuit
+        if x.ndim == 0 or x.shape[-1] != c.n_inputs:
+            raise ValueError(
+                f"QuantumLayer expects input of shape (..., {c.n_inputs}) (the circuit's inputs), got {tuple(x.shape)}; "
+                f"put a Linear(features, {c.n_inputs}) in front of it"
+            )
+        if not x.is_floating_point():
+            raise TypeError(f"QuantumLayer expects real floating-point angles, got {x.dtype}")
+        weights = self.weights.to(x.dtype)
+        if self._qnode is None:
+            return run_circuit(c, x, weights)
+        flat = x.reshape(-1, c.n_inputs)
+        return self._qnode(flat, weights).reshape(*x.shape[:-1], c.n_outputs).to(x.dtype)

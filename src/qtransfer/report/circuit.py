@@ -1,4 +1,5 @@
-"""The circuit diagram of a quantum head, drawn from its :class:`~qtransfer.quantum.circuit.CircuitSpec`.
+"""The circuit diagram of a quantum head, drawn from its :class:`~qtransfer.quantum.circuit.CircuitSpec`
+(or, for any other circuit, from its :class:`~qtransfer.quantum.description.Circuit`: :func:`general_circuit_figure`).
 
 Two steps: :func:`layout` places every gate in a column (stage by stage: each embedding
 gate position, then per layer its CNOTs and its rotations; gates on different wires share a
@@ -15,12 +16,15 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qtransfer.quantum.circuit import CircuitSpec, Gate
 from qtransfer.report.figures import new_figure
 
-__all__ = ["Layout", "circuit_figure", "layout"]
+if TYPE_CHECKING:  # pragma: no cover
+    from qtransfer.quantum.description import Circuit
+
+__all__ = ["Layout", "circuit_figure", "general_circuit_figure", "general_layout", "layout"]
 
 #: deeper circuits are drawn up to this many layers
 _MAX_LAYERS_DRAWN = 3
@@ -152,3 +156,116 @@ def _draw_measurements(ax: Any, grid: Layout) -> None:
         ax.add_patch(Rectangle((meas - 0.34, w - 0.3), 0.68, 0.6, facecolor="#f6f8fa", edgecolor="#1f2328",
                                linewidth=1, zorder=2))
         ax.text(meas, w, f"⟨Z{w}⟩", ha="center", va="center", fontsize=8, zorder=3)
+
+
+# --------------------------------------------------------------------------- any circuit
+
+#: general circuits are drawn up to this many columns
+_MAX_COLUMNS = 28
+_SHORT = {"Hadamard": "H", "PauliX": "X", "PauliY": "Y", "PauliZ": "Z", "PhaseShift": "P", "IsingXX": "XX",
+          "IsingYY": "YY", "IsingZZ": "ZZ"}
+
+
+def general_layout(circuit: "Circuit") -> tuple[list[tuple[Any, int]], int]:
+    """``(op, column)`` for every drawn operation (each as far left as the wires it spans allow) and the
+    number of operations not drawn (beyond :data:`_MAX_COLUMNS` columns).
+
+    Example:
+        >>> from qtransfer.quantum.templates import basic_entangler_layers
+        >>> placed, hidden = general_layout(basic_entangler_layers(2, 1))
+        >>> [(op.name, col) for op, col in placed], hidden
+        ([('RX', 0), ('RX', 0), ('CNOT', 1)], 0)
+    """
+    free = [0] * circuit.n_qubits
+    placed, hidden = [], 0
+    for op in circuit.ops:
+        span = range(min(op.wires), max(op.wires) + 1)
+        col = max(free[w] for w in span)
+        if col >= _MAX_COLUMNS:
+            hidden += 1
+            continue
+        placed.append((op, col))
+        for w in span:
+            free[w] = col + 1
+    return placed, hidden
+
+
+def _angle_label(p) -> str:
+    from qtransfer.quantum.description import Const, Input
+
+    if isinstance(p, Const):
+        return f"{p.value:.2g}"
+    if isinstance(p, Input):
+        return "·".join(f"x{i}" for i in p.index)
+    return f"w{p.index}"
+
+
+def _draw_op(ax: Any, op, col: int) -> None:
+    from matplotlib.patches import Circle, Rectangle
+
+    from qtransfer.quantum.description import Input, Weight
+
+    ink = "#1f2328"
+    wires = op.wires
+    if len(wires) > 1:
+        ax.plot([col, col], [min(wires), max(wires)], color=ink, linewidth=1.2, zorder=2)
+    if op.name in ("CNOT", "Toffoli"):
+        for c in wires[:-1]:
+            ax.add_patch(Circle((col, c), 0.09, color=ink, zorder=3))
+        t = wires[-1]
+        ax.add_patch(Circle((col, t), 0.2, facecolor="white", edgecolor=ink, linewidth=1.2, zorder=3))
+        ax.plot([col - 0.2, col + 0.2], [t, t], color=ink, linewidth=1.2, zorder=4)
+        ax.plot([col, col], [t - 0.2, t + 0.2], color=ink, linewidth=1.2, zorder=4)
+        return
+    if op.name == "SWAP":
+        for w in wires:
+            ax.plot([col - 0.15, col + 0.15], [w - 0.15, w + 0.15], color=ink, linewidth=1.2, zorder=3)
+            ax.plot([col - 0.15, col + 0.15], [w + 0.15, w - 0.15], color=ink, linewidth=1.2, zorder=3)
+        return
+    controlled = op.name in ("CY", "CZ", "CRX", "CRY", "CRZ")
+    if controlled:
+        ax.add_patch(Circle((col, wires[0]), 0.09, color=ink, zorder=3))
+    boxed = wires[1:] if controlled else wires
+    name = _SHORT.get(op.name, op.name[1:] if controlled else op.name)
+    label = name + ("\n" + ",".join(_angle_label(p) for p in op.params) if op.params else "")
+    face = ("#fff8c5" if any(isinstance(p, Input) for p in op.params)
+            else "#ddf4ff" if any(isinstance(p, Weight) for p in op.params) else "#ffffff")
+    for w in boxed:
+        ax.add_patch(Rectangle((col - 0.36, w - 0.3), 0.72, 0.6, facecolor=face, edgecolor=ink, linewidth=1, zorder=3))
+        ax.text(col, w, label, ha="center", va="center", fontsize=6.5 if "\n" in label else 8.5, zorder=4,
+                linespacing=0.95)
+
+
+def general_circuit_figure(circuit: "Circuit") -> tuple[Any, str]:
+    """The diagram of any :class:`~qtransfer.quantum.description.Circuit` and its caption (HTML)."""
+    from html import escape
+
+    from qtransfer.quantum.description import Expval
+
+    placed, hidden = general_layout(circuit)
+    n = circuit.n_qubits
+    width = max((col for _, col in placed), default=-1) + 1
+    meas = width + (1 if hidden else 0)
+    fig = new_figure(min(0.8 + 0.5 * (meas + 1.7), 11.0), 0.55 * n + 0.8)
+    ax = fig.add_subplot()
+    ax.set_xlim(-1.0, meas + 0.7)
+    ax.set_ylim(n - 0.35, -1.05)
+    ax.axis("off")
+    for w in range(n):
+        ax.plot([-0.6, meas], [w, w], color="#57606a", linewidth=0.9, zorder=1)
+        ax.text(-0.75, w, f"q{w}", ha="right", va="center", fontsize=8)
+    if circuit.amplitude:
+        ax.text(-0.55, -0.72, "|x⟩ (amplitudes)", ha="left", va="center", fontsize=8, color="#57606a")
+    for op, col in placed:
+        _draw_op(ax, op, col)
+    if hidden:
+        ax.text(width, (n - 1) / 2, f"…\n{hidden}\nmore\ngates", ha="center", va="center", fontsize=8, color="#57606a")
+    ax.text(meas, -0.72, "measured", ha="center", va="center", fontsize=8, color="#57606a")
+    measured = [str(m) if isinstance(m, Expval) else f"probs{list(m.wires)}" for m in circuit.measurements]
+    counts = ", ".join(f"{k} ×{v}" for k, v in circuit.gate_counts().items())
+    caption = (f"<code>{escape(circuit.name or 'circuit')}</code>: {n} qubits, {circuit.n_inputs} inputs, "
+               f"{circuit.n_weights} trainable circuit weights; gates {escape(counts) or 'none'}; measured "
+               f"{escape(', '.join(measured))} ({circuit.n_outputs} values to the classical post-net). "
+               "Yellow: input angles x from the classical pre-net; blue: trainable weights w."
+               + (f" The last {hidden} gates are not drawn." if hidden else ""))
+    return fig, caption

@@ -10,12 +10,18 @@ seed) plus the split seed: the base seed, which draws the validation / selection
 and never changes with the trial's seed, so every trial of a data set sees the same
 images and their per-image results are paired. Its id is a digest of both.
 
+A head that ignores a varied setting (``linear`` and ``depth``) is trained once, not once per
+value: its trials' points leave that setting out.
+
 Example:
     >>> spec = SweepSpec.from_dict({"seeds": 2, "base": {"epochs": 3}, "grid": {"head": ["quantum", "linear"]}})
     >>> [(t.config.head, t.config.seed) for t in spec.trials()]
     [('quantum', 0), ('quantum', 1), ('linear', 0), ('linear', 1)]
     >>> len({t.id for t in spec.trials()})
     4
+    >>> spec = SweepSpec.from_dict({"grid": {"head": ["quantum", "linear"], "depth": [2, 4]}})
+    >>> [dict(t.point) for t in spec.trials()]
+    [{'head': 'quantum', 'depth': 2}, {'head': 'quantum', 'depth': 4}, {'head': 'linear'}]
 """
 
 from __future__ import annotations
@@ -30,11 +36,13 @@ from typing import Any, Mapping
 
 from qtransfer.config import TrainConfig, load_config_file
 from qtransfer.errors import UsageError
+from qtransfer.heads.registry import HEADS
 
 __all__ = ["DATA_SETTINGS", "SweepSpec", "Trial", "load_sweep_file", "trial_id"]
 
 #: settings that decide the features and the split: trials sharing them share one prepared data set
-DATA_SETTINGS = ("data", "backbone", "weights", "transform", "val_fraction", "device", "strict")
+DATA_SETTINGS = ("data", "features", "label_column", "name_column", "split_column", "backbone", "weights", "transform",
+                 "augment", "augment_seed", "val_fraction", "device", "strict")
 
 _KNOWN = {f.name for f in fields(TrainConfig)}
 _ALIASES = {"qubits": "n_qubits"}
@@ -111,14 +119,25 @@ class SweepSpec:
                                     "grid": {k: list(v) for k, v in self.grid.items()}}, source=self.source)
 
     def trials(self) -> list[Trial]:
-        """Every grid combination (first grid key slowest) for every seed, seeds innermost."""
+        """Every grid combination (first grid key slowest) for every seed, seeds innermost.
+
+        A setting the combination's head ignores (:attr:`~qtransfer.heads.registry.HeadInfo.ignores`:
+        ``linear`` and ``depth``) is left out of its point, and only the first of its values is
+        trained (its configuration keeps that value), so that head is trained once, not once per value.
+        """
         names = list(self.grid)
-        out = []
+        out, seen = [], set()
         for values in itertools.product(*(self.grid[n] for n in names)):
-            point = tuple(zip(names, values))
+            full = dict(zip(names, values))
+            head = full.get("head", self.base.get("head", TrainConfig.head))
+            ignored = HEADS[head].ignores if head in HEADS else ()
+            point = tuple((k, v) for k, v in zip(names, values) if k not in ignored)
+            if point in seen:
+                continue
+            seen.add(point)
             for seed in self.seeds:
                 try:
-                    config = TrainConfig.from_dict({**self.base, **dict(point), "seed": seed}, source=self.source)
+                    config = TrainConfig.from_dict({**self.base, **full, "seed": seed}, source=self.source)
                 except UsageError as e:
                     raise UsageError(f"{e} (grid point {dict(point)})") from None
                 out.append(Trial(config, point, self.split_seed))

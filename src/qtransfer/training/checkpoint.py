@@ -89,7 +89,17 @@ def load_model(path: Path, *, device: str | torch.device = "cpu", overrides: Map
     if payload.get("version") != _VERSION:
         raise CheckpointError(f"{path} has checkpoint version {payload.get('version')!r}; this qtransfer reads version {_VERSION}")
     try:
+        head_name = payload["config"].get("head") if isinstance(payload.get("config"), dict) else None
+        from qtransfer.heads.registry import HEADS
+
+        if isinstance(head_name, str) and head_name not in HEADS:
+            raise CheckpointError(
+                f"{path} holds a {head_name!r} head, which is not registered in this process; import the module that "
+                f"registers it (qtransfer.heads.register_head({head_name!r}, builder)) before loading"
+            )
         config = TrainConfig.from_dict(payload["config"], source=str(path))
+    except CheckpointError:
+        raise
     except Exception as e:
         raise CheckpointError(f"{path} is inconsistent: {e.__class__.__name__}: {e}") from None
     unknown = sorted(set(overrides or {}) - set(INFERENCE_OVERRIDES))

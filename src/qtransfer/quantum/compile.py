@@ -1,0 +1,131 @@
+"""Compile a :class:`~qtransfer.quantum.description.Circuit` into a plan of executor steps (no torch).
+
+A pass in Qiskit's sense: it reads the circuit and returns a :class:`Plan`, a tuple of steps
+the executors run in order, each with the cheapest kernel for what it holds:
+
+``Layer``        runs of one-qubit gates, each on its own wire and fused into one 2x2 matrix; at
+                 every multi-wire gate all pending runs are flushed together as one layer (gates
+                 on different wires commute), applied as Kronecker blocks of several wires when it
+                 covers most of the register;
+``Permutation``  consecutive fixed permutation gates (CNOT, SWAP, Toffoli) as one gather of the basis;
+``Diagonal``     a multi-wire diagonal gate (CZ, CRZ, IsingZZ): an elementwise product;
+``Dense``        any other multi-wire gate (CY, CRX, CRY, IsingXX, IsingYY): one contraction.
+
+Example:
+    >>> from qtransfer.quantum.templates import basic_entangler_layers
+    >>> plan = compile_circuit(basic_entangler_layers(3, 2))
+    >>> len(plan.circuit.ops), [type(s).__name__ for s in plan.steps]
+    (12, ['Layer', 'Permutation', 'Layer', 'Permutation'])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .description import Circuit, Expval, Operation
+
+__all__ = ["Dense", "Diagonal", "Layer", "Permutation", "Plan", "available_host_bytes", "compile_circuit",
+           "estimate_bytes"]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """``runs``: ``(wire, ops)`` on distinct wires; each run's gates apply in order."""
+
+    runs: tuple[tuple[int, tuple[Operation, ...]], ...]
+
+
+@dataclass(frozen=True)
+class Permutation:
+    ops: tuple[Operation, ...]
+
+
+@dataclass(frozen=True)
+class Diagonal:
+    op: Operation
+
+
+@dataclass(frozen=True)
+class Dense:
+    op: Operation
+
+
+Step = Layer | Permutation | Diagonal | Dense
+
+
+@dataclass(frozen=True)
+class Plan:
+    circuit: Circuit
+    steps: tuple[Step, ...]
+
+    def __hash__(self) -> int:  # the steps follow from the circuit
+        return hash(self.circuit)
+
+    @property
+    def n_qubits(self) -> int:
+        return self.circuit.n_qubits
+
+
+@lru_cache(maxsize=256)
+def compile_circuit(circuit: Circuit) -> Plan:
+    """Fuse one-qubit runs and permutation runs; see the module docstring."""
+    steps: list[Step] = []
+    pending: dict[int, list[Operation]] = {}
+
+    def flush(wires) -> None:
+        runs = tuple((w, tuple(pending.pop(w))) for w in wires if pending.get(w))
+        if not runs:
+            return
+        steps.append(Layer(runs))
+
+    for op in circuit.ops:
+        info = op.info
+        if info.n_wires == 1:
+            pending.setdefault(op.wires[0], []).append(op)
+            continue
+        flush(sorted(pending))  # every pending run: one layer, and permutations stay adjacent
+        if info.kind == "permutation":
+            if steps and isinstance(steps[-1], Permutation):
+                steps[-1] = Permutation(steps[-1].ops + (op,))
+            else:
+                steps.append(Permutation((op,)))
+        elif info.kind == "diagonal":
+            steps.append(Diagonal(op))
+        else:
+            steps.append(Dense(op))
+    flush(sorted(pending))
+    return Plan(circuit, tuple(steps))
+
+
+
+def estimate_bytes(circuit: Circuit, batch: int, *, double: bool = False, requires_grad: bool = True) -> int:
+    """Bytes a run of ``batch`` samples needs at its peak, about: every step's state kept for
+    autograd when training (three states otherwise), plus the measurement's gathered copies.
+
+    Example:
+        >>> estimate_bytes(Circuit(20), 4, requires_grad=False) // 2**20   # 3 real float32 states
+        48
+    """
+    element = (1 if circuit.is_real else 2) * (8 if double else 4)
+    state = batch * (2**circuit.n_qubits) * element
+    steps = len(compile_circuit(circuit).steps)
+    words = sum(1 for m in circuit.measurements if isinstance(m, Expval) for _, w in m.terms if any(p != "Z" for p, _ in w))
+    return state * ((steps + 3) if requires_grad else 3) + state * 2 * words
+
+
+def available_host_bytes() -> int:
+    """The host's available memory (``MemAvailable``; else its physical memory)."""
+    import os
+
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 1 << 62

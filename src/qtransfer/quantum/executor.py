@@ -1,0 +1,481 @@
+"""The statevector executor of general circuits: batched, differentiable, any device and dtype.
+
+Runs a :class:`~qtransfer.quantum.compile.Plan` on a batch of inputs ``x`` ``(B, n_inputs)`` and
+the trainable ``weights``: the state is ``(B, 2**n)`` (real while every gate is real, else
+complex64/complex128 for float32/float64 inputs), the batch the first axis of every operation
+(TorchQuantum's form, which runs on CUDA unchanged), and gradients with respect to ``x`` and
+the weights come from autograd. Each step picks its kernel (PennyLane's dispatch on a gate's
+kind): a fused one-qubit matrix is one broadcast ``matmul`` on the ``(B, 2**w, 2, 2**(n-w-1))``
+view, a permutation one ``index_select``, a diagonal gate one elementwise product, any other
+gate one ``einsum``.
+
+Parameterised gates are written as ``C0 + cos(a) C1 + sin(a) C2`` with fixed matrices ``C``
+(``R_P(t) = cos(t/2) I - i sin(t/2) P``, controlled rotations and Ising gates alike), so a
+batch of angles becomes a batch of matrices in three tensor operations.
+
+Before allocating, :func:`check_memory` estimates the bytes a run needs and refuses a circuit
+too large for the machine with the numbers (:class:`~qtransfer.errors.CircuitTooLargeError`).
+
+Example:
+    >>> from qtransfer.quantum.templates import angle_embedding
+    >>> run_circuit(angle_embedding(2, rotation="Y"), torch.tensor([[0.3, 0.0]]), torch.zeros(0))
+    tensor([[0.9553, 1.0000]])
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+
+from qtransfer.errors import CircuitTooLargeError
+
+from .compile import Dense, Diagonal, Layer, Permutation, Plan, available_host_bytes, compile_circuit, estimate_bytes
+from .description import Circuit, Const, Expval, Input, Operation, Probs
+from .states import bit_table, complex_dtype
+
+__all__ = ["CHECK_MEMORY_ABOVE", "check_memory", "estimate_bytes", "gate_matrix", "run_circuit"]
+
+#: below this many bytes per run, :func:`check_memory` does not look at the free memory
+CHECK_MEMORY_ABOVE = 64 << 20
+
+_S = 1 / math.sqrt(2)
+_I2 = ((1, 0), (0, 1))
+_P0, _P1 = ((1, 0), (0, 0)), ((0, 0), (0, 1))
+
+
+def _kron(a, b):
+    return tuple(tuple(a[i // 2][j // 2] * b[i % 2][j % 2] for j in range(4)) for i in range(4))
+
+
+_X, _Y, _Z = ((0, 1), (1, 0)), ((0, -1j), (1j, 0)), ((1, 0), (0, -1))
+_MINUS_I = lambda m: tuple(tuple(-1j * v for v in row) for row in m)  # noqa: E731
+_ADD = lambda a, b: tuple(tuple(u + v for u, v in zip(r, s)) for r, s in zip(a, b))  # noqa: E731
+_ZERO4 = ((0,) * 4,) * 4
+
+#: fixed gates
+_FIXED = {
+    "Hadamard": ((_S, _S), (_S, -_S)),
+    "PauliX": _X,
+    "PauliY": _Y,
+    "PauliZ": _Z,
+    "S": ((1, 0), (0, 1j)),
+    "T": ((1, 0), (0, complex(math.cos(math.pi / 4), math.sin(math.pi / 4)))),
+    "SX": ((0.5 + 0.5j, 0.5 - 0.5j), (0.5 - 0.5j, 0.5 + 0.5j)),
+    "CNOT": _ADD(_kron(_P0, _I2), _kron(_P1, _X)),
+    "CY": _ADD(_kron(_P0, _I2), _kron(_P1, _Y)),
+    "CZ": _ADD(_kron(_P0, _I2), _kron(_P1, _Z)),
+    "SWAP": ((1, 0, 0, 0), (0, 0, 1, 0), (0, 1, 0, 0), (0, 0, 0, 1)),
+}
+
+#: one-angle gates as (C0, C1, C2, half): C0 + cos(a) C1 + sin(a) C2 with a = angle/2 if half
+_ROTATION = {
+    "RX": (((0, 0), (0, 0)), _I2, _MINUS_I(_X), True),
+    "RY": (((0, 0), (0, 0)), _I2, _MINUS_I(_Y), True),
+    "RZ": (((0, 0), (0, 0)), _I2, _MINUS_I(_Z), True),
+    "PhaseShift": (_P0, _P1, ((0, 0), (0, 1j)), False),
+    "CRX": (_kron(_P0, _I2), _kron(_P1, _I2), _kron(_P1, _MINUS_I(_X)), True),
+    "CRY": (_kron(_P0, _I2), _kron(_P1, _I2), _kron(_P1, _MINUS_I(_Y)), True),
+    "CRZ": (_kron(_P0, _I2), _kron(_P1, _I2), _kron(_P1, _MINUS_I(_Z)), True),
+    "IsingXX": (_ZERO4, _kron(_I2, _I2), _MINUS_I(_kron(_X, _X)), True),
+    "IsingYY": (_ZERO4, _kron(_I2, _I2), _MINUS_I(_kron(_Y, _Y)), True),
+    "IsingZZ": (_ZERO4, _kron(_I2, _I2), _MINUS_I(_kron(_Z, _Z)), True),
+}
+
+
+@lru_cache(maxsize=512)
+def _constant(key: str, part: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A fixed matrix as a tensor; ``dtype`` real takes the real part (used only for real gates)."""
+    values = _FIXED[key] if part < 0 else _ROTATION[key][part]
+    t = torch.tensor(values, dtype=torch.complex128)
+    return (t if dtype.is_complex else t.real).to(device=device, dtype=dtype)
+
+
+def _rotation(name: str, angle: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    c0, c1, c2 = (_constant(name, i, angle.device, dtype) for i in range(3))
+    a = angle / 2 if _ROTATION[name][3] else angle
+    cos, sin = torch.cos(a)[..., None, None], torch.sin(a)[..., None, None]
+    return c0 + cos * c1 + sin * c2
+
+
+def gate_matrix(name: str, angles: list[torch.Tensor], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The matrix of gate ``name`` (canonical name), shape ``angle.shape + (2**k, 2**k)``, in ``dtype``.
+
+    Example:
+        >>> gate_matrix("RY", [torch.tensor(math.pi / 2)], torch.float32, torch.device("cpu"))
+        tensor([[ 0.7071, -0.7071],
+                [ 0.7071,  0.7071]])
+    """
+    if name in _FIXED:
+        return _constant(name, -1, device, dtype)
+    if name in _ROTATION:
+        return _rotation(name, angles[0], dtype)
+    if name == "Rot":  # RZ(omega) RY(theta) RZ(phi), written out
+        phi, theta, omega = angles
+        c, s = torch.cos(theta / 2), torch.sin(theta / 2)
+        a, b = (phi + omega) / 2, (phi - omega) / 2
+        ca, sa, cb, sb = torch.cos(a), torch.sin(a), torch.cos(b), torch.sin(b)
+        re = torch.stack([c * ca, -s * cb, s * cb, c * ca], -1)
+        im = torch.stack([-c * sa, -s * sb, -s * sb, c * sa], -1)
+        return torch.complex(re, im).unflatten(-1, (2, 2)).to(dtype)
+    if name == "U3":  # P(phi) RY(theta) P(lambda), Qiskit's and PennyLane's U3 exactly
+        theta, phi, lam = angles
+        return _rotation("PhaseShift", phi, dtype) @ _rotation("RY", theta, dtype) @ _rotation("PhaseShift", lam, dtype)
+    if name == "Toffoli":
+        eye = torch.eye(8, dtype=dtype, device=device)
+        return eye[[0, 1, 2, 3, 4, 5, 7, 6]]
+    raise ValueError(f"no matrix for gate {name!r}")  # pragma: no cover - description checks names
+
+
+class _Program:
+    """Every gate angle of a plan computed at once: per ``(gate, batched)`` group one gather from
+    ``ext`` (unbatched: the weights and a 1; batched: the inputs, the weights and a 1) and
+    ``scale * (ext[i1] - c1) * (ext[i2] - c2) + shift``; then one matrix build per group.
+    ``slots[k]`` is the ``(group, position)`` of the plan's ``k``-th operation (in step order)."""
+
+    def __init__(self, plan: Plan, device: torch.device) -> None:
+        circuit = plan.circuit
+        n_in, n_w = circuit.n_inputs, circuit.n_weights
+        specs: dict[tuple[str, bool], list[list[tuple]]] = {}
+        self.slots: list[tuple[tuple[str, bool], int] | None] = []
+        for op in _plan_ops(plan):
+            if not op.params:
+                self.slots.append(None)
+                continue
+            batched = op.uses_input
+            one = n_in + n_w if batched else n_w
+            offset = n_in if batched else 0
+            rows = []
+            for p in op.params:
+                if isinstance(p, Const):
+                    rows.append((one, 0.0, one, 0.0, 0.0, p.value))
+                elif isinstance(p, Input):
+                    i2, c2 = (p.index[1], p.center) if len(p.index) > 1 else (one, 0.0)
+                    rows.append((p.index[0], p.center, i2, c2, p.scale, p.shift))
+                else:
+                    rows.append((offset + p.index, 0.0, one, 0.0, p.scale, p.shift))
+            group = specs.setdefault((op.name, batched), [])
+            self.slots.append(((op.name, batched), len(group)))
+            group.append(rows)
+        self.groups = {}
+        for key, rows in specs.items():
+            t = torch.tensor(rows, dtype=torch.float64)  # (G, P, 6)
+            i1, i2 = t[..., 0].long().to(device), t[..., 2].long().to(device)
+            simple = bool((t[..., 1] == 0).all() and (t[..., 3] == 0).all() and (i2 == i2.max()).all()
+                          and (t[..., 2] == (n_in + n_w if key[1] else n_w)).all())
+            self.groups[key] = (i1, t[..., 1:6:2].to(device), i2, t[..., 4:6].to(device), simple)
+        self._by_dtype: dict = {}
+
+    def _constants(self, dtype: torch.dtype) -> dict:
+        """Per group ``(i1, i2, c1, c2, scale, shift, simple)`` with the numbers in ``dtype``."""
+        found = self._by_dtype.get(dtype)
+        if found is None:
+            found = {}
+            for key, (i1, centers, i2, affine, simple) in self.groups.items():
+                c = centers.to(dtype)
+                a = affine.to(dtype)
+                found[key] = (i1, i2, c[..., 0], c[..., 1], a[..., 0], a[..., 1], simple)
+            self._by_dtype[dtype] = found
+        return found
+
+    def matrices(self, x: torch.Tensor, w: torch.Tensor, dtype: torch.dtype) -> dict:
+        out = {}
+        real = x.dtype
+        ext_u = ext_b = None
+        for (name, batched), (i1, i2, c1, c2, scale, shift, simple) in self._constants(real).items():
+            if batched:
+                if ext_b is None:
+                    ones = torch.ones(x.shape[0], 1, dtype=real, device=x.device)
+                    ext_b = torch.cat([x, w.expand(x.shape[0], -1), ones], 1)
+                ext = ext_b
+            else:
+                if ext_u is None:
+                    ext_u = torch.cat([w, torch.ones(1, dtype=real, device=x.device)])
+                ext = ext_u
+            if simple:
+                angles = torch.addcmul(shift, ext[..., i1], scale)
+            else:
+                angles = torch.addcmul(shift, (ext[..., i1] - c1) * (ext[..., i2] - c2), scale)
+            out[name, batched] = gate_matrix(name, list(angles.unbind(-1)), dtype, x.device)  # (..., G, d, d)
+        return out
+
+
+def _plan_ops(plan: Plan):
+    for step in plan.steps:
+        if isinstance(step, Layer):
+            for _, ops in step.runs:
+                yield from ops
+        elif isinstance(step, Permutation):
+            yield from step.ops
+        else:
+            yield step.op
+
+
+@lru_cache(maxsize=128)
+def _program(plan: Plan, device: torch.device) -> _Program:
+    return _Program(plan, device)
+
+
+@lru_cache(maxsize=256)
+def _gather(n: int, ops: tuple[Operation, ...], device: torch.device) -> torch.Tensor:
+    """``new = state[:, gather]`` applies the permutation gates ``ops`` in order."""
+    index = torch.arange(2**n, dtype=torch.long, device=device)
+    image = index.clone()
+    bit = lambda w: 1 << (n - 1 - w)  # noqa: E731
+    for op in ops:
+        if op.name == "CNOT":
+            c, t = map(bit, op.wires)
+            image = torch.where(image & c != 0, image ^ t, image)
+        elif op.name == "Toffoli":
+            c1, c2, t = map(bit, op.wires)
+            image = torch.where((image & c1 != 0) & (image & c2 != 0), image ^ t, image)
+        else:  # SWAP
+            a, b = map(bit, op.wires)
+            image = torch.where((image & a != 0) != (image & b != 0), image ^ (a | b), image)
+    gather = torch.empty_like(image)
+    gather[image] = index
+    return gather
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY"
+
+
+#: a layer covering at least this share of the wires is applied as Kronecker blocks
+_BLOCK_SHARE = 0.5
+#: wires per Kronecker block (registers up to _ONE_BLOCK_MAX wires are one block)
+_BLOCK_WIRES = 4
+_ONE_BLOCK_MAX = 6
+
+
+def _apply_one(state: torch.Tensor, m: torch.Tensor, wire: int, n: int) -> torch.Tensor:
+    """One 2x2 matrix (``(2, 2)`` or per sample ``(B, 2, 2)``) on ``wire``."""
+    batch = state.shape[0]
+    view = state.view(batch, 2**wire, 2, 2 ** (n - wire - 1))
+    if m.ndim == 3:
+        out = torch.einsum("bij,bljr->blir", m, view)
+    elif wire == 0:
+        out = m @ view
+    else:
+        out = torch.einsum("ij,bljr->blir", m, view)
+    return out.reshape(batch, -1)
+
+
+def _apply_block(state: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """``m`` (``(W, W)`` or ``(B, W, W)``) on the leading ``log2 W`` wires, which then move last:
+    one batched GEMM on the ``(B, R, W)`` view, whatever the block's position."""
+    batch, dim = state.shape
+    width = m.shape[-1]
+    mt = m.transpose(-1, -2)
+    if width == dim:
+        return state @ mt if m.ndim == 2 else torch.bmm(state[:, None, :], mt)[:, 0]
+    view = state.view(batch, width, dim // width).transpose(1, 2)
+    return torch.bmm(view, mt if m.ndim == 3 else mt.expand(batch, width, width)).reshape(batch, dim)
+
+
+def _apply_layer(state: torch.Tensor, wire_mats: dict[int, torch.Tensor], n: int) -> torch.Tensor:
+    """Fused one-qubit matrices on distinct wires: Kronecker blocks for a full layer, else wire by wire."""
+    if len(wire_mats) < _BLOCK_SHARE * n:
+        for wire, m in wire_mats.items():
+            state = _apply_one(state, m, wire, n)
+        return state
+    batch, dim = state.shape
+    width = n if n <= _ONE_BLOCK_MAX else _BLOCK_WIRES
+    for start in range(0, n, width):
+        wires = range(start, min(start + width, n))
+        mats = [wire_mats.get(q) for q in wires]
+        if all(m is None for m in mats):  # nothing here: only move the block last
+            w = 2 ** len(wires)
+            state = state.view(batch, w, dim // w).transpose(1, 2).reshape(batch, dim)
+            continue
+        like = next(m for m in mats if m is not None)
+        batched = any(m is not None and m.ndim == 3 for m in mats)
+        eye = torch.eye(2, dtype=like.dtype, device=like.device)
+        mats = [eye if m is None else m for m in mats]
+        if batched:
+            mats = [m.expand(batch, 2, 2) for m in mats]
+        stacked = torch.stack(mats, -3).flatten(-3)  # (..., k * 4)
+        kron = stacked[..., _kron_index(len(mats), state.device)].prod(dim=-3)  # (..., W, W)
+        state = _apply_block(state, kron)
+    return state
+
+
+@lru_cache(maxsize=32)
+def _kron_index(k: int, device: torch.device) -> torch.Tensor:
+    """``(k, W, W)`` index into ``k`` flattened 2x2 matrices: ``K[i, j] = prod_q m_q[bit_q(i), bit_q(j)]``
+    (one gather and one product instead of ``k - 1`` outer products)."""
+    bits = bit_table(k, device)  # (k, W)
+    return 2 * bits[:, :, None] + bits[:, None, :] + 4 * torch.arange(k, device=device)[:, None, None]
+
+
+def _apply_dense(state: torch.Tensor, m: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:
+    batch, k = state.shape[0], len(wires)
+    idx = _LETTERS[:n]
+    outs = _LETTERS[n : n + k]
+    result = list(idx)
+    for o, w in zip(outs, wires):
+        result[w] = o
+    lead = "Z" if m.ndim == 3 else ""
+    spec = f"{lead}{outs}{''.join(idx[w] for w in wires)},Z{idx}->Z{''.join(result)}"
+    tensor = m.reshape(*m.shape[:-2], *([2] * (2 * k)))
+    return torch.einsum(spec, tensor, state.view(batch, *([2] * n))).reshape(batch, -1)
+
+
+def _apply_diagonal(state: torch.Tensor, m: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:
+    batch, k = state.shape[0], len(wires)
+    diag = m.diagonal(dim1=-2, dim2=-1)
+    lead = diag.shape[:-1]
+    diag = diag.reshape(*lead, *([2] * k))
+    order = sorted(range(k), key=lambda i: wires[i])
+    diag = diag.permute(*range(len(lead)), *(len(lead) + i for i in order))
+    shape = [batch if lead else 1] + [2 if w in wires else 1 for w in range(n)]
+    return (state.view(batch, *([2] * n)) * diag.reshape(shape)).reshape(batch, -1)
+
+
+def _initial_state(circuit: Circuit, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    batch, dim = x.shape[0], 2**circuit.n_qubits
+    if circuit.amplitude:
+        amp = x[:, list(circuit.amplitude)]
+        amp = amp / amp.norm(dim=1, keepdim=True)
+        if amp.shape[1] < dim:
+            amp = torch.nn.functional.pad(amp, (0, dim - amp.shape[1]))
+        return amp.to(dtype)
+    state = torch.zeros(batch, dim, dtype=dtype, device=x.device)
+    state[:, 0] = 1
+    return state
+
+
+@lru_cache(maxsize=128)
+def _measurement_tables(circuit: Circuit, device: torch.device, dtype: torch.dtype):
+    """``(z_matrix (D, E), gather (T, D), coef (T, D), assign (T, E))`` for the ``E`` expectation values:
+    Z-only words through the probabilities, the others as ``<psi| P |psi>`` by gather."""
+    n = circuit.n_qubits
+    bits = bit_table(n, device)  # (n, D)
+    real = dtype if not dtype.is_complex else (torch.float64 if dtype == torch.complex128 else torch.float32)
+    expvals = [m for m in circuit.measurements if isinstance(m, Expval)]
+    z_matrix = torch.zeros(2**n, len(expvals), dtype=real, device=device)
+    gathers, coefs, assign = [], [], []
+    for e, m in enumerate(expvals):
+        for coeff, word in m.terms:
+            if all(p == "Z" for p, _ in word):
+                signs = torch.ones(2**n, dtype=real, device=device)
+                for _, w in word:
+                    signs = signs * (1 - 2 * bits[w]).to(real)
+                z_matrix[:, e] += coeff * signs
+                continue
+            mask = sum(1 << (n - 1 - w) for p, w in word if p in "XY")
+            coef = torch.ones(2**n, dtype=torch.complex128, device=device)
+            for p, w in word:
+                sign = (1 - 2 * bits[w]).to(torch.complex128)
+                coef = coef * (sign if p == "Z" else 1j * sign if p == "Y" else 1)
+            gathers.append(torch.arange(2**n, device=device) ^ mask)
+            coefs.append(coef if dtype.is_complex else coef.real)
+            row = torch.zeros(len(expvals), dtype=real, device=device)
+            row[e] = coeff
+            assign.append(row)
+    if not gathers:
+        return z_matrix, None, None, None
+    return z_matrix, torch.stack(gathers), torch.stack(coefs).to(dtype), torch.stack(assign)
+
+
+def _measure(circuit: Circuit, state: torch.Tensor) -> torch.Tensor:
+    n = circuit.n_qubits
+    probs = state.abs().square() if state.is_complex() else state.square()
+    z_matrix, gather, coef, assign = _measurement_tables(circuit, state.device, state.dtype)
+    expvals = probs @ z_matrix if z_matrix.shape[1] else None
+    if gather is not None:
+        flipped = state[:, gather]  # (B, T, D)
+        terms = (flipped.conj() * coef * state[:, None, :]).sum(-1)
+        expvals = expvals + (terms.real if terms.is_complex() else terms) @ assign
+    if all(isinstance(m, Expval) for m in circuit.measurements):
+        return expvals
+    pieces, e = [], 0
+    grid = probs.view(probs.shape[0], *([2] * n))
+    for m in circuit.measurements:
+        if isinstance(m, Expval):
+            pieces.append(expvals[:, e : e + 1])
+            e += 1
+        else:
+            rest = [w for w in range(n) if w not in m.wires]
+            marginal = grid.sum(dim=[1 + w for w in rest]) if rest else grid
+            kept = sorted(m.wires)  # axes of the marginal, in wire order
+            marginal = marginal.permute(0, *(1 + kept.index(w) for w in m.wires))
+            pieces.append(marginal.reshape(probs.shape[0], -1))
+    return torch.cat(pieces, dim=1)
+
+
+def _available_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    return available_host_bytes()
+
+
+def check_memory(circuit: Circuit, batch: int, dtype: torch.dtype, device: torch.device | str,
+                 *, requires_grad: bool = True) -> int:
+    """The estimated bytes of a run; a :class:`~qtransfer.errors.CircuitTooLargeError` (exit code 2)
+    with the numbers when they exceed the device's free memory."""
+    need = estimate_bytes(circuit, batch, double=dtype == torch.float64, requires_grad=requires_grad)
+    if need > CHECK_MEMORY_ABOVE:
+        device = torch.device(device)
+        free = _available_bytes(device)
+        if need > free:
+            raise CircuitTooLargeError(
+                f"a {circuit.n_qubits}-qubit circuit ({len(circuit.ops)} gates) at batch {batch} needs about "
+                f"{need / 2**30:.1f} GiB on {device} ({2**circuit.n_qubits} amplitudes per sample), but only "
+                f"{free / 2**30:.1f} GiB are free; use fewer qubits or a smaller batch"
+            )
+    return need
+
+
+def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The circuit's measurements for inputs ``x`` ``(..., n_inputs)``: ``(..., n_outputs)``.
+
+    ``weights`` has the circuit's ``weight_shape`` (or any shape with as many elements) and is
+    cast to ``x``'s dtype; everything runs on ``x``'s device, in ``x``'s precision.
+    """
+    plan = circuit if isinstance(circuit, Plan) else compile_circuit(circuit)
+    circuit = plan.circuit
+    n = circuit.n_qubits
+    if x.ndim == 0 or x.shape[-1] != circuit.n_inputs:
+        raise ValueError(f"the circuit expects inputs of shape (..., {circuit.n_inputs}), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"inputs must be real floating point (float32/float64), got {x.dtype}")
+    if weights.numel() != circuit.n_weights:
+        raise ValueError(f"the circuit expects {circuit.n_weights} weights {circuit.weight_shape}, got {tuple(weights.shape)}")
+    lead = x.shape[:-1]
+    x = x.reshape(math.prod(lead), circuit.n_inputs)
+    w = weights.reshape(-1).to(device=x.device, dtype=x.dtype)
+    check_memory(circuit, x.shape[0], x.dtype, x.device, requires_grad=torch.is_grad_enabled())
+    dtype = x.dtype if circuit.is_real else complex_dtype(x.dtype)
+    state = _initial_state(circuit, x, dtype)
+    program = _program(plan, x.device)
+    groups = program.matrices(x, w, dtype)
+    slots = iter(program.slots)
+
+    def matrix(op: Operation) -> torch.Tensor:
+        slot = next(slots)
+        if slot is None:
+            return gate_matrix(op.name, [], dtype, x.device)
+        key, pos = slot
+        return groups[key][:, pos] if key[1] else groups[key][pos]
+
+    for step in plan.steps:
+        if isinstance(step, Layer):
+            wire_mats = {}
+            for wire, ops in step.runs:
+                m = matrix(ops[0])
+                for op in ops[1:]:
+                    m = matrix(op) @ m
+                wire_mats[wire] = m
+            state = _apply_layer(state, wire_mats, n)
+        elif isinstance(step, Permutation):
+            for _ in step.ops:
+                next(slots)
+            state = state.index_select(1, _gather(n, step.ops, x.device))
+        elif isinstance(step, Diagonal):
+            state = _apply_diagonal(state, matrix(step.op), step.op.wires, n)
+        else:
+            assert isinstance(step, Dense)
+            state = _apply_dense(state, matrix(step.op), step.op.wires, n)
+    out = _measure(circuit, state)
+    return out.reshape(*lead, out.shape[-1])
