@@ -60,8 +60,21 @@ def test_train_with_too_many_qubits_is_exit_2_before_allocating(tmp_path_factory
     argv[argv.index("--qubits") + 1] = "36"  # 3 TiB: more than any machine this runs on
     code, _, err = call_cli(argv)
     assert code == 2, err
-    assert "simulating 36 qubits (statevector) for a batch of" in err and "use fewer --qubits" in err
-    assert "Traceback" not in err and not (tmp_path / "run" / "state.pt").exists()
+    line, = err.strip().splitlines()  # refused with the configuration, before the run folder or any feature
+    assert line.startswith("qtransfer train: error: a 36-qubit circuit at batch size 4 needs about 3072.0 GiB")
+    assert "use fewer qubits" in line and not (tmp_path / "run").exists()
+
+
+def test_the_simulator_checks_the_batch_it_is_given(monkeypatch):
+    """The configuration's check sees --batch-size; the simulator's sees every batch (evaluation runs all images)."""
+    from qtransfer.quantum.circuit import CircuitSpec
+    from qtransfer.quantum.simulator import simulate
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 2**30)
+    spec = CircuitSpec(n_qubits=22, depth=1)
+    with pytest.raises(UsageError, match=r"simulating 22 qubits \(statevector\) for a batch of 64 needs at least "
+                                         r"3.0 GiB .* but cpu has 1.0 GiB free; use fewer --qubits"):
+        simulate(spec, torch.zeros(64, 22), torch.zeros(spec.weight_shape))
 
 
 def test_evaluate_with_a_hundred_billion_shots(tmp_path_factory, tmp_path):

@@ -115,17 +115,9 @@ def estimate_bytes(circuit: Circuit, batch: int, *, double: bool = False, requir
 
 
 def available_host_bytes() -> int:
-    """The host's available memory (``MemAvailable``; else its physical memory)."""
-    import os
+    """The host's free memory: :func:`qtransfer.quantum.memory.available_bytes` on the CPU (``MemAvailable``,
+    a cgroup limit's headroom where smaller), or a huge number where it cannot be told."""
+    from .memory import available_bytes
 
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 1 << 62
+    free = available_bytes("cpu")
+    return (1 << 62) if free is None else free

@@ -31,8 +31,9 @@ import torch
 
 from qtransfer.errors import CircuitTooLargeError
 
-from .compile import Dense, Diagonal, Layer, Permutation, Plan, available_host_bytes, compile_circuit, estimate_bytes
+from .compile import Dense, Diagonal, Layer, Permutation, Plan, compile_circuit, estimate_bytes
 from .description import Circuit, Const, Expval, Input, Operation, Probs
+from .memory import available_bytes
 from .states import bit_table, complex_dtype
 
 __all__ = ["CHECK_MEMORY_ABOVE", "check_memory", "estimate_bytes", "gate_matrix", "run_circuit"]
@@ -405,9 +406,8 @@ def _measure(circuit: Circuit, state: torch.Tensor) -> torch.Tensor:
 
 
 def _available_bytes(device: torch.device) -> int:
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    return available_host_bytes()
+    free = available_bytes(device)  # quantum/memory.py: the one place that asks the machine
+    return (1 << 62) if free is None else free
 
 
 def check_memory(circuit: Circuit, batch: int, dtype: torch.dtype, device: torch.device | str,

@@ -3,7 +3,7 @@
 Every simulator calls :func:`check_simulation_memory` with the size of what it is about to
 allocate (``batch x 2**n`` amplitudes of a statevector, ``batch x 4**n`` entries of a density
 matrix or Pauli-transfer vector); a need above what the device has free is a
-:class:`~qtransfer.errors.UsageError` (exit 2) with the numbers and the flag to change,
+:class:`~qtransfer.errors.CircuitTooLargeError` (a usage error, exit 2) with the numbers and the flag to change,
 instead of an allocation failure or the kernel's out-of-memory killer. The estimate is a
 lower bound (the working copies a simulator cannot do without), so nothing that fits is refused.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from qtransfer.errors import UsageError
+from qtransfer.errors import CircuitTooLargeError
 
 __all__ = ["WORKING_COPIES", "available_bytes", "check_simulation_memory", "simulation_bytes"]
 
@@ -73,7 +73,7 @@ def _gib(n: int) -> str:
 
 def check_simulation_memory(n_qubits: int, batch: int, *, itemsize: int, device="cpu", per_qubit: int = 2,
                             what: str = "statevector") -> None:
-    """Raise a :class:`UsageError` if simulating ``batch`` circuits of ``n_qubits`` qubits cannot fit in
+    """Raise a :class:`CircuitTooLargeError` if simulating ``batch`` circuits of ``n_qubits`` qubits cannot fit in
     ``device``'s free memory (:func:`simulation_bytes`); nothing is allocated.
 
     Example:
@@ -81,7 +81,7 @@ def check_simulation_memory(n_qubits: int, batch: int, *, itemsize: int, device=
         >>> check_simulation_memory(60, 1, itemsize=4)      # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        qtransfer.errors.UsageError: simulating 60 qubits ... use fewer --qubits
+        qtransfer.errors.CircuitTooLargeError: simulating 60 qubits ... use fewer --qubits
     """
     need = simulation_bytes(n_qubits, batch, itemsize=itemsize, per_qubit=per_qubit)
     if need < _ALWAYS_FITS:  # no system call on the hot path of small circuits
@@ -90,7 +90,7 @@ def check_simulation_memory(n_qubits: int, batch: int, *, itemsize: int, device=
     if free is None or need <= free:
         return
     size = f"{per_qubit}^{n_qubits}"
-    raise UsageError(
+    raise CircuitTooLargeError(
         f"simulating {n_qubits} qubits ({what}) for a batch of {batch} needs at least {_gib(need)} "
         f"({WORKING_COPIES} x {batch} x {size} x {itemsize} bytes), but {device} has {_gib(free)} free; "
         f"use fewer --qubits"
