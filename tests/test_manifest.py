@@ -120,4 +120,5 @@ def test_a_resumed_run_writes_a_new_manifest(trained, tmp_path):
     code, _, err = call_cli(["train", "--resume", copy, "--no-progress", "--no-report", "--cache-dir", cache])
     assert code == 0, err
     manifest = json.loads((copy / MANIFEST_FILE).read_text())
+    assert sorted(manifest["files"]) == sorted(RUN_FILES)
     assert {n: e["sha256"] for n, e in manifest["files"].items()} == {n: sha256_file(copy / n) for n in RUN_FILES}

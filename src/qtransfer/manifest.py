@@ -24,7 +24,7 @@ __all__ = ["MANIFEST_FILE", "RUN_FILES", "write_manifest", "remove_manifest", "v
 
 MANIFEST_FILE = "manifest.json"
 #: the files of a run directory the manifest records (those present when it is written)
-RUN_FILES = ("model.pt", "state.pt", "metrics.json", "config.json", "predictions.json")
+RUN_FILES = ("model.pt", "state.pt", "metrics.json", "config.json", "predictions.json", "pipeline.json", "skipped.txt")
 _FORMAT = "qtransfer-manifest"
 
 

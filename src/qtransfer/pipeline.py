@@ -13,7 +13,7 @@ A run directory holds::
     metrics.json      per-epoch history, final metrics, timing
     predictions.json  per-image predictions on the validation (or test) split
     pipeline.json     that split's first image through every block of the head (the report's drawing)
-    manifest.json     size and SHA-256 of the five files above, written last (qtransfer.manifest)
+    manifest.json     size and SHA-256 of the files above and skipped.txt, written last (qtransfer.manifest)
     skipped.txt       files that were not used, with the reason
     report.html       the report (unless --no-report)
 """

@@ -64,7 +64,7 @@ def write_report(path: str | os.PathLike) -> Path:
     elif (directory / "metrics.json").is_file():
         from qtransfer.manifest import verify_run_files
 
-        verify_run_files(directory, ("metrics.json", "config.json", "predictions.json"))
+        verify_run_files(directory, ("metrics.json", "config.json", "predictions.json", "pipeline.json"))
         page = run_page(directory)
     else:
         raise CheckpointError(
