@@ -1,11 +1,15 @@
 """How much memory a simulation needs, checked against what the machine has before it is allocated.
 
-Every simulator calls :func:`check_simulation_memory` with the size of what it is about to
-allocate (``batch x 2**n`` amplitudes of a statevector, ``batch x 4**n`` entries of a density
-matrix or Pauli-transfer vector); a need above what the device has free is a
-:class:`~qtransfer.errors.CircuitTooLargeError` (a usage error, exit 2) with the numbers and the flag to change,
-instead of an allocation failure or the kernel's out-of-memory killer. The estimate is a
-lower bound (the working copies a simulator cannot do without), so nothing that fits is refused.
+:func:`available_bytes` is the one place that asks the machine (the CPU's ``MemAvailable`` and
+cgroup limit, a GPU's free memory). The published circuit's simulators (statevector, density
+matrices) call :func:`check_simulation_memory` with the size of what they are about to allocate
+(``batch x 2**n`` amplitudes, ``batch x 4**n`` density-matrix entries); the general circuit
+executor estimates its own need (:func:`qtransfer.quantum.compile.estimate_bytes`) against
+:func:`available_bytes`. A need above what the device has free is a
+:class:`~qtransfer.errors.CircuitTooLargeError` (a usage error, exit 2) with the numbers and the
+flag to change, instead of an allocation failure or the kernel's out-of-memory killer. The
+estimate here is a lower bound (the working copies a simulator cannot do without), so nothing
+that fits is refused.
 """
 
 from __future__ import annotations
