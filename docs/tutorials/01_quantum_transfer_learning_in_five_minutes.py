@@ -42,6 +42,9 @@ print(sorted(p.name for p in DATA.iterdir()), len(list(DATA.glob("*/*"))), "file
 # the paper's settings (4 qubits, depth 6, Adam, batch 4) for 10 epochs.
 
 # %%
+import shutil
+
+shutil.rmtree("runs/tutorial-1", ignore_errors=True)  # rerunning the notebook starts afresh
 metrics = qtransfer.train(DATA, out="runs/tutorial-1", backbone="mobilenet_v2", weights=WEIGHTS,
                           epochs=10, progress=False)
 val = metrics.final["val"]

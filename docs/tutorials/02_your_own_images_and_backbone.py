@@ -46,6 +46,8 @@ def copy_photos(target: Path, per_class: int, offset: int = 0) -> Path:
     return target
 
 
+for old in ("runs/tutorial-2-folder", "runs/tutorial-2-splits", "runs/tutorial-2-random"):
+    shutil.rmtree(old, ignore_errors=True)  # rerunning the notebook starts afresh
 my_photos = copy_photos(Path("my_photos"), per_class=50)
 print({d.name: len(list(d.iterdir())) for d in sorted(my_photos.iterdir())})
 

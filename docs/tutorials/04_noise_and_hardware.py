@@ -60,6 +60,8 @@ with torch.no_grad():
 # builds its calibrated noise model; qtransfer simulates that, batched over images.
 
 # %%
+for old in ("runs/tutorial-4", "runs/tutorial-4-aware"):
+    shutil.rmtree(old, ignore_errors=True)  # rerunning the notebook starts afresh
 metrics = qtransfer.train(DATA, out="runs/tutorial-4", backbone="mobilenet_v2", weights=WEIGHTS, epochs=10,
                           progress=False, report=False)
 print(f"ideal simulator: validation accuracy {metrics.final['val'].accuracy:.3f}")

@@ -35,8 +35,8 @@ display(SVG(family_svg()))
 # %% [markdown]
 # ## Run the experiments
 #
-# `qtransfer paper spirals qc qq --seeds 2 --out runs/paper` does the same from the command
-# line (one experiment per call, or `all`). Each row gives the published value (one run in the
+# From the command line, `qtransfer paper spirals --seeds 2 --out runs/paper` runs one of them
+# (`qtransfer paper all` runs every experiment it can). Each row gives the published value (one run in the
 # paper), the mean over our seeds with its 95% interval, and a matched classical baseline.
 
 # %%

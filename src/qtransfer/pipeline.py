@@ -380,7 +380,7 @@ def _evaluate_and_save(config: TrainConfig, features: FeatureSet, head, result, 
     split = features.splits[shown]
     atomic_write_json(out / "predictions.json", {
         "split": shown, "items": prediction_records(head, split.x, split.paths, features.classes, split.y)})
-    if len(split):
+    if len(split) and not config.backend.startswith("pennylane:qiskit.remote"):  # no extra job on real hardware
         from qtransfer.heads.trace import pipeline_record
 
         atomic_write_json(out / "pipeline.json", pipeline_record(
