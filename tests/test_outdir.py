@@ -177,3 +177,17 @@ def test_a_second_writer_is_refused_and_resume_works_after_the_holder_is_killed(
     code, _, err = call_cli(["train", "--resume", out, "--no-progress", "--no-report", "--cache-dir", cache])
     assert code == 0, err
     assert (out / "model.pt").is_file() and (out / "manifest.json").is_file()
+
+
+def test_precomputed_features_need_no_writable_cache(tmp_path):
+    """--features reads no images: a read-only cache is no reason to refuse the run."""
+    import numpy as np
+
+    from helpers import separable_features
+
+    x, y = separable_features(n_per_class=10, dim=8)
+    np.savez(tmp_path / "f.npz", features=x.numpy(), labels=np.array(["ants", "bees"])[y.numpy()])
+    with read_only(tmp_path / "cache") as cache:
+        code, _, err = call_cli(["train", "--features", tmp_path / "f.npz", "--out", tmp_path / "run", "--head", "linear",
+                                 "--epochs", "1", "--cache-dir", cache, "--no-progress", "--no-report"])
+    assert code == 0, err

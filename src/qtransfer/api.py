@@ -83,7 +83,8 @@ def train(data: PathLike | None = None, *, out: PathLike, config: TrainConfig | 
         if "head" in settings and not isinstance(settings["head"], str):
             settings["head"] = _register_python_head(settings["head"])
         config = resolve_config(data, config, **settings)
-    with writing_to(out, cache_dir=cache_dir, flag="--resume" if resume else "--out"):
+    uses_cache = resume or config.features is None  # precomputed features need no cache
+    with writing_to(out, cache_dir=cache_dir, cache=uses_cache, flag="--resume" if resume else "--out"):
         if resume:
             from qtransfer.manifest import verify_run_files
 
@@ -180,7 +181,7 @@ def compare(data: PathLike | None = None, *, out: PathLike, heads: Sequence[str]
     from qtransfer.compare import run_compare
 
     config = resolve_config(data, config, **settings)
-    with writing_to(out, cache_dir=cache_dir):
+    with writing_to(out, cache_dir=cache_dir, cache=config.features is None):
         return run_compare(config, heads=list(heads), n_seeds=seeds, out_dir=Path(out), cache_dir=cache_dir,
                            progress=progress, report=report)
 
