@@ -166,3 +166,16 @@ def test_an_image_is_decoded_once_for_its_views_and_only_missing_views_are_compu
     three = extract_features(paths, ref, cache=cache, augment=AugmentViews(3), progress=False)
     assert three.n_cached == 12 and three.n_computed == 6 and sorted(decoded) == paths
     assert torch.equal(three.features[:, :2], two.features)  # views 0 and 1 read back, view 2 new
+
+
+def test_a_sweep_grid_over_augment_prepares_each_data_set_once(tmp_path, one_torch_thread):
+    data = make_image_folder(tmp_path / "data", n_per_class=5)
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(f'seeds = 1\n[base]\ndata = "{data}"\nbackbone = "resnet18"\nweights = "none"\nepochs = 2\n'
+                     f'n_qubits = 2\ndepth = 1\nhead = "linear"\n[grid]\naugment = [0, 2]\n')
+    code, out, err = call_cli(["sweep", sweep, "--out", tmp_path / "sw", "--workers", "1", "--cache-dir",
+                               tmp_path / "cache", "--no-progress", "--no-report"])
+    assert code == 0, err
+    lines = [json.loads(line) for line in (tmp_path / "sw" / "results.jsonl").read_text().splitlines()]
+    assert sorted(line["settings"]["augment"] for line in lines) == [0, 2] and all(x["status"] == "ok" for x in lines)
+    assert len(_entries(tmp_path / "cache" / "features")) == 10 + 2 * 8

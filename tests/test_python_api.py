@@ -109,3 +109,11 @@ def test_extract_features_equals_what_train_used(tmp_path, one_torch_thread):
         assert torch.equal(split.x, fs.features[index]) and torch.equal(split.y, fs.labels[index])
     x, y = fs.to_numpy()
     assert x.shape == (10, 512) and x.dtype == "float32" and y.tolist() == [0] * 5 + [1] * 5
+
+
+def test_exported_functions_win_over_submodules_of_the_same_name():
+    code = ("import qtransfer, qtransfer.api\n"
+            "from qtransfer.compare import run_compare\n"  # the module qtransfer.compare, loaded
+            "assert qtransfer.compare is qtransfer.api.compare, qtransfer.compare\n"
+            "assert callable(run_compare) and 'qtransfer.compare' in __import__('sys').modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ, PYTHONPATH=str(REPO / "src")))

@@ -18,7 +18,7 @@ Example:
     ['classical', 'linear', 'product', 'quantum']
 """
 
-from qtransfer._lazy import lazy_getattr
+from qtransfer._lazy import exports_first, lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -34,3 +34,4 @@ _EXPORTS = {
 }
 __all__ = ["__version__", *_EXPORTS]
 __getattr__ = lazy_getattr(__name__, _EXPORTS)
+exports_first(__name__, _EXPORTS)  # qtransfer.compare stays the function after the module qtransfer.compare loads

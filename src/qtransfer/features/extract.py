@@ -9,7 +9,9 @@ features (:func:`feature_key`) on *what determines them*:
   torchvision versions for an unbuilt one),
 * :data:`~qtransfer.features.cache.FEATURE_FORMAT` (bumped when the way features are computed changes),
 * the SHA-256 of the image file's bytes (so a renamed or moved image is reused, an edited
-  one is recomputed).
+  one is recomputed),
+* for an augmented view (``augment=``), the augmentation, its seed and the view's index
+  (:meth:`~qtransfer.features.augment.AugmentViews.key_text`).
 
 Given a :class:`~qtransfer.features.backbones.BackboneRef`, the backbone is built only when
 some image is not cached: a warm run neither imports torchvision nor loads the weights; a
@@ -249,7 +251,8 @@ def extract_features(
                 if any(isinstance(r, str) for r in row)]
     shape = (n_feat,) if augment is None else (n_views, n_feat)
     if ok:
-        feats = torch.from_numpy(np.stack([np.stack(rows[i]) if augment else rows[i][0] for i in ok]).astype(np.float32, copy=False))
+        stacked = np.stack([np.stack(rows[i]) if augment else rows[i][0] for i in ok])
+        feats = torch.from_numpy(stacked.astype(np.float32, copy=False))
     else:
         feats = torch.zeros((0, *shape), dtype=torch.float32)
     return Extraction(features=feats, ok=ok, failures=failures, n_cached=n_cached, n_computed=n_todo,
