@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -50,6 +52,9 @@ def test_train_with_a_module_then_reload(tmp_path, data, clean_registry):
     model = qtransfer.load_run(tmp_path / "run")
     assert isinstance(model.head, TwoLayer)
     assert not torch.equal(model.head.net[0].weight, before["net.0.weight"])  # the copy learned
+    trace = json.loads((tmp_path / "run" / "pipeline.json").read_text())  # the drawing's numbers: one block
+    assert [s["name"] for s in trace["stages"]] == ["head", "probabilities"]
+    assert "TwoLayer (your own module)" == trace["stages"][0]["operation"]
 
 
 def test_train_with_a_factory_receives_the_settings_it_names(tmp_path, data, clean_registry):

@@ -379,7 +379,7 @@ def test_shot_estimate_carries_the_exact_gradient():
 
 def test_errors_name_the_problem():
     spec = CircuitSpec(8, 1)
-    with pytest.raises(ValueError, match="up to 7 qubits, got n_qubits=8"):
+    with pytest.raises(ValueError, match="up to 7 qubits, got 8; use --noise none"):
         density_expval_z(spec, torch.zeros(1, 8), torch.zeros(1, 8), NoiseModel())
     with pytest.raises(TypeError, match="noise must be a NoiseModel"):
         density_expval_z(CircuitSpec(2, 1), torch.zeros(1, 2), torch.zeros(1, 2), "depolarizing:p1=0.1")
@@ -426,7 +426,7 @@ def test_noisy_layer_shots_repeat_with_its_seed():
 def test_noisy_layer_errors():
     with pytest.raises(ValueError, match="built-in simulator only"):
         QuantumLayer(2, 1, "pennylane:default.qubit", noise="depolarizing:p1=0.1")
-    with pytest.raises(ValueError, match="up to 7 qubits, got n_qubits=8"):
+    with pytest.raises(ValueError, match="up to 7 qubits, got 8; use --noise none"):
         QuantumLayer(8, 1, noise="depolarizing:p1=0.1")
     with pytest.raises(ValueError, match="unknown key 'q'"):
         QuantumLayer(2, 1, noise="depolarizing:q=0.1")

@@ -133,7 +133,7 @@ def test_a_head_that_ignores_the_setting_is_one_level_not_a_curve(serial):
     labels = [line.get_label() for line in ax.get_lines()]
     assert "linear (ignores depth: trained once)" in labels
     assert not any(c.get_label() == "linear" for c in ax.containers)  # no error-bar curve for linear
-    sentence = conclusion(points, ["depth"])
+    sentence = conclusion(summarize(results), ["depth"])  # summary.md's bootstrap count: its p-values
     assert sentence.startswith("In plain words: the highest mean accuracy is ") and sentence.endswith(".")
     assert summary.splitlines()[0] == sentence
     page = (out / "report.html").read_text()

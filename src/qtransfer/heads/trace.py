@@ -9,7 +9,8 @@ test holds it to):
   post-net ``Linear(n->classes)`` (logits), softmax;
 * ``classical`` (:class:`~qtransfer.heads.dressed.DressedClassicalHead`): pre-net, ``tanh``,
   the mixing block, post-net, softmax;
-* ``linear`` (:class:`~qtransfer.heads.dressed.LinearHead`): ``Linear(F->classes)``, softmax.
+* ``linear`` (:class:`~qtransfer.heads.dressed.LinearHead`): ``Linear(F->classes)``, softmax;
+* any other module (a head of your own): its output (logits), softmax.
 
 :func:`pipeline_record` wraps that with the image, its classes and the backbone into the
 ``pipeline.json`` a run directory holds.
@@ -94,8 +95,9 @@ def trace_head(head: nn.Module, features: torch.Tensor) -> list[Stage]:
         elif isinstance(head, LinearHead):
             logits = head.fc(x)
             stages.append(Stage("linear", _linear(head.fc), _values(logits)))
-        else:
-            raise TypeError(f"trace_head knows the registered heads, not {type(head).__name__}")
+        else:  # a head of the user's own (qtransfer.train(head=...)): one block, its logits
+            logits = head(x)
+            stages.append(Stage("head", f"{type(head).__name__} (your own module)", _values(logits)))
         stages.append(Stage("probabilities", "softmax", _values(torch.softmax(logits, dim=-1))))
         return stages
     finally:
