@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from qtransfer.config import TrainConfig
+from qtransfer.config import TrainConfig, resolve_config
 from qtransfer.errors import UsageError
 from qtransfer.outdir import check_cache_writable, writing_to
 
@@ -42,27 +42,6 @@ __all__ = ["train", "extract_features", "evaluate", "predict", "compare", "sweep
 PathLike = str | os.PathLike
 
 
-def resolve_config(data: PathLike | None = None, config: TrainConfig | None = None, **settings: Any) -> TrainConfig:
-    """``config`` (default: the published settings) with ``data`` and ``settings`` applied.
-
-    Keys are :class:`~qtransfer.config.TrainConfig` fields; an unknown key is a
-    :class:`~qtransfer.errors.UsageError` that lists the known ones.
-
-    Example:
-        >>> resolve_config("images", epochs=5).epochs
-        5
-        >>> resolve_config(epochs=5, qubits=2).n_qubits
-        2
-        >>> resolve_config(weights=Path("w.pth")).weights     # paths may be given as Path objects
-        'w.pth'
-    """
-    values = (config or TrainConfig()).to_dict()
-    if data is not None:
-        values["data"] = os.fspath(data)
-    settings = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in settings.items()}  # features=Path(...)
-    return TrainConfig.from_dict({**values, **settings}, source="settings")
-
-
 def train(data: PathLike | None = None, *, out: PathLike, config: TrainConfig | None = None, resume: bool = False,
           cache_dir: PathLike | None = None, progress: bool = True, report: bool = True, **settings: Any) -> "RunMetrics":
     """Train a head on ``data`` and write the run directory ``out``; returns the run's metrics.
@@ -74,7 +53,7 @@ def train(data: PathLike | None = None, *, out: PathLike, config: TrainConfig | 
     ``resume=True`` continues the interrupted run in ``out`` with its saved configuration
     (no other settings may be given).
     """
-    from qtransfer.pipeline import load_run_config, train_run
+    from qtransfer.pipeline import train_to
 
     if resume:
         if data is not None or config is not None or settings:
@@ -83,14 +62,7 @@ def train(data: PathLike | None = None, *, out: PathLike, config: TrainConfig | 
         if "head" in settings and not isinstance(settings["head"], str):
             settings["head"] = _register_python_head(settings["head"])
         config = resolve_config(data, config, **settings)
-    uses_cache = resume or config.features is None  # precomputed features need no cache
-    with writing_to(out, cache_dir=cache_dir, cache=uses_cache, flag="--resume" if resume else "--out"):
-        if resume:
-            from qtransfer.manifest import verify_run_files
-
-            verify_run_files(out, ("config.json", "state.pt"), notice=False)  # an unfinished run has no manifest
-            config = load_run_config(Path(out))
-        return train_run(config, out, cache_dir=cache_dir, resume=resume, progress=progress, report=report)
+    return train_to(out, config, resume=resume, cache_dir=cache_dir, progress=progress, report=report)
 
 
 def extract_features(data: PathLike | None = None, *, backbone: str = "resnet18", weights: str | None = "DEFAULT",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -236,3 +237,26 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if "train" in values and isinstance(values["train"], dict):  # allow a [train] table
         values = values["train"]
     return values
+
+
+def resolve_config(data: str | os.PathLike | None = None, config: TrainConfig | None = None, **settings: Any) -> TrainConfig:
+    """``config`` (default: the published settings) with ``data`` and ``settings`` applied.
+
+    Keys are :class:`~qtransfer.config.TrainConfig` fields; an unknown key is a
+    :class:`~qtransfer.errors.UsageError` that lists the known ones.
+
+    (``qtransfer.resolve_config`` is this function.)
+
+    Example:
+        >>> resolve_config("images", epochs=5).epochs
+        5
+        >>> resolve_config(epochs=5, qubits=2).n_qubits
+        2
+        >>> resolve_config(weights=Path("w.pth")).weights     # paths may be given as Path objects
+        'w.pth'
+    """
+    values = (config or TrainConfig()).to_dict()
+    if data is not None:
+        values["data"] = os.fspath(data)
+    settings = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in settings.items()}  # features=Path(...)
+    return TrainConfig.from_dict({**values, **settings}, source="settings")

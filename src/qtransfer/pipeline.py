@@ -294,6 +294,23 @@ def load_run_config(run_dir: Path) -> TrainConfig:
         raise CheckpointError(f"{path} is not a valid run configuration: {e}") from None
 
 
+def train_to(out: str | Path, config: TrainConfig | None, *, resume: bool = False,
+             cache_dir: str | Path | None = None, progress: bool = True, report: bool = True) -> RunMetrics:
+    """:func:`train_run` as the only writer of ``out`` (:func:`qtransfer.outdir.writing_to`: the places it
+    writes checked first, an exclusive lock for the run's life); ``resume=True`` continues the run saved
+    there (``config`` is then read from it: pass ``None``)."""
+    from qtransfer.outdir import writing_to
+
+    uses_cache = resume or config.features is None  # precomputed features need no cache
+    with writing_to(out, cache_dir=cache_dir, cache=uses_cache, flag="--resume" if resume else "--out"):
+        if resume:
+            from qtransfer.manifest import verify_run_files
+
+            verify_run_files(out, ("config.json", "state.pt"), notice=False)  # an unfinished run has no manifest
+            config = load_run_config(Path(out))
+        return train_run(config, out, cache_dir=cache_dir, resume=resume, progress=progress, report=report)
+
+
 def train_run(config: TrainConfig, out_dir: str | Path, *, cache_dir: str | Path | None = None, resume: bool = False,
               progress: bool = True, report: bool = True, log: Callable[[str], None] = _log) -> RunMetrics:
     """Train ``config`` end to end and write the run directory; returns the metrics.

@@ -128,7 +128,8 @@ def run_cifar(seeds: tuple[int, ...], *, out: str | os.PathLike, pairs: tuple[st
     ``max_per_class`` keeps the first images of each class only (quick runs); ``settings``
     (``TrainConfig`` fields, e.g. ``weights="none"``) override the notebook's.
     """
-    from qtransfer.api import train
+    from qtransfer.config import resolve_config
+    from qtransfer.pipeline import train_to
 
     train_set, test_set = ensure_cifar10(cache_dir)
     rows = []
@@ -144,8 +145,9 @@ def run_cifar(seeds: tuple[int, ...], *, out: str | os.PathLike, pairs: tuple[st
             for head in acc:
                 if progress:
                     progress(f"cifar {key}: {head}, seed {seed}")
-                metrics = train(folder, out=Path(out) / key / f"{head}-seed{seed}", cache_dir=cache_dir, progress=False,
-                                report=False, **{**pair.settings(), "head": head, "seed": seed, **settings})
+                config = resolve_config(folder, **{**pair.settings(), "head": head, "seed": seed, **settings})
+                metrics = train_to(Path(out) / key / f"{head}-seed{seed}", config, cache_dir=cache_dir,
+                                   progress=False, report=False)
                 acc[head].append(metrics.final["val"].accuracy)
                 n_params[head] = metrics.n_params
         a, b = pair.classes

@@ -1,6 +1,6 @@
 """CQ: the published ants/bees run (Example 2) through qtransfer's ``train`` pipeline, over seeds.
 
-``qtransfer.api.train`` with ``--data hymenoptera`` and the published settings (ResNet18
+``qtransfer.pipeline.train_to`` with ``--data hymenoptera`` and the published settings (ResNet18
 ImageNet features, the dressed quantum circuit of 4 qubits and depth 6, Adam 4e-4, batch 4,
 StepLR(10, 0.1), 30 epochs, the best epoch on the official val split, whose accuracy is
 reported, as in the notebook), on centre crops as the notebooks trained: their ``RandomResizedCrop(224)`` and
@@ -46,7 +46,8 @@ def run_cq(seeds: tuple[int, ...], *, out: str | os.PathLike, data: str | os.Pat
     (``augment=K``: the notebooks' commented-out augmentation, K views per image).
     """
     settings = {"augment": CQ_AUGMENT, **{k: v for k, v in settings.items() if v is not None}}
-    from qtransfer.api import train
+    from qtransfer.config import resolve_config
+    from qtransfer.pipeline import train_to
 
     started = time.perf_counter()
     acc: dict[str, list[float]] = {h: [] for h in CQ_HEADS}
@@ -55,8 +56,9 @@ def run_cq(seeds: tuple[int, ...], *, out: str | os.PathLike, data: str | os.Pat
         for head in CQ_HEADS:
             if progress:
                 progress(f"cq: {head}, seed {seed}")
-            metrics = train(data, out=Path(out) / f"{head}-seed{seed}", cache_dir=cache_dir, progress=False,
-                            report=False, **{"head": head, "seed": seed, **settings})
+            config = resolve_config(data, **{"head": head, "seed": seed, **settings})
+            metrics = train_to(Path(out) / f"{head}-seed{seed}", config, cache_dir=cache_dir, progress=False,
+                               report=False)
             acc[head].append(metrics.final["val"].accuracy)
             n_params[head] = metrics.n_params
     series = {h: Series(CQ_HEADS[h], tuple(v), CQ_PUBLISHED.get(h), n_params[h]) for h, v in acc.items()}

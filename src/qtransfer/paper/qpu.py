@@ -248,7 +248,7 @@ def _z_figure(device: str, seed: int, evaluation: dict[str, Any]) -> dict[str, A
 
 # ------------------------------------------------------------------------------------ the experiment
 def _base_config(data: str | os.PathLike, settings: Mapping[str, Any]):
-    from qtransfer.api import resolve_config
+    from qtransfer.config import resolve_config
 
     config = resolve_config(data, **{"head": "quantum", "seed": 0, **settings})
     if config.head != "quantum" or config.noise is not None or config.shots is not None or config.backend != "builtin":
