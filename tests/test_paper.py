@@ -133,7 +133,7 @@ def test_results_round_trip_through_json(tmp_path):
 
 
 def test_report_has_the_table_and_pictures(tmp_path):
-    from qtransfer.paper.report import write_paper_report
+    from qtransfer.report.paper import write_paper_report
 
     _results().save(tmp_path / "results.json")
     page = write_paper_report(tmp_path).read_text()

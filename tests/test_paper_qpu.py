@@ -143,7 +143,7 @@ def test_ideal_evaluation_is_the_trained_head_and_noise_shrinks_z(tiny):
 
 def test_results_and_report_have_the_qpu_section(qpu_rows, tmp_path):
     from qtransfer.paper.common import PaperResults
-    from qtransfer.paper.report import write_paper_report
+    from qtransfer.report.paper import write_paper_report
 
     PaperResults(qpu_rows, {}, (0, 1), 1.0, "qtransfer paper qpu").save(tmp_path / "results.json")
     again = PaperResults.load(tmp_path / "results.json")
@@ -189,7 +189,7 @@ def test_without_the_hardware_extra_all_skips_qpu_and_naming_it_says_what_to_ins
         ran.append(name)
         return ()
 
-    results = run_paper("all", seeds=1, out=tmp_path, progress=False, report=False, runner=runner)
+    results = run_paper("all", seeds=1, out=tmp_path, progress=False, runner=runner)
     assert "qpu" not in ran and "cq" in ran and "qtransfer[hardware]" in results.skipped["qpu"]
     with pytest.raises(UsageError, match=r"pip install 'qtransfer\[hardware\]'"):
-        run_paper("qpu", seeds=1, out=tmp_path, progress=False, report=False, runner=runner)
+        run_paper("qpu", seeds=1, out=tmp_path, progress=False, runner=runner)

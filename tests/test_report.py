@@ -370,7 +370,7 @@ def test_report_accepts_a_paper_directory(tmp_path: Path):
 
 def test_decision_regions_have_a_colour_scale_and_a_legend(tmp_path: Path):
     from qtransfer.paper.common import PaperResults
-    from qtransfer.paper.report import _spirals_figure
+    from qtransfer.report.paper import _spirals_figure
 
     row = PaperResults.load(_make_paper_dir(tmp_path) / "results.json").rows[0]
     fig = _spirals_figure(row)

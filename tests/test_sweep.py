@@ -12,16 +12,21 @@ from pathlib import Path
 import pytest
 
 from helpers import PYTHON, REPO, cli_env, one_torch_thread, session_cache, session_data  # noqa: F401 - fixture
+from qtransfer.api import sweep as _api_sweep
 from qtransfer.config import TrainConfig
 from qtransfer.errors import UsageError
 from qtransfer.results import SweepResults, TrialRecord
 from qtransfer.sweeps import SweepSpec, load_sweep_file, trial_id
-from qtransfer.sweeps.run import run_sweep
 
 
 @pytest.fixture(autouse=True)
 def _one_thread(one_torch_thread):
     yield
+
+
+def _sweep(spec, out, *, report, **options):
+    """``qtransfer.sweep``: the trials, then summary.md and (with ``report``) report.html."""
+    return _api_sweep(spec, out=out, report=report, **options)
 
 
 def _spec(data: Path, *, grid=None, seeds=2, **base) -> SweepSpec:
@@ -93,7 +98,7 @@ def test_bad_sweep_files_say_what_to_fix(values, message):
 def serial(tmp_path_factory):
     data = session_data(tmp_path_factory, "flat")
     out = tmp_path_factory.mktemp("sweep-serial")
-    return out, run_sweep(_spec(data), out, workers=1, cache_dir=session_cache(tmp_path_factory), progress=False,
+    return out, _sweep(_spec(data), out, workers=1, cache_dir=session_cache(tmp_path_factory), progress=False,
                           report=True)
 
 
@@ -177,7 +182,7 @@ def test_seeds_never_change_the_split_so_results_are_paired(serial, tmp_path_fac
 def test_process_pool_gives_the_same_trials_as_one_worker(serial, tmp_path_factory, tmp_path):
     _, results = serial
     data = session_data(tmp_path_factory, "flat")
-    pooled = run_sweep(_spec(data), tmp_path, workers=2, cache_dir=session_cache(tmp_path_factory), progress=False,
+    pooled = _sweep(_spec(data), tmp_path, workers=2, cache_dir=session_cache(tmp_path_factory), progress=False,
                        report=False)
     assert _per_trial(pooled) == _per_trial(results)
 
@@ -185,7 +190,7 @@ def test_process_pool_gives_the_same_trials_as_one_worker(serial, tmp_path_facto
 def test_a_rerun_skips_finished_trials(serial, tmp_path_factory):
     out, results = serial
     before = {p.name: p.stat().st_mtime_ns for p in (out / "trials").iterdir()}
-    again = run_sweep(_spec(session_data(tmp_path_factory, "flat")), out, workers=1,
+    again = _sweep(_spec(session_data(tmp_path_factory, "flat")), out, workers=1,
                       cache_dir=session_cache(tmp_path_factory), progress=False, report=False)
     assert {p.name: p.stat().st_mtime_ns for p in (out / "trials").iterdir()} == before
     assert again.trials == results.trials
@@ -195,7 +200,7 @@ def test_a_rerun_skips_finished_trials(serial, tmp_path_factory):
 def test_a_trial_that_raises_is_reported_and_the_rest_finish(tmp_path_factory, tmp_path, capsys):
     data = session_data(tmp_path_factory, "flat")
     spec = _spec(data, grid={"head": ["quantum", "linear"], "backend": ["builtin", "pennylane:no.such.device"]})
-    results = run_sweep(spec, tmp_path, workers=2, cache_dir=session_cache(tmp_path_factory), progress=False,
+    results = _sweep(spec, tmp_path, workers=2, cache_dir=session_cache(tmp_path_factory), progress=False,
                         report=True)
     failed = [t for t in results.trials if not t.ok]
     assert [(t.point["head"], t.point["backend"]) for t in failed] == [("quantum", "pennylane:no.such.device")] * 2
@@ -214,7 +219,7 @@ def test_a_trial_that_raises_is_reported_and_the_rest_finish(tmp_path_factory, t
 def test_two_varied_settings_make_a_heatmap(tmp_path_factory, tmp_path):
     data = session_data(tmp_path_factory, "flat")
     spec = _spec(data, seeds=1, epochs=1, grid={"head": ["linear"], "lr": [1e-3, 1e-2], "batch_size": [2, 4]})
-    run_sweep(spec, tmp_path, workers=1, cache_dir=session_cache(tmp_path_factory), progress=False, report=True)
+    _sweep(spec, tmp_path, workers=1, cache_dir=session_cache(tmp_path_factory), progress=False, report=True)
     from qtransfer.report import write_report
 
     assert write_report(tmp_path).name == "report.html"
@@ -369,7 +374,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_trials(tmp_path_factory, tmp_pa
 def test_ray_local_gives_the_same_trials_as_the_pool(serial, tmp_path_factory, tmp_path):
     pytest.importorskip("ray")
     _, results = serial
-    on_ray = run_sweep(_spec(session_data(tmp_path_factory, "flat")), tmp_path, ray="local",
+    on_ray = _sweep(_spec(session_data(tmp_path_factory, "flat")), tmp_path, ray="local",
                        cache_dir=session_cache(tmp_path_factory), progress=False, report=False)
     assert _per_trial(on_ray) == _per_trial(results)
 

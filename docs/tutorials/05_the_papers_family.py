@@ -41,7 +41,7 @@ display(SVG(family_svg()))
 
 # %%
 results = qtransfer.run_paper(["spirals", "qc", "qq"], seeds=2, out="runs/tutorial-5-paper", progress=False)
-from qtransfer.paper.report import markdown_summary
+from qtransfer.report.paper import markdown_summary
 
 display(Markdown(markdown_summary(results)))
 

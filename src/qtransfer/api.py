@@ -183,7 +183,11 @@ def sweep(sweep: "PathLike | SweepSpec | dict[str, Any]", *, out: PathLike, work
     if settings:
         spec = spec.with_overrides(settings)
     with writing_to(out, cache_dir=cache_dir):
-        return run_sweep(spec, out, workers=workers, ray=ray, cache_dir=cache_dir, progress=progress, report=report)
+        from qtransfer.report import write_sweep_summary
+
+        results = run_sweep(spec, out, workers=workers, ray=ray, cache_dir=cache_dir, progress=progress)
+        write_sweep_summary(results, out, html=report)
+        return results
 
 
 def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 10, out: PathLike,
@@ -208,8 +212,13 @@ def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 10, out:
     from qtransfer.paper import runner
 
     with writing_to(out, cache_dir=cache_dir):
-        return runner.run_paper(experiments, seeds=seeds, out=out, cache_dir=cache_dir, progress=progress,
-                                report=report, command=command, options=options)
+        results = runner.run_paper(experiments, seeds=seeds, out=out, cache_dir=cache_dir, progress=progress,
+                                   command=command, options=options)
+        if report:
+            from qtransfer.report.paper import write_paper_report
+
+            write_paper_report(out)
+        return results
 
 
 def load_run(run_dir: PathLike, *, device: str = "cpu", weights: str | None = None):

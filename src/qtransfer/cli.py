@@ -438,7 +438,7 @@ def _cmd_paper(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results.to_json(), indent=2))
     else:
-        from qtransfer.paper.report import markdown_summary
+        from qtransfer.report.paper import markdown_summary
 
         print(markdown_summary(results))
         print(f"wrote {Path(args.out) / 'results.json'} and {Path(args.out) / 'report.html'}")

@@ -10,7 +10,7 @@ neural networks", Quantum 4, 340 (2020). One module per experiment:
 - :mod:`~qtransfer.paper.cifar`: CQ on CIFAR-10 pairs (needs CIFAR-10);
 - :mod:`~qtransfer.paper.qpu`: the trained ants/bees model on calibrated emulations of IBM devices (needs the data set);
 - :mod:`~qtransfer.paper.common`: typed results; :mod:`~qtransfer.paper.runner`: the runs and files;
-  :mod:`~qtransfer.paper.report`: ``report.html``.
+  :mod:`~qtransfer.report.paper`: ``report.html``.
 
 ``import qtransfer.paper`` does not import torch. From Python, ``qtransfer.run_paper(...)``
 (:func:`qtransfer.api.run_paper`) is what ``qtransfer paper`` runs.

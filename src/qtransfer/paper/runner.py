@@ -1,4 +1,4 @@
-"""Run the paper's experiments and write ``results.json`` and ``report.html``.
+"""Run the paper's experiments and write ``results.json`` (``qtransfer.run_paper`` adds ``results.md`` and ``report.html``).
 
 Example:
     >>> results = run_paper(["spirals"], seeds=2, out="runs/paper")      # doctest: +SKIP
@@ -119,10 +119,11 @@ def _stderr(message: str) -> None:
 
 
 def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 10, out: str | os.PathLike,
-              cache_dir: str | os.PathLike | None = None, progress: bool = True, report: bool = True,
+              cache_dir: str | os.PathLike | None = None, progress: bool = True,
               command: str = "", runner: Callable[..., tuple[PaperRow, ...]] = run_experiment,
               options: Mapping[str, Any] | None = None) -> PaperResults:
-    """Run ``experiments`` over ``seeds`` seeds; write ``out/results.json`` (and ``out/report.html``).
+    """Run ``experiments`` over ``seeds`` seeds; write ``out/results.json`` (the report is the caller's:
+    :func:`qtransfer.report.paper.write_paper_report`).
 
     With ``"all"``, an experiment whose data cannot be downloaded (cq, cifar, qpu offline) or
     whose extra is not installed (qpu without Qiskit) is recorded in
@@ -159,8 +160,4 @@ def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 10, out:
                 log(f"{name}: skipped, its data are not available here:\n{e}")
     results = PaperResults(tuple(rows), skipped, seed_list, time.perf_counter() - started, command)
     results.save(out / "results.json")
-    if report:
-        from .report import write_paper_report
-
-        write_paper_report(out)
     return results

@@ -12,7 +12,7 @@ and writes ``report.html`` there, plus the PNG figures it embeds under ``figures
 * a **compare directory** (``results.json``): the answer to "does the quantum head
   help?" in plain words, accuracy by head with 95% confidence intervals and every
   seed, the paired differences, and the tables of ``results.md``;
-* a **paper directory** (``results.json`` of ``qtransfer paper``): :mod:`qtransfer.paper.report`;
+* a **paper directory** (``results.json`` of ``qtransfer paper``): :mod:`qtransfer.report.paper`;
 * a **sweep directory** (``sweep.json``): accuracy against the varied setting per head with
   95% confidence intervals (a heatmap per head when two settings vary), the tables of
   ``summary.md`` and the failed trials.
@@ -30,7 +30,7 @@ from pathlib import Path
 from qtransfer.atomic import atomic_write_text
 from qtransfer.errors import CheckpointError
 
-__all__ = ["pipeline_snippet", "write_report"]
+__all__ = ["pipeline_snippet", "write_report", "write_sweep_summary"]
 
 
 def write_report(path: str | os.PathLike) -> Path:
@@ -54,7 +54,7 @@ def write_report(path: str | os.PathLike) -> Path:
             f"a compare or paper directory (with results.json) or a sweep directory (with sweep.json)"
         )
     if (directory / "results.json").is_file() and _is_paper(directory / "results.json"):
-        from qtransfer.paper.report import write_paper_report
+        from qtransfer.report.paper import write_paper_report
 
         return write_paper_report(directory)
     if (directory / "results.json").is_file():
@@ -95,3 +95,13 @@ def pipeline_snippet(path: str | os.PathLike) -> str:
     if not (directory / "metrics.json").is_file():
         raise CheckpointError(f"{directory}: no metrics.json; pass the run directory that training wrote")
     return snippet(directory)
+
+
+def write_sweep_summary(results, out: str | os.PathLike, *, html: bool = True) -> None:
+    """A sweep's ``summary.md`` (the table and its conclusion) and, with ``html``, its ``report.html``;
+    ``results`` is :func:`qtransfer.sweeps.run.run_sweep`'s :class:`~qtransfer.results.SweepResults`."""
+    from qtransfer.report.tables import sweep_markdown_summary
+
+    atomic_write_text(Path(out) / "summary.md", sweep_markdown_summary(results))
+    if html:
+        write_report(out)

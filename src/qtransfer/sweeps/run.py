@@ -25,8 +25,10 @@ __all__ = ["run_sweep"]
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = None, ray: str | None = None,
-              cache_dir: str | Path | None = None, progress: bool = True, report: bool = True) -> SweepResults:
-    """Run every unfinished trial of ``spec`` and write ``out_dir``; returns every trial's record.
+              cache_dir: str | Path | None = None, progress: bool = True) -> SweepResults:
+    """Run every unfinished trial of ``spec`` into ``out_dir`` (``trials/``, ``results.jsonl``, ``sweep.json``);
+    returns every trial's record. The summary and the report are the caller's
+    (:func:`qtransfer.report.write_sweep_summary`; ``qtransfer.sweep`` writes them).
 
     ``workers``: processes of the local pool (default: the number of cores; 1 runs in this
     process); ``ray``: ``"local"`` or a cluster address (``"auto"``) instead of the pool.
@@ -58,7 +60,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
     results = SweepResults(base=dict(spec.base), grid=dict(spec.grid), seeds=spec.seeds, trials=ordered,
                            classes=tuple(classes),
                            timing={"prepare_s": round(prepare_s, 4), "total_s": round(time.perf_counter() - t_start, 4)})
-    write_sweep_outputs(results, out, report)
+    results.save(out / "sweep.json")
     return results
 
 
@@ -84,16 +86,3 @@ def _run_pending(pending, datasets, store, total, done, workers, ray, progress):
         if bar is not None:
             bar.close()
         executor.close()
-
-
-def write_sweep_outputs(results: SweepResults, out: Path, report: bool) -> None:
-    """``sweep.json``, ``summary.md`` and (unless told not to) ``report.html``."""
-    from qtransfer.atomic import atomic_write_text
-    from qtransfer.report.tables import sweep_markdown_summary
-
-    results.save(out / "sweep.json")
-    atomic_write_text(out / "summary.md", sweep_markdown_summary(results))
-    if report:
-        from qtransfer.report import write_report
-
-        write_report(out)

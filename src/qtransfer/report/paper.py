@@ -24,7 +24,7 @@ from pathlib import Path
 from qtransfer.atomic import atomic_write_text
 from qtransfer.report.tables import Table, html_table, markdown_table
 
-from .common import PaperResults, PaperRow, Series
+from qtransfer.paper.common import PaperResults, PaperRow, Series
 
 __all__ = ["summary_table", "models_table", "qpu_device_table", "qpu_aware_table", "markdown_summary",
            "write_paper_report"]
@@ -88,7 +88,7 @@ def _qpu_rows(results: PaperResults, aware: bool) -> list[PaperRow]:
 
 def qpu_device_table(results: PaperResults) -> Table:
     """Per emulated device: calibration, layout, CX count, accuracy ideal / exact noisy / with shots, and the cost."""
-    from .qpu import DeviceAccuracy
+    from qtransfer.paper.qpu import DeviceAccuracy
 
     rows = []
     for r in _qpu_rows(results, aware=False):
@@ -103,7 +103,7 @@ def qpu_device_table(results: PaperResults) -> Table:
 
 def qpu_aware_table(results: PaperResults) -> Table:
     """Noise-aware against ideal training on the device: accuracy (exact noisy, with shots) and the paired gain."""
-    from .qpu import NoiseAwareGain
+    from qtransfer.paper.qpu import NoiseAwareGain
 
     rows = []
     for r in _qpu_rows(results, aware=True):
