@@ -13,11 +13,19 @@ from qtransfer.errors import UsageError
 from qtransfer.quantum import Circuit, QuantumLayer, templates
 from qtransfer.quantum.circuit_file import circuit_from_data, circuit_to_data, load_circuit_file
 
-EXAMPLES = sorted((REPO / "examples" / "circuits").glob("*.toml"))
+EXAMPLES = sorted(p for p in (REPO / "examples" / "circuits").glob("*.toml") if p.stem != "sweep")
 
 
 def test_the_examples_are_the_four_named_circuits():
     assert {p.stem for p in EXAMPLES} >= {"published", "strongly_entangling", "reuploading", "iqp"}
+
+
+def test_the_example_sweep_runs_every_example_circuit_against_the_linear_head():
+    from qtransfer.sweeps import load_sweep_file
+
+    spec = load_sweep_file(REPO / "examples" / "circuits" / "sweep.toml")
+    assert sorted(Path(c).stem for c in spec.grid["circuit"]) == sorted(p.stem for p in EXAMPLES)
+    assert tuple(spec.grid["head"]) == ("quantum", "linear")
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
@@ -72,8 +80,8 @@ def test_quantum_layer_runs_any_circuit_and_learns_its_weights():
     assert out.shape == (5, 3) and layer.weights.grad.abs().sum() > 0 and x.grad.abs().sum() > 0
     with pytest.raises(ValueError, match=r"input of shape \(\.\.\., 3\)"):
         layer(torch.zeros(2, 4))
-    with pytest.raises(ValueError, match="noisy simulation of general circuits is not supported yet"):
-        QuantumLayer(circuit=c, noise="depolarizing:p1=0.01")
+    with pytest.raises(ValueError, match="calibrated devices \\(fake_\\*\\) run the published family only"):
+        QuantumLayer(circuit=c, noise="fake_manila")
 
 
 def test_pennylane_backend_runs_the_same_general_circuit(tol64):

@@ -35,7 +35,7 @@ from .compile import Dense, Diagonal, Layer, Permutation, Plan, available_host_b
 from .description import Circuit, Const, Expval, Input, Operation, Probs
 from .states import bit_table, complex_dtype
 
-__all__ = ["CHECK_MEMORY_ABOVE", "check_memory", "estimate_bytes", "gate_matrix", "run_circuit"]
+__all__ = ["CHECK_MEMORY_ABOVE", "apply_dense", "apply_one", "check_memory", "estimate_bytes", "gate_matrix", "run_circuit"]
 
 #: below this many bytes per run, :func:`check_memory` does not look at the free memory
 CHECK_MEMORY_ABOVE = 64 << 20
@@ -248,7 +248,7 @@ _BLOCK_WIRES = 4
 _ONE_BLOCK_MAX = 6
 
 
-def _apply_one(state: torch.Tensor, m: torch.Tensor, wire: int, n: int) -> torch.Tensor:
+def apply_one(state: torch.Tensor, m: torch.Tensor, wire: int, n: int) -> torch.Tensor:
     """One 2x2 matrix (``(2, 2)`` or per sample ``(B, 2, 2)``) on ``wire``."""
     batch = state.shape[0]
     view = state.view(batch, 2**wire, 2, 2 ** (n - wire - 1))
@@ -277,7 +277,7 @@ def _apply_layer(state: torch.Tensor, wire_mats: dict[int, torch.Tensor], n: int
     """Fused one-qubit matrices on distinct wires: Kronecker blocks for a full layer, else wire by wire."""
     if len(wire_mats) < _BLOCK_SHARE * n:
         for wire, m in wire_mats.items():
-            state = _apply_one(state, m, wire, n)
+            state = apply_one(state, m, wire, n)
         return state
     batch, dim = state.shape
     width = n if n <= _ONE_BLOCK_MAX else _BLOCK_WIRES
@@ -308,7 +308,8 @@ def _kron_index(k: int, device: torch.device) -> torch.Tensor:
     return 2 * bits[:, :, None] + bits[:, None, :] + 4 * torch.arange(k, device=device)[:, None, None]
 
 
-def _apply_dense(state: torch.Tensor, m: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:
+def apply_dense(state: torch.Tensor, m: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:
+    """A ``2**k x 2**k`` matrix (or one per sample) on ``wires`` (in that order) of ``(B, 2**n)`` states: one ``einsum``."""
     batch, k = state.shape[0], len(wires)
     idx = _LETTERS[:n]
     outs = _LETTERS[n : n + k]
@@ -476,6 +477,6 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor)
             state = _apply_diagonal(state, matrix(step.op), step.op.wires, n)
         else:
             assert isinstance(step, Dense)
-            state = _apply_dense(state, matrix(step.op), step.op.wires, n)
+            state = apply_dense(state, matrix(step.op), step.op.wires, n)
     out = _measure(circuit, state)
     return out.reshape(*lead, out.shape[-1])

@@ -107,8 +107,9 @@ class QuantumLayer(nn.Module):
 
     Args:
         n_qubits, depth, embedding, layer: the circuit (see :mod:`qtransfer.quantum.circuit`).
-        circuit: any circuit instead (the four arguments above are then ignored; noise is not yet
-            supported for general circuits).
+        circuit: any circuit instead (the four arguments above are then ignored); under a noise
+            model it runs on :mod:`qtransfer.quantum.density_circuit` (calibrated ``fake_*`` devices:
+            the published family only).
         backend: ``"builtin"`` (the PyTorch simulator) or ``"pennylane:DEVICE"``; with a calibrated
             device as ``noise``, also ``"pennylane:qiskit.aer"`` (Aer's own simulation, the slow
             reference) or ``"pennylane:qiskit.remote"`` (the fake backend through IBM's primitives);
@@ -169,9 +170,10 @@ class QuantumLayer(nn.Module):
             raise ValueError(f"shots must be a positive integer or None, got {shots!r}")
         if dtype is not None and not dtype.is_floating_point:
             raise ValueError(f"dtype must be a real floating type (float32/float64), got {dtype}")
-        if self.spec is None and noise is not None and kind == "builtin":
-            raise ValueError("noisy simulation of general circuits is not supported yet; use noise=None, or the "
-                             "published family (n_qubits/depth/embedding/layer)")
+        if self.spec is None and noise is not None and kind == "builtin" and isinstance(
+                parse_noise(noise) if isinstance(noise, str) else noise, DeviceNoise):
+            raise ValueError("calibrated devices (fake_*) run the published family only; for a general circuit use a "
+                             "noise model such as 'depolarizing:p1=0.001,p2=0.01,readout=0.02'")
         if self.spec is None and shots is not None and kind == "builtin":
             raise ValueError("the built-in simulator runs general circuits exactly (shots=None); for shots use "
                              "backend='pennylane:default.qubit'")
@@ -283,6 +285,11 @@ class QuantumLayer(nn.Module):
         if not x.is_floating_point():
             raise TypeError(f"QuantumLayer expects real floating-point angles, got {x.dtype}")
         weights = self.weights.to(x.dtype)
+        if self._qnode is None and self.noise is not None:
+            from .density_circuit import noisy_run_circuit
+
+            flat = x.reshape(-1, c.n_inputs)
+            return noisy_run_circuit(c, flat, weights, self.noise).reshape(*x.shape[:-1], c.n_outputs)
         if self._qnode is None:
             return run_circuit(c, x, weights)
         flat = x.reshape(-1, c.n_inputs)
