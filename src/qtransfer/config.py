@@ -111,6 +111,8 @@ class TrainConfig:
         memory (the published family's fast path keeps about one state per layer)."""
         if self.device != "cpu" or not get_quantum(self.head):
             return
+        if self.circuit is None and self.n_qubits < 20:  # the published family: small enough for any machine
+            return
         from qtransfer.quantum.compile import available_host_bytes, estimate_bytes  # no torch import
         from qtransfer.quantum.circuit import CircuitSpec
         from qtransfer.quantum.circuit_file import as_circuit
