@@ -295,7 +295,11 @@ def _apply_layer(state: torch.Tensor, wire_mats: dict[int, torch.Tensor], n: int
         if batched:
             mats = [m.expand(batch, 2, 2) for m in mats]
         stacked = torch.stack(mats, -3).flatten(-3)  # (..., k * 4)
-        kron = stacked[..., _kron_index(len(mats), state.device)].prod(dim=-3)  # (..., W, W)
+        index = _kron_index(len(mats), state.device)
+        factors = stacked.index_select(-1, index.flatten()).unflatten(-1, index.shape).unbind(-3)  # k of (..., W, W)
+        kron = factors[0]
+        for f in factors[1:]:  # products, not .prod(): its backward takes a slow path on zero entries
+            kron = kron * f
         state = _apply_block(state, kron)
     return state
 
@@ -303,7 +307,7 @@ def _apply_layer(state: torch.Tensor, wire_mats: dict[int, torch.Tensor], n: int
 @lru_cache(maxsize=32)
 def _kron_index(k: int, device: torch.device) -> torch.Tensor:
     """``(k, W, W)`` index into ``k`` flattened 2x2 matrices: ``K[i, j] = prod_q m_q[bit_q(i), bit_q(j)]``
-    (one gather and one product instead of ``k - 1`` outer products)."""
+    (one gather and ``k - 1`` elementwise products instead of ``k - 1`` outer products and reshapes)."""
     bits = bit_table(k, device)  # (k, W)
     return 2 * bits[:, :, None] + bits[:, None, :] + 4 * torch.arange(k, device=device)[:, None, None]
 
@@ -450,7 +454,7 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor)
     dtype = x.dtype if circuit.is_real else complex_dtype(x.dtype)
     state = _initial_state(circuit, x, dtype)
     program = _program(plan, x.device)
-    groups = program.matrices(x, w, dtype)
+    groups = {key: m.unbind(1 if key[1] else 0) for key, m in program.matrices(x, w, dtype).items()}  # one backward
     slots = iter(program.slots)
 
     def matrix(op: Operation) -> torch.Tensor:
@@ -458,7 +462,7 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor)
         if slot is None:
             return gate_matrix(op.name, [], dtype, x.device)
         key, pos = slot
-        return groups[key][:, pos] if key[1] else groups[key][pos]
+        return groups[key][pos]
 
     for step in plan.steps:
         if isinstance(step, Layer):
