@@ -69,6 +69,17 @@ def test_bad_circuit_files_give_one_line(tmp_path, text, message):
     assert "\n" not in str(info.value) and str(path) in str(info.value)
 
 
+def test_a_config_file_may_hold_the_circuit_inline(tmp_path):
+    from qtransfer.config import TrainConfig, load_config_file
+
+    path = tmp_path / "experiment.yaml"
+    path.write_text("epochs: 2\ncircuit:\n  n_qubits: 2\n  measure: ['Z0 Z1']\n  ops:\n"
+                    "    - {template: AngleEmbedding, rotation: Y}\n    - {gate: CRY, wires: [0, 1], angle: w}\n")
+    config = TrainConfig.from_dict(load_config_file(path))
+    assert config.circuit["ops"][-1] == {"gate": "CRY", "wires": [0, 1], "params": [{"w": 0}]}
+    assert TrainConfig.from_dict(config.to_dict()) == config  # config.json round trip
+
+
 def test_quantum_layer_runs_any_circuit_and_learns_its_weights():
     c = templates.compose(templates.angle_embedding(3), templates.strongly_entangling_layers(3, 2),
                           measurements=("Z0 Z1", "X2", "0.5*Y0 - Z2"))

@@ -37,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +177,7 @@ def load_circuit_file(path: str | Path) -> Circuit:
     data = load_config_file(path)
     name = data.get("name") if isinstance(data, dict) else None
     circuit = circuit_from_data(data, source=f"circuit file {path}")
-    return circuit if name else Circuit(**{**circuit.__dict__, "name": Path(path).stem})
+    return circuit if name else replace(circuit, name=Path(path).stem)
 
 
 def as_circuit(value: Any, *, source: str = "circuit") -> Circuit:
