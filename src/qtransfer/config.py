@@ -99,11 +99,10 @@ class TrainConfig:
         data = circuit_to_data(circuit)
         if circuit.n_inputs == 0:
             raise UsageError(f"circuit {circuit.name or ''}: it reads no inputs; add an embedding (e.g. template = \"AngleEmbedding\")")
-        if self.shots is not None and self.backend == "builtin":
-            raise UsageError("--shots with --circuit needs --backend pennylane:DEVICE (the built-in simulator runs general circuits exactly)")
-        if isinstance(self.noise, str) and self.noise.startswith("fake_") and self.head in ("quantum", "product"):
-            raise UsageError("--noise fake_* (calibrated devices) runs the published family only; with --circuit use a "
-                             "noise model such as depolarizing:p1=0.001,p2=0.01,readout=0.02")
+        on_device = isinstance(self.noise, str) and self.noise.startswith("fake_")
+        if self.shots is not None and self.backend == "builtin" and not on_device:
+            raise UsageError("--shots with --circuit needs --noise fake_* or --backend pennylane:DEVICE "
+                             "(the built-in simulator runs general circuits exactly)")
         object.__setattr__(self, "circuit", data)
 
     def _check_memory(self) -> None:

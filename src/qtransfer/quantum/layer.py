@@ -108,8 +108,9 @@ class QuantumLayer(nn.Module):
     Args:
         n_qubits, depth, embedding, layer: the circuit (see :mod:`qtransfer.quantum.circuit`).
         circuit: any circuit instead (the four arguments above are then ignored); under a noise
-            model it runs on :mod:`qtransfer.quantum.density_circuit` (calibrated ``fake_*`` devices:
-            the published family only).
+            model it runs on :mod:`qtransfer.quantum.density_circuit`, on a calibrated ``fake_*``
+            device on :mod:`qtransfer.quantum.device_sim` (inputs before any two-qubit gate on their
+            wire, ``<Z_i>`` measured).
         backend: ``"builtin"`` (the PyTorch simulator) or ``"pennylane:DEVICE"``; with a calibrated
             device as ``noise``, also ``"pennylane:qiskit.aer"`` (Aer's own simulation, the slow
             reference) or ``"pennylane:qiskit.remote"`` (the fake backend through IBM's primitives);
@@ -170,11 +171,11 @@ class QuantumLayer(nn.Module):
             raise ValueError(f"shots must be a positive integer or None, got {shots!r}")
         if dtype is not None and not dtype.is_floating_point:
             raise ValueError(f"dtype must be a real floating type (float32/float64), got {dtype}")
-        if self.spec is None and noise is not None and kind == "builtin" and isinstance(
-                parse_noise(noise) if isinstance(noise, str) else noise, DeviceNoise):
-            raise ValueError("calibrated devices (fake_*) run the published family only; for a general circuit use a "
-                             "noise model such as 'depolarizing:p1=0.001,p2=0.01,readout=0.02'")
-        if self.spec is None and shots is not None and kind == "builtin":
+        on_device = isinstance(parse_noise(noise) if isinstance(noise, str) else noise, DeviceNoise)
+        if self.spec is None and on_device and self.circuit.measurements != Circuit(self.circuit.n_qubits).measurements:
+            raise ValueError("a calibrated device (fake_*) measures <Z_i> on every wire; drop the circuit's own "
+                             "measurements, or use a noise model such as 'depolarizing:p1=0.001,p2=0.01'")
+        if self.spec is None and shots is not None and kind == "builtin" and not on_device:
             raise ValueError("the built-in simulator runs general circuits exactly (shots=None); for shots use "
                              "backend='pennylane:default.qubit'")
         self.noise = _resolve_noise(noise, backend, self.spec or CircuitSpec(self.circuit.n_qubits, 0), shots)
@@ -186,7 +187,7 @@ class QuantumLayer(nn.Module):
             from .device_sim import DeviceCircuit
             from .devices import compile_for_device
 
-            self._device = DeviceCircuit(compile_for_device(self.spec, self.noise.name))
+            self._device = DeviceCircuit(compile_for_device(self.spec or self.circuit, self.noise.name))
         self.shots = shots
         self.seed = seed
         self._generator: torch.Generator | None = None
@@ -285,6 +286,10 @@ class QuantumLayer(nn.Module):
         if not x.is_floating_point():
             raise TypeError(f"QuantumLayer expects real floating-point angles, got {x.dtype}")
         weights = self.weights.to(x.dtype)
+        if self._device is not None:
+            out = self._device.expval_z(x.reshape(-1, c.n_inputs), weights, shots=self.shots,
+                                        generator=self._sampler(x.device))
+            return out.reshape(*x.shape[:-1], c.n_outputs)
         if self._qnode is None and self.noise is not None:
             from .density_circuit import noisy_run_circuit
 
