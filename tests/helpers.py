@@ -154,3 +154,99 @@ def compare_results(correct: dict, *, n_params: dict | None = None, train_second
                           n_eval=n_eval, eval_paths=tuple(f"val/{i}.jpg" for i in range(n_eval)),
                           seeds=tuple(range(n_seeds)), reference=reference, comparisons=tuple(comparisons),
                           config={"backbone": "mobilenet_v2", "epochs": 30, "n_qubits": 4, "depth": 6}, backbone={})
+
+
+# ------------------------------------------------------------------------------------------ CIFAR
+def _pickle(obj) -> bytes:
+    import pickle
+
+    return pickle.dumps(obj, protocol=2)
+
+
+def _tiny_cifar(per_batch: dict[int, int]) -> tuple[bytes, dict[str, bytes]]:
+    """A CIFAR-10 archive in the real format: ``per_batch[label]`` random images of each label per batch."""
+    import tarfile
+
+    rng = np.random.RandomState(0)
+    labels = [lab for lab, n in per_batch.items() for _ in range(n)]
+    files = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.randint(0, 256, size=(len(labels), 3072), dtype=np.uint8)
+        files[name] = _pickle({"batch_label": name, "labels": list(labels), "data": data})
+    files["batches.meta"] = _pickle({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
+                                                     "horse", "ship", "truck"]})
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, blob in files.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    return buf.getvalue(), files
+
+
+@contextlib.contextmanager
+def serve_tiny_cifar(setattr_=setattr):
+    """A local HTTP server (127.0.0.1) serving a tiny CIFAR-10 archive (2 cats, 2 dogs, 1 plane per batch);
+    torchvision's URL and md5s are pointed at it with ``setattr_`` (``monkeypatch.setattr`` in a test)."""
+    import hashlib
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from torchvision.datasets import CIFAR10
+
+    archive, files = _tiny_cifar({3: 2, 5: 2, 0: 1})
+    md5 = {name: hashlib.md5(blob).hexdigest() for name, blob in files.items()}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(archive)))
+            self.end_headers()
+            self.wfile.write(archive)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    setattr_(CIFAR10, "url", f"http://127.0.0.1:{httpd.server_address[1]}/cifar-10-python.tar.gz")
+    setattr_(CIFAR10, "tgz_md5", hashlib.md5(archive).hexdigest())
+    setattr_(CIFAR10, "train_list", [[f"data_batch_{i}", md5[f"data_batch_{i}"]] for i in range(1, 6)])
+    setattr_(CIFAR10, "test_list", [["test_batch", md5["test_batch"]]])
+    setattr_(CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names", "md5": md5["batches.meta"]})
+    try:
+        yield
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """``folder`` made unwritable for this process, also for root: a read-only bind mount of it, else
+    ``chattr +i``, else (not root) ``chmod 555``; skips the test where none of these works. Undone afterwards."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    undo = None
+    if os.geteuid() == 0 and shutil.which("mount"):
+        if subprocess.run(["mount", "--bind", folder, folder], capture_output=True).returncode == 0:
+            if subprocess.run(["mount", "-o", "remount,bind,ro", folder], capture_output=True).returncode == 0:
+                undo = ["umount", folder]
+            else:
+                subprocess.run(["umount", folder], capture_output=True)
+        if undo is None and shutil.which("chattr") and \
+                subprocess.run(["chattr", "+i", folder], capture_output=True).returncode == 0:
+            undo = ["chattr", "-i", folder]
+    elif os.geteuid() != 0:
+        folder.chmod(0o555)
+        undo = ["chmod", "755", folder]
+    if undo is None:
+        pytest.skip("cannot make a folder read-only for root here (no bind mount, no chattr)")
+    try:
+        probe = folder / ".probe"
+        with pytest.raises(OSError):
+            probe.write_text("x")
+        yield folder
+    finally:
+        subprocess.run(undo, check=True)

@@ -211,6 +211,15 @@ def test_mismatched_weights_file_names_file_and_fix(mobilenet_weights):
     assert "missing keys" in msg and "unexpected keys" in msg and "--backbone" in msg
 
 
+def test_weights_path_is_named_as_given_through_a_symlink(mobilenet_weights, tmp_path):
+    # a checkout whose ../shared is a symlink: the message names the path the user typed, not its target
+    (tmp_path / "linked").symlink_to(mobilenet_weights.parent, target_is_directory=True)
+    given = tmp_path / "linked" / mobilenet_weights.name
+    with pytest.raises(CheckpointError) as e:
+        create_backbone("resnet18", weights=given)
+    assert str(given) in str(e.value)
+
+
 def test_missing_and_unreadable_weights_files(tmp_path):
     with pytest.raises(UsageError, match="does not exist"):
         create_backbone("resnet18", weights=tmp_path / "nope.pth")

@@ -71,7 +71,15 @@ def test_no_command_prints_help_and_exits_2(capsys):
 
 
 def test_exit_codes_are_documented():
-    assert {0, 1, 2, 3, 4, 5, 6, 7, 130} == set(EXIT_CODES)
+    assert {0, 1, 2, 3, 4, 5, 6, 7, 130, 141} == set(EXIT_CODES)
+
+
+def test_paper_needs_an_output_directory(capsys):
+    """No default folder: a ``./paper/`` made in the working directory would land inside a checkout."""
+    with pytest.raises(SystemExit) as info:
+        main(["paper", "spirals"])
+    assert info.value.code == 2
+    assert "the following arguments are required: --out" in capsys.readouterr().err
 
 
 def test_unknown_flag_is_an_argparse_error():

@@ -49,6 +49,10 @@ def test_results_json_has_every_head_and_seed(compared):
         # accuracy is the mean of the per-image results the tests are run on
         for acc, right in zip(h["accuracies"], saved["correct"][head]):
             assert acc == pytest.approx(sum(right) / len(right), abs=1e-12)
+        # what the report's per-head confusion matrices and curves are drawn from
+        for predicted, right in zip(saved["predicted"][head], saved["correct"][head]):
+            assert [int(p == y) for p, y in zip(predicted, saved["eval_labels"])] == right
+        assert [[e["epoch"] for e in seed] for seed in saved["history"][head]] == [[1, 2]] * 2
     assert saved["heads"]["quantum"]["n_params"] == saved["heads"]["classical"]["n_params"]
     assert saved["reference"] == "quantum"
     assert isinstance(saved["comparisons"], list) and len(saved["comparisons"]) >= 1

@@ -23,7 +23,7 @@ from helpers import (
     write_bad_image,
 )
 
-RUN_FILES = ("config.json", "state.pt", "model.pt", "metrics.json", "predictions.json", "skipped.txt")
+RUN_FILES = ("config.json", "state.pt", "model.pt", "metrics.json", "predictions.json", "pipeline.json", "skipped.txt")
 
 
 @pytest.fixture(autouse=True)
@@ -86,6 +86,29 @@ def test_report_html_is_written(split_run):
     run, _ = split_run
     html = (run / "report.html").read_text(encoding="utf-8")
     assert html.lstrip().lower().startswith("<!doctype html") and "</html>" in html
+
+
+def test_pipeline_json_traces_the_first_reported_image_through_the_trained_head(split_run):
+    """pipeline.json's numbers are the saved model's, on the first image of the reported (test) split."""
+    import torch
+
+    from qtransfer import load_run
+
+    run, _ = split_run
+    trace = json.loads((run / "pipeline.json").read_text())
+    predictions = json.loads((run / "predictions.json").read_text())
+    first = predictions["items"][0]
+    assert trace["split"] == predictions["split"] == "test" and trace["image"] == first["path"]
+    assert trace["true"] == first["true"] and trace["pred"] == first["pred"] and trace["head"] == "quantum"
+    assert [s["name"] for s in trace["stages"]] == ["pre-net", "angles", "measurement", "post-net", "probabilities"]
+    model = load_run(run)
+    features = torch.tensor(trace["features"], dtype=torch.float32)
+    assert len(features) == _metrics(run)["features"]["num_features"]
+    probabilities = torch.softmax(model.head(features[None]), -1)[0]
+    assert trace["stages"][-1]["values"] == pytest.approx(probabilities.tolist(), abs=1e-5)
+    assert max(trace["stages"][-1]["values"]) == pytest.approx(first["probability"], abs=1e-5)
+    page = (run / "report.html").read_text(encoding="utf-8")
+    assert page.index("The pipeline, with one image flowing through it") < page.index("Training curves")
 
 
 def test_metrics_json(split_run):
@@ -166,6 +189,10 @@ def test_evaluate_table_and_split_choice(split_run, splits_data, cache):
     code, out, err = call(["evaluate", run, "--data", splits_data, "--split", "val", "--cache-dir", cache, "--no-progress"])
     assert code == 0, err
     assert "(val): accuracy" in out and "confusion matrix" in out and "6 images" in out
+    table = out[out.index("true \\ predicted"):].splitlines()
+    assert table[0].split()[-2:] == ["ants", "bees"]  # every column and row is named by its class
+    assert [row.split()[0] for row in table[1:3]] == ["ants", "bees"]
+    assert sum(int(v) for row in table[1:3] for v in row.split()[1:]) == 6
     # a plain folder of class folders: every image is evaluated
     code, out, _ = call(["evaluate", run, "--data", splits_data / "train", "--json", "--cache-dir", cache, "--no-progress"])
     assert code == 0 and json.loads(out)["n_images"] == 12
@@ -205,6 +232,52 @@ def test_predict_json_and_a_bad_image(linear_run, splits_data, cache, tmp_path):
     assert len(good) == 3 and all(r["pred"] == "ants" and 0.5 <= r["probability"] <= 1 for r in good)
     (bad,) = [r for r in records if "error" in r]
     assert bad["path"].endswith("broken.png")
+
+
+def test_predict_skips_what_train_skips_in_input_order(linear_run, splits_data, cache, tmp_path, monkeypatch):
+    """One rule: the placeholder train skips, an empty file, an undecodable one are records with their reason,
+    in the place of the input, between the classified images."""
+    import hashlib
+
+    from PIL import Image
+
+    from qtransfer.data import discover
+
+    placeholder = tmp_path / "in" / "imageNotFound.gif"
+    placeholder.parent.mkdir()
+    Image.new("RGB", (20, 10), (250, 250, 250)).save(placeholder)
+    data = placeholder.read_bytes()
+    monkeypatch.setitem(discover._PLACEHOLDERS, len(data), {hashlib.sha256(data).hexdigest(): "placeholder image (test)"})
+    empty = tmp_path / "in" / "empty.jpg"
+    empty.write_bytes(b"")
+    broken = write_bad_image(tmp_path / "in" / "broken.png")
+    ants = splits_data / "test" / "ants" / "ants_000.png"
+    bees = splits_data / "test" / "bees" / "bees_000.png"
+    inputs = [ants, placeholder, bees, empty, broken, ants]
+    code, out, err = call(["predict", linear_run, *inputs, "--json", "--cache-dir", cache, "--no-progress"])
+    assert code == 0, err
+    records = [json.loads(line) for line in out.strip().splitlines()]
+    assert [r["path"] for r in records] == [str(p) for p in inputs]
+    assert [r.get("pred") for r in records] == ["ants", None, "bees", None, None, "ants"]
+    assert records[1]["error"] == "placeholder image (test)" and records[3]["error"] == "empty file (0 bytes)"
+    assert "decoded" in records[4]["error"] or "image" in records[4]["error"]
+    # a folder: the same rule, sorted
+    code, out, err = call(["predict", linear_run, ants, placeholder.parent, "--json", "--cache-dir", cache, "--no-progress"])
+    records = [json.loads(line) for line in out.strip().splitlines()]
+    assert code == 0 and [Path(r["path"]).name for r in records] == ["ants_000.png", "broken.png", "empty.jpg",
+                                                                    "imageNotFound.gif"]
+    assert [("pred" in r) for r in records] == [True, False, False, False]
+    # nothing classifiable: exit 3, one line
+    code, out, err = call(["predict", linear_run, placeholder.parent, "--cache-dir", cache, "--no-progress"])
+    assert code == 3 and len(err.strip().splitlines()) == 1 and "none of the 3 input(s) could be classified" in err
+
+
+def test_predict_skips_the_shared_placeholder(linear_run, shared_train, cache):
+    placeholder = shared_train / "ants" / "imageNotFound.gif"
+    if not placeholder.exists():
+        pytest.skip(f"{placeholder} is absent")
+    code, out, err = call(["predict", linear_run, placeholder, "--cache-dir", cache, "--no-progress"])
+    assert code == 3 and "placeholder image" in err
 
 
 def test_predict_missing_input_is_a_data_error(linear_run, tmp_path, cache):

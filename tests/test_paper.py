@@ -3,20 +3,14 @@ the command line, and the data sets that must be downloaded (offline messages, C
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-import pickle
-import tarfile
-import threading
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers import call_cli
+from helpers import call_cli, serve_tiny_cifar
 from qtransfer.errors import CheckpointError, DownloadError, UsageError
 from qtransfer.paper.common import PaperResults, PaperRow, Series, check_seeds
 from qtransfer.photonic.paper import QC, QQ, qc_amplitudes
@@ -179,57 +173,11 @@ def test_cli_paper_rejects_bad_seeds(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ CIFAR
-def _pickle(obj) -> bytes:
-    return pickle.dumps(obj, protocol=2)
-
-
-def _tiny_cifar(per_batch: dict[int, int]) -> tuple[bytes, dict[str, bytes]]:
-    """A CIFAR-10 archive in the real format: ``per_batch[label]`` random images of each label per batch."""
-    rng = np.random.RandomState(0)
-    labels = [lab for lab, n in per_batch.items() for _ in range(n)]
-    files = {}
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        data = rng.randint(0, 256, size=(len(labels), 3072), dtype=np.uint8)
-        files[name] = _pickle({"batch_label": name, "labels": list(labels), "data": data})
-    files["batches.meta"] = _pickle({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
-                                                     "horse", "ship", "truck"]})
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, blob in files.items():
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            info.size = len(blob)
-            tar.addfile(info, io.BytesIO(blob))
-    return buf.getvalue(), files
-
-
 @pytest.fixture
 def cifar_server(monkeypatch):
     """A local HTTP server serving a tiny CIFAR-10 archive; torchvision's URL and md5s point at it."""
-    from torchvision.datasets import CIFAR10
-
-    archive, files = _tiny_cifar({3: 2, 5: 2, 0: 1})  # 2 cats, 2 dogs, 1 plane per batch
-    md5 = {name: hashlib.md5(blob).hexdigest() for name, blob in files.items()}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(archive)))
-            self.end_headers()
-            self.wfile.write(archive)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    monkeypatch.setattr(CIFAR10, "url", f"http://127.0.0.1:{httpd.server_address[1]}/cifar-10-python.tar.gz")
-    monkeypatch.setattr(CIFAR10, "tgz_md5", hashlib.md5(archive).hexdigest())
-    monkeypatch.setattr(CIFAR10, "train_list", [[f"data_batch_{i}", md5[f"data_batch_{i}"]] for i in range(1, 6)])
-    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", md5["test_batch"]]])
-    monkeypatch.setattr(CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names", "md5": md5["batches.meta"]})
-    yield
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_tiny_cifar(monkeypatch.setattr):
+        yield
 
 
 def test_cifar_pair_downloads_checks_and_trains_end_to_end(tmp_path, cifar_server):

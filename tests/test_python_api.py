@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, make_image_folder
+from helpers import REPO, make_image_folder, one_torch_thread  # noqa: F401 (a fixture)
 
 
 def test_import_qtransfer_loads_no_torch():
@@ -78,3 +78,34 @@ def test_the_worked_example_runs_as_written(shared_train, mobilenet_weights, tmp
     assert accuracy >= 0.85, result.stdout
     assert sum(line.split()[0] in ("ants", "bees") for line in lines[2:5]) == 3
     assert "vs quantum" in result.stdout and (work / "runs" / "api-compare" / "results.json").is_file()
+
+
+def test_the_extract_features_doctest_of_docs_python_api(one_torch_thread):
+    import doctest
+
+    result = doctest.testfile(str(REPO / "docs" / "python-api.md"), module_relative=False, verbose=False,
+                              optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 10 and result.failed == 0
+
+
+def test_extract_features_equals_what_train_used(tmp_path, one_torch_thread):
+    import torch
+
+    import qtransfer
+    from qtransfer.pipeline import prepare_features
+
+    data = make_image_folder(tmp_path / "data", n_per_class=5)
+    settings = dict(backbone="resnet18", weights="none", cache_dir=tmp_path / "cache", progress=False)
+    fs = qtransfer.extract_features(data, **settings)
+    assert isinstance(fs, qtransfer.ExtractedFeatures) and fs.n_computed == 10 and len(fs) == 10
+    again = qtransfer.extract_features(data, **settings)
+    assert again.n_cached == 10 and torch.equal(again.features, fs.features)
+    trained = prepare_features(qtransfer.TrainConfig(data=str(data), backbone="resnet18", weights="none"),
+                               cache_dir=tmp_path / "cache", progress=False)
+    assert trained.n_cached == 10 and trained.n_computed == 0
+    row = {p: i for i, p in enumerate(fs.paths)}
+    for split in trained.splits.values():
+        index = [row[p] for p in split.paths]
+        assert torch.equal(split.x, fs.features[index]) and torch.equal(split.y, fs.labels[index])
+    x, y = fs.to_numpy()
+    assert x.shape == (10, 512) and x.dtype == "float32" and y.tolist() == [0] * 5 + [1] * 5

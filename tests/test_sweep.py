@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import signal
 import subprocess
@@ -38,12 +39,15 @@ def test_grid_is_the_cross_product_times_the_seeds():
     spec = SweepSpec.from_dict({"seeds": 3, "base": {"seed": 5, "epochs": 4},
                                 "grid": {"head": ["quantum", "linear"], "depth": [2, 4, 6]}})
     trials = spec.trials()
-    assert len(trials) == 2 * 3 * 3
+    assert len(trials) == 3 * 3 + 3  # linear ignores depth: trained once per seed, not once per depth
     assert [(t.config.head, t.config.depth, t.config.seed) for t in trials[:4]] == [
         ("quantum", 2, 5), ("quantum", 2, 6), ("quantum", 2, 7), ("quantum", 4, 5)]
     assert all(t.config.epochs == 4 and t.split_seed == 5 for t in trials)  # the split never follows the seed
     assert trials[0].point == (("head", "quantum"), ("depth", 2))
     assert len({t.id for t in trials}) == len(trials)
+    linear = [t for t in trials if t.config.head == "linear"]
+    assert [t.point for t in linear] == [(("head", "linear"),)] * 3
+    assert {t.config.depth for t in linear} == {2}  # the first value: what it is does not change linear's training
 
 
 def test_seed_list_and_trial_ids_are_digests_of_the_resolved_settings():
@@ -95,12 +99,13 @@ def serial(tmp_path_factory):
 
 def test_outputs_of_a_sweep(serial):
     out, results = serial
-    assert len(results.trials) == 8 and all(t.ok for t in results.trials)
+    assert len(results.trials) == 6 and all(t.ok for t in results.trials)  # linear: once, not once per depth
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [line["trial_id"] for line in lines] == [t.trial_id for t in results.trials]
     for line, record in zip(lines, results.trials):
         assert TrialRecord.from_json(line) == record == TrialRecord.load(out / "trials" / f"{record.trial_id}.json")
-        assert line["settings"]["seed"] in (0, 1) and line["point"]["depth"] in (1, 2)
+        assert line["settings"]["seed"] in (0, 1) and line["point"].get("depth", 1) in (1, 2)
+        assert len(line["predicted"]) == len(line["correct"]) and line["history"][0]["epoch"] == 1
         assert line["accuracy"] == pytest.approx(sum(line["correct"]) / len(line["correct"]), abs=1e-12)
         assert line["seconds"] >= line["train_seconds"] > 0
     assert SweepResults.load(out / "sweep.json") == results
@@ -109,6 +114,49 @@ def test_outputs_of_a_sweep(serial):
     page = (out / "report.html").read_text()
     assert "qtransfer sweep" in page and "data:image/png" in page and "with its 95% Student-t interval" in page
     assert (out / "figures" / "sweep.png").is_file()
+
+
+def test_a_head_that_ignores_the_setting_is_one_level_not_a_curve(serial):
+    from qtransfer.report.figures import sweep_figure
+    from qtransfer.sweeps.summary import conclusion, summarize
+
+    out, results = serial
+    points = summarize(results, n_boot=200)
+    assert [p.point for p in points] == [(("depth", 1),), (("depth", 2),)]
+    linear = [p.heads["linear"] for p in points]
+    assert linear[0] == linear[1] and linear[0].ignores == ("depth",) and len(linear[0].accuracies) == 2
+    assert all(len(p.comparisons) == 1 for p in points)  # linear vs quantum at each depth, on the same linear trials
+    summary = (out / "summary.md").read_text()
+    assert "| any | linear |" in summary and summary.count("| linear |") == 1
+    assert "linear ignores depth: it was trained once per seed" in summary
+    ax = sweep_figure(points, ["depth"], ["quantum", "linear"]).axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert "linear (ignores depth: trained once)" in labels
+    assert not any(c.get_label() == "linear" for c in ax.containers)  # no error-bar curve for linear
+    sentence = conclusion(points, ["depth"])
+    assert sentence.startswith("In plain words: the highest mean accuracy is ") and sentence.endswith(".")
+    assert summary.splitlines()[0] == sentence
+    page = (out / "report.html").read_text()
+    assert page.index(html.escape(sentence)) < page.index("Accuracy across the grid")
+    assert "drawn as one level (dashed)" in page
+
+
+def test_sweep_conclusion_names_the_significant_comparisons():
+    from qtransfer.stats import compare_heads
+    from qtransfer.sweeps.summary import HeadSummary, PointSummary, conclusion
+
+    right, wrong = [[1] * 40] * 3, [[1] * 10 + [0] * 30] * 3
+    comparisons = tuple(compare_heads({"quantum": right, "linear": wrong}, reference="quantum", n_boot=500))
+    h = HeadSummary((0, 1, 2), (1.0,) * 3, 1.0, 0.0, 1.0, 1.0, 0.1, 10, 0)
+    g = HeadSummary((0, 1, 2), (0.25,) * 3, 0.25, 0.0, 0.25, 0.25, 0.1, 10, 0, ("depth",))
+    points = [PointSummary((("depth", d),), {"quantum": h, "linear": g}, "quantum", comparisons, 40) for d in (2, 4)]
+    assert conclusion(points, ["depth"]) == (
+        "In plain words: the highest mean accuracy is 100.0% (quantum at depth=2); 2 of 2 paired comparisons with "
+        "quantum are significant (linear -75.0 points at depth=2, linear -75.0 points at depth=4).")
+    level = HeadSummary((0, 1, 2), (1.0,) * 3, 1.0, 0.0, 1.0, 1.0, 0.1, 10, 0, ("depth",))  # the best ignores depth
+    best = [PointSummary(p.point, {"quantum": g, "linear": level}, "quantum", (), 40) for p in points]
+    assert conclusion(best, ["depth"]).startswith(
+        "In plain words: the highest mean accuracy is 100.0% (linear, which ignores depth)")
 
 
 def test_seeds_never_change_the_split_so_results_are_paired(serial, tmp_path_factory):
@@ -121,7 +169,7 @@ def test_seeds_never_change_the_split_so_results_are_paired(serial, tmp_path_fac
     compared = run_compare(config, heads=["quantum", "linear"], n_seeds=2, out_dir=tmp_path_factory.mktemp("cmp"),
                            cache_dir=session_cache(tmp_path_factory), progress=False, report=False)
     for head in ("quantum", "linear"):
-        mine = [t.correct for t in results.trials if t.point == {"head": head, "depth": 1}]
+        mine = [t.correct for t in results.trials if t.settings["head"] == head and t.point.get("depth", 1) == 1]
         assert tuple(mine) == compared.heads[head].correct
     assert len({len(t.correct) for t in results.trials}) == 1
 
@@ -152,7 +200,7 @@ def test_a_trial_that_raises_is_reported_and_the_rest_finish(tmp_path_factory, t
     failed = [t for t in results.trials if not t.ok]
     assert [(t.point["head"], t.point["backend"]) for t in failed] == [("quantum", "pennylane:no.such.device")] * 2
     assert all(t.attempts == 2 and "no.such.device" in t.error and t.correct == () for t in failed)
-    assert sum(t.ok for t in results.trials) == 6
+    assert sum(t.ok for t in results.trials) == 4  # linear ignores the backend: 2 trials, not 4
     err = capsys.readouterr().err
     assert err.count("failed after 2 attempts") == 2
     assert sorted(p.name for p in (tmp_path / "trials").glob("*.failed.json")) == sorted(
@@ -199,7 +247,7 @@ def test_python_api_runs_a_sweep_from_a_dict(tmp_path_factory, tmp_path):
                               weights="none", epochs=1, workers=1, cache_dir=session_cache(tmp_path_factory),
                               progress=False, report=False)
     assert isinstance(results, qtransfer.SweepResults)
-    assert [(t.settings["depth"], t.settings["seed"], t.ok) for t in results.trials] == [(1, 4, True), (2, 4, True)]
+    assert [(t.point, t.settings["seed"], t.ok) for t in results.trials] == [({"head": "linear"}, 4, True)]
 
 
 class _FlakyExecutor:
@@ -259,7 +307,7 @@ def test_compare_is_resumable_too(tmp_path_factory, tmp_path):
 
 # --------------------------------------------------------------------------- killed mid-way, then resumed
 def _slow_sweep_file(tmp_path: Path, data: Path) -> Path:
-    """12 trials of about 0.15 s each on one core: slow enough to be killed between trials."""
+    """9 trials (linear ignores depth) of about 0.15 s each on one core: slow enough to be killed between trials."""
     path = tmp_path / "slow.toml"
     path.write_text(f'seeds = 3\n[base]\ndata = "{data}"\nweights = "none"\nn_qubits = 2\nepochs = 300\n'
                     f'batch_size = 1\nlr = 0.001\n[grid]\nhead = ["quantum", "linear"]\ndepth = [1, 2]\n')
@@ -284,7 +332,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_sweep(tmp_path_factory, tm
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     finished = {p.name: p.read_bytes() for p in (out / "trials").glob("*.json")}
-    assert 3 <= len(finished) < 12, f"killed after {len(finished)} of 12 trials: the test needs slower trials"
+    assert 3 <= len(finished) < 9, f"killed after {len(finished)} of 9 trials: the test needs slower trials"
 
     rerun = subprocess.run(_sweep_cli(path, out, cache, "--workers", "2"), env=cli_env(cache), cwd=REPO,
                            capture_output=True, text=True, timeout=300)
@@ -292,7 +340,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_sweep(tmp_path_factory, tm
     for name, content in finished.items():  # not run again
         assert (out / "trials" / name).read_bytes() == content
     resumed = SweepResults.load(out / "sweep.json")
-    assert len((out / "results.jsonl").read_text().splitlines()) == 12
+    assert len((out / "results.jsonl").read_text().splitlines()) == 9
 
     whole = subprocess.run(_sweep_cli(path, tmp_path / "whole", cache, "--workers", "1"), env=cli_env(cache),
                            cwd=REPO, capture_output=True, text=True, timeout=300)

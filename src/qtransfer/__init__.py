@@ -3,7 +3,7 @@
 ``import qtransfer`` is cheap: torch, torchvision, matplotlib and PennyLane load only when
 something that needs them is used. The Python API (:mod:`qtransfer.api`):
 
-* :func:`train`, :func:`evaluate`, :func:`predict`, :func:`compare`, :func:`sweep`, :func:`load_run`;
+* :func:`train`, :func:`extract_features`, :func:`evaluate`, :func:`predict`, :func:`compare`, :func:`sweep`, :func:`load_run`;
 * :class:`TrainConfig` (the published defaults), the typed results :class:`RunMetrics`,
   :class:`Evaluation`, :class:`CompareResults`, :class:`SweepResults`;
 * the parts: :class:`QuantumLayer`, :class:`DressedQuantumHead`, :func:`build_head`,
@@ -23,9 +23,9 @@ from qtransfer._lazy import lazy_getattr
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "train": "api", "evaluate": "api", "predict": "api", "compare": "api", "sweep": "api", "load_run": "api",
+    "train": "api", "extract_features": "api", "evaluate": "api", "predict": "api", "compare": "api", "sweep": "api", "load_run": "api",
     "run_paper": "api",
-    "TrainConfig": "config", "TrainedModel": "model",
+    "TrainConfig": "config", "TrainedModel": "model", "ExtractedFeatures": "pipeline",
     "RunMetrics": "results", "Evaluation": "results", "CompareResults": "results", "SweepResults": "results",
     "QuantumLayer": "quantum.layer", "CircuitSpec": "quantum.circuit",
     "DressedQuantumHead": "heads.dressed", "build_head": "heads", "HEADS": "heads.registry",

@@ -3,6 +3,7 @@
 ``import qtransfer`` exposes these lazily (nothing heavy is imported until one is called):
 
 * :func:`train` -- train a head, write a run directory, return its :class:`~qtransfer.results.RunMetrics`;
+* :func:`extract_features` -- the cached backbone features ``train`` uses, for a model of your own;
 * :func:`evaluate` / :func:`predict` -- a trained run on labelled / unlabelled images;
 * :func:`compare` -- several heads over several seeds with paired tests (:class:`~qtransfer.results.CompareResults`);
 * :func:`sweep` -- a grid of settings x seeds on a process pool or Ray, resumable (:class:`~qtransfer.results.SweepResults`);
@@ -28,13 +29,15 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from qtransfer.config import TrainConfig
 from qtransfer.errors import UsageError
+from qtransfer.outdir import check_cache_writable, writing_to
 
 if TYPE_CHECKING:  # pragma: no cover
     from qtransfer.paper.common import PaperResults
+    from qtransfer.pipeline import ExtractedFeatures
     from qtransfer.results import CompareResults, Evaluation, RunMetrics, SweepResults
     from qtransfer.sweeps import SweepSpec
 
-__all__ = ["train", "evaluate", "predict", "compare", "sweep", "load_run", "resolve_config", "run_paper"]
+__all__ = ["train", "extract_features", "evaluate", "predict", "compare", "sweep", "load_run", "resolve_config", "run_paper"]
 
 PathLike = str | os.PathLike
 
@@ -50,10 +53,13 @@ def resolve_config(data: PathLike | None = None, config: TrainConfig | None = No
         5
         >>> resolve_config(epochs=5, qubits=2).n_qubits
         2
+        >>> resolve_config(weights=Path("w.pth")).weights     # paths may be given as Path objects
+        'w.pth'
     """
     values = (config or TrainConfig()).to_dict()
     if data is not None:
         values["data"] = os.fspath(data)
+    settings = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in settings.items()}  # features=Path(...)
     return TrainConfig.from_dict({**values, **settings}, source="settings")
 
 
@@ -73,12 +79,35 @@ def train(data: PathLike | None = None, *, out: PathLike, config: TrainConfig | 
     if resume:
         if data is not None or config is not None or settings:
             raise UsageError(f"resume continues {out} with its saved configuration; give no data, config or settings")
-        config = load_run_config(Path(out))
     else:
         if "head" in settings and not isinstance(settings["head"], str):
             settings["head"] = _register_python_head(settings["head"])
         config = resolve_config(data, config, **settings)
-    return train_run(config, out, cache_dir=cache_dir, resume=resume, progress=progress, report=report)
+    with writing_to(out, cache_dir=cache_dir, flag="--resume" if resume else "--out"):
+        if resume:
+            from qtransfer.manifest import verify_run_files
+
+            verify_run_files(out, ("config.json", "state.pt"), notice=False)  # an unfinished run has no manifest
+            config = load_run_config(Path(out))
+        return train_run(config, out, cache_dir=cache_dir, resume=resume, progress=progress, report=report)
+
+
+def extract_features(data: PathLike | None = None, *, backbone: str = "resnet18", weights: str | None = "DEFAULT",
+                     transform: str | None = None, augment: int = 0, augment_seed: int = 0,
+                     cache_dir: PathLike | None = None, device: str = "cpu", progress: bool = True,
+                     strict: bool = False) -> "ExtractedFeatures":
+    """The frozen backbone's features of every usable image of ``data`` (a folder, as ``train``'s ``data``),
+    from the same cache entries ``train`` reads and writes; returns an
+    :class:`~qtransfer.pipeline.ExtractedFeatures` (``.features``, ``.labels``, ``.classes``, ``.paths``,
+    ``.splits``, ``.to_numpy()``). ``docs/python-api.md`` fits scikit-learn on them.
+    ``augment=K`` adds ``.views``: K seeded augmented views of each image (``augment_seed``), those
+    ``train --augment K`` trains on.
+    """
+    from qtransfer.pipeline import extract_data_features
+
+    config = resolve_config(data, None, backbone=backbone, weights=weights, transform=transform, device=device,
+                            strict=strict, augment=augment, augment_seed=augment_seed)
+    return extract_data_features(config, cache_dir=cache_dir, progress=progress)
 
 
 def _register_python_head(head: Any) -> str:
@@ -114,24 +143,34 @@ def _register_python_head(head: Any) -> str:
     return name
 
 
-def evaluate(run_dir: PathLike, data: PathLike, *, split: str | None = None, cache_dir: PathLike | None = None,
+def evaluate(run_dir: PathLike, data: PathLike | None = None, *, features: PathLike | None = None,
+             split: str | None = None, cache_dir: PathLike | None = None,
              weights: str | None = None, device: str | None = None, progress: bool = True,
              noise: str | None = None, shots: int | None = None) -> "Evaluation":
-    """Accuracy, loss, per-class accuracy and confusion matrix of a trained run on a labelled folder;
+    """Accuracy, loss, per-class accuracy and confusion matrix of a trained run on a labelled folder, or on the
+    labelled rows of a ``features`` file (for a run trained on precomputed features);
     ``noise``/``shots`` run its circuit under another noise model or shot count than it was trained with."""
     from qtransfer.pipeline import evaluate_run
 
-    return evaluate_run(run_dir, data, split=split, cache_dir=cache_dir, weights=weights, device=device,
+    if (data is None) == (features is None):
+        raise UsageError("evaluate needs a data folder or a features file (one of them)")
+    if features is None:
+        check_cache_writable(cache_dir)
+    return evaluate_run(run_dir, data, features=features, split=split, cache_dir=cache_dir, weights=weights, device=device,
                         progress=progress, noise=noise, shots=shots)
 
 
-def predict(run_dir: PathLike, images: PathLike | Sequence[PathLike], *, cache_dir: PathLike | None = None,
-            weights: str | None = None, device: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
-    """Class and probability of each image (folders are searched recursively)."""
+def predict(run_dir: PathLike, images: PathLike | Sequence[PathLike] = (), *, features: PathLike | None = None,
+            cache_dir: PathLike | None = None, weights: str | None = None, device: str | None = None,
+            progress: bool = True) -> list[dict[str, Any]]:
+    """Class and probability of each image (folders are searched recursively), or of each row of a
+    ``features`` file (for a run trained on precomputed features; its names stand in ``path``)."""
     from qtransfer.pipeline import predict_paths
 
     inputs = [images] if isinstance(images, (str, os.PathLike)) else list(images)
-    return predict_paths(run_dir, inputs, cache_dir=cache_dir, weights=weights, device=device, progress=progress)
+    if features is None:
+        check_cache_writable(cache_dir)
+    return predict_paths(run_dir, inputs, features=features, cache_dir=cache_dir, weights=weights, device=device, progress=progress)
 
 
 def compare(data: PathLike | None = None, *, out: PathLike, heads: Sequence[str] = ("quantum", "linear", "classical", "product"),
@@ -140,8 +179,10 @@ def compare(data: PathLike | None = None, *, out: PathLike, heads: Sequence[str]
     """Train every head for every seed on the same split and features, test them against ``quantum``."""
     from qtransfer.compare import run_compare
 
-    return run_compare(resolve_config(data, config, **settings), heads=list(heads), n_seeds=seeds, out_dir=Path(out),
-                       cache_dir=cache_dir, progress=progress, report=report)
+    config = resolve_config(data, config, **settings)
+    with writing_to(out, cache_dir=cache_dir):
+        return run_compare(config, heads=list(heads), n_seeds=seeds, out_dir=Path(out), cache_dir=cache_dir,
+                           progress=progress, report=report)
 
 
 def sweep(sweep: "PathLike | SweepSpec | dict[str, Any]", *, out: PathLike, workers: int | None = None,
@@ -168,10 +209,11 @@ def sweep(sweep: "PathLike | SweepSpec | dict[str, Any]", *, out: PathLike, work
         spec = load_sweep_file(sweep)
     if settings:
         spec = spec.with_overrides(settings)
-    return run_sweep(spec, out, workers=workers, ray=ray, cache_dir=cache_dir, progress=progress, report=report)
+    with writing_to(out, cache_dir=cache_dir):
+        return run_sweep(spec, out, workers=workers, ray=ray, cache_dir=cache_dir, progress=progress, report=report)
 
 
-def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: PathLike = "paper",
+def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 10, out: PathLike,
               cache_dir: PathLike | None = None, progress: bool = True, report: bool = True,
               command: str = "", **options: Any) -> "PaperResults":
     """Reproduce the paper's experiments (``"spirals"``, ``"qc"``, ``"qq"``, ``"cq"``, ``"cifar"``, ``"qpu"``
@@ -192,8 +234,9 @@ def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: 
     """
     from qtransfer.paper import runner
 
-    return runner.run_paper(experiments, seeds=seeds, out=out, cache_dir=cache_dir, progress=progress, report=report,
-                            command=command, options=options)
+    with writing_to(out, cache_dir=cache_dir):
+        return runner.run_paper(experiments, seeds=seeds, out=out, cache_dir=cache_dir, progress=progress,
+                                report=report, command=command, options=options)
 
 
 def load_run(run_dir: PathLike, *, device: str = "cpu", weights: str | None = None):

@@ -1,7 +1,9 @@
 """Crash-safe file writes: write a temporary file beside the target, fsync, rename.
 
 A reader (or a resumed run) sees either the old file or the complete new one,
-never a half-written file, even if the process is killed mid-write. Ctrl-C during a
+never a half-written file, even if the process is killed mid-write. The file gets the
+mode a plain ``open(path, "w")`` would give it (``0o666`` less the umask: 0644 under 022),
+not the 0600 of the temporary file it starts as. Ctrl-C during a
 write (in the main thread) is held until the write is complete, then raised: an
 interrupted run keeps the file it was writing, and the interrupt is not turned into a
 writer's error (torch.save's zip writer fails in its cleanup when interrupted).
@@ -18,8 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, IO, Iterator
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "interrupts_deferred",
-           "is_temporary", "remove_temporaries"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "file_mode",
+           "interrupts_deferred", "is_temporary", "remove_temporaries"]
 
 
 _TMP_SUFFIX = ".tmp"
@@ -85,9 +87,27 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any], *, 
         return _write_and_rename(path, write, durable)
 
 
+def file_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file: ``0o666`` less this process's umask.
+
+    Read from ``/proc/self/status`` (Linux); elsewhere by setting and restoring the umask.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        pass
+    mask = os.umask(0o22)  # pragma: no cover
+    os.umask(mask)  # pragma: no cover
+    return 0o666 & ~mask  # pragma: no cover
+
+
 def _write_and_rename(path: Path, write: Callable[[IO[bytes]], Any], durable: bool = True) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
     try:
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600 files; the result is readable as the umask says
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from qtransfer import __version__
-from qtransfer.errors import EXIT_CODES, QTransferError, UsageError
+from qtransfer.errors import EXIT_BROKEN_PIPE, EXIT_CODES, QTransferError, UsageError
 
 __all__ = ["main", "build_parser", "run"]
 
@@ -31,11 +31,24 @@ _TRAIN_EXAMPLES = """examples:
 _TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--data", "data", str, "'hymenoptera' (the published data set: cache, else download), a folder of class folders "
      "(a stratified val split is drawn from it), or a root with train/ and optional val/ and test/"),
-    ("--backbone", "backbone", str, "frozen feature extractor (see `qtransfer backbones`)"),
+    ("--features", "features", str, "precomputed features instead of images (no backbone runs): .npz/.npy (arrays "
+     "features, labels, optional names and split), .csv or .parquet (a label column, optional name and split columns, "
+     "every other column a numeric feature)"),
+    ("--label-column", "label_column", str, "--features .csv/.parquet: the column of labels"),
+    ("--name-column", "name_column", str, "--features .csv/.parquet: the optional column of row names"),
+    ("--split-column", "split_column", str, "--features .csv/.parquet: the optional column of train/val/test "
+     "(without it a val split is drawn as for --data)"),
+    ("--backbone", "backbone", str, "frozen feature extractor (see `qtransfer backbones`), or timm:NAME for any timm "
+     "model (pip install 'qtransfer[timm]'; --weights FILE, none, DEFAULT or a pretrained tag from the local cache)"),
     ("--weights", "weights", str, "backbone weights: a torchvision name (DEFAULT, IMAGENET1K_V1, ...), a local .pth "
      "state-dict file, or none (random)"),
     ("--transform", "transform", str, "image preprocessing: 'weights' (the weights' own) or 'published' "
      "(Resize 256, CenterCrop 224, ImageNet normalisation); default: the weights' own for named weights, published otherwise"),
+    ("--augment", "augment", int, "K: train on K seeded augmented views of each training image (the paper notebooks' "
+     "commented-out RandomResizedCrop(224) + RandomHorizontalFlip, then the preprocessing), epoch e on view "
+     "(e-1) mod K, each view extracted once and cached; validation and test stay centre crops; 0: centre crops "
+     "only, as the published runs"),
+    ("--augment-seed", "augment_seed", int, "seed of the augmented views (part of their cache key)"),
     ("--head", "head", str, "the head to train: {heads}"),
     ("--qubits", "n_qubits", int, "number of qubits"),
     ("--depth", "depth", int, "variational layers"),
@@ -143,8 +156,10 @@ def _add_inference_parsers(sub) -> None:
                         description="Accuracy, loss, per-class accuracy and confusion matrix of RUN_DIR's model on DIR.",
                         epilog=_EXIT_TEXT, formatter_class=fmt)
     ev.add_argument("run_dir", metavar="RUN_DIR")
-    ev.add_argument("--data", required=True, metavar="DIR",
+    ev.add_argument("--data", metavar="DIR",
                     help="a folder of class folders (all images used), or a root with train/val/test folders")
+    ev.add_argument("--features", metavar="FILE", help="labelled precomputed features (for a run trained with "
+                    "--features; same formats and column names), instead of --data")
     ev.add_argument("--split", choices=("train", "val", "test"),
                     help="which split of a root with split folders (default: test, else val, else train)")
     ev.add_argument("--noise", help="run the trained circuit under this noise model instead of the one it was trained "
@@ -156,7 +171,9 @@ def _add_inference_parsers(sub) -> None:
                         description="Print the predicted class and its probability for each image.",
                         epilog=_EXIT_TEXT, formatter_class=fmt)
     pr.add_argument("run_dir", metavar="RUN_DIR")
-    pr.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files or folders (searched recursively)")
+    pr.add_argument("inputs", nargs="*", metavar="IMAGE_OR_DIR", help="image files or folders (searched recursively)")
+    pr.add_argument("--features", metavar="FILE", help="precomputed features to classify instead of images (for a "
+                    "run trained with --features; labels not needed)")
     _add_inference_flags(pr, "print JSON lines instead of a table")
 
 
@@ -216,10 +233,11 @@ def _add_sweep_parser(sub, defaults: dict[str, Any]) -> None:
 
 def _add_tool_parsers(sub) -> None:
     fmt = _FMT
-    rep = sub.add_parser("report", help="write report.html for a run or compare directory",
-                         description="Write a self-contained report.html (figures embedded) into the directory.",
+    rep = sub.add_parser("report", help="write report.html for a run, compare, sweep or paper directory",
+                         description="Write a self-contained report.html (figures embedded) into the directory that "
+                         "train, compare, sweep or paper wrote.",
                          epilog=_EXIT_TEXT, formatter_class=fmt)
-    rep.add_argument("directory", metavar="RUN_DIR_OR_COMPARE_DIR")
+    rep.add_argument("directory", metavar="DIR")
 
     cache = sub.add_parser("cache", help="list or clear the feature cache",
                            description="Inspect or empty the on-disk cache of backbone features.", formatter_class=fmt)
@@ -248,14 +266,17 @@ def _add_paper_parser(sub) -> None:
         "with shots, and with its ⟨Z⟩ calibrated per qubit) and trains it noise-aware on one.",
         epilog=_EXIT_TEXT, formatter_class=_FMT)
     paper.add_argument("experiment", choices=(*EXPERIMENTS, "all"), help="which experiment")
-    paper.add_argument("--seeds", type=int, default=5, help="number of seeds (default: %(default)s)")
-    paper.add_argument("--out", default="paper", metavar="DIR", help="output directory (default: %(default)s)")
+    paper.add_argument("--seeds", type=int, default=10,
+                       help="number of seeds (default: %(default)s; with fewer than 3 the 95%% intervals say almost nothing)")
+    paper.add_argument("--out", required=True, metavar="DIR", help="output directory (e.g. runs/paper)")
     paper.add_argument("--json", action="store_true", help="print results.json instead of the table")
     ants = paper.add_argument_group("cq and qpu (ants vs bees)")
     ants.add_argument("--data", help="data folder instead of the published Hymenoptera download (a root with "
                       "train/ and val/, or a folder of class folders, split 80/20)")
     ants.add_argument("--backbone", help="backbone instead of ResNet18 (qtransfer backbones lists them)")
     ants.add_argument("--weights", help="the backbone's weights file (or 'none')")
+    ants.add_argument("--augment", type=int, help="cq: K augmented views per training image (the notebooks' "
+                      "commented-out RandomResizedCrop + RandomHorizontalFlip); default 0, as the published runs")
     qpu = paper.add_argument_group("qpu")
     qpu.add_argument("--devices", help="calibrated devices, comma-separated (default: "
                      "fake_yorktown,fake_manila,fake_belem,fake_lima; any fake_* name that train --noise accepts)")
@@ -284,6 +305,8 @@ def _train_config(args: argparse.Namespace, *, exclude: Sequence[str] = ()):
     data = values.get("data")
     if isinstance(data, str) and data != "hymenoptera":
         values["data"] = str(Path(data).expanduser().resolve())
+    if isinstance(values.get("features"), str):
+        values["features"] = str(Path(values["features"]).expanduser().resolve())
     return TrainConfig.from_dict(values, source=args.config or "command line")
 
 
@@ -314,7 +337,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from qtransfer import api
 
-    ev = api.evaluate(args.run_dir, args.data, split=args.split, cache_dir=args.cache_dir, weights=args.weights,
+    if (args.data is None) == (args.features is None):
+        raise UsageError("evaluate needs --data DIR or --features FILE (one of them)")
+    ev = api.evaluate(args.run_dir, args.data, features=args.features, split=args.split, cache_dir=args.cache_dir, weights=args.weights,
                       device=args.device, progress=not args.no_progress, noise=args.noise, shots=args.shots)
     if args.json:
         print(json.dumps(ev.to_json()))
@@ -327,9 +352,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"{ev.data} ({ev.split}): accuracy {m.accuracy:.4f}, loss {m.loss:.4f}, {m.n_images} images{device}")
     for name, acc in m.per_class_accuracy.items():
         print(f"  {name:<20} {'-' if acc is None else f'{acc:.4f}'}")
-    print("confusion matrix (rows: true, columns: predicted):")
-    for row in m.confusion_matrix:
-        print("  " + " ".join(f"{v:5d}" for v in row))
+    from qtransfer.report.tables import confusion_text
+
+    print("confusion matrix (rows: true class, columns: predicted class):")
+    print(confusion_text(list(m.per_class_accuracy), m.confusion_matrix))
     for path, reason in ev.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     return 0
@@ -338,7 +364,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from qtransfer import api
 
-    records = api.predict(args.run_dir, args.inputs, cache_dir=args.cache_dir, weights=args.weights,
+    if bool(args.inputs) == (args.features is not None):
+        raise UsageError("predict needs image files or folders, or --features FILE (one of them)")
+    records = api.predict(args.run_dir, args.inputs, features=args.features, cache_dir=args.cache_dir, weights=args.weights,
                             device=args.device, progress=not args.no_progress)
     for r in records:
         if args.json:
@@ -377,8 +405,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from qtransfer.outdir import check_writable
     from qtransfer.report import write_report
 
+    if Path(args.directory).is_dir():
+        check_writable(args.directory, "where report.html goes")
     print(write_report(Path(args.directory)))
     return 0
 
@@ -399,7 +430,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 def _cmd_paper(args: argparse.Namespace) -> int:
     from qtransfer import api
 
-    options = {k: getattr(args, k) for k in ("data", "backbone", "weights", "devices", "shots", "noise_aware")}
+    options = {k: getattr(args, k) for k in ("data", "backbone", "weights", "augment", "devices", "shots", "noise_aware")}
     given = "".join(f" --{k.replace('_', '-')} {v}" for k, v in options.items() if v is not None)
     command = f"qtransfer paper {args.experiment} --seeds {args.seeds}{given}"
     results = api.run_paper(args.experiment, seeds=args.seeds, out=Path(args.out), cache_dir=args.cache_dir,
@@ -419,6 +450,8 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
 
     for name, spec in BACKBONES.items():
         print(f"{name:<20} {spec.num_features:>5} features  DEFAULT={spec.default_weights:<14} {spec.description}")
+    print(f"{'timm:NAME':<20} {'':>5}           any timm model (pip install 'qtransfer[timm]'); "
+          f"preprocessing from its data config")
     return 0
 
 
@@ -431,11 +464,11 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     def us(v: float | None) -> str:
         return "-" if v is None else f"{v:.0f}"
 
+    summaries = {name: device_summary(name) for name in FAKE_DEVICES}  # first: without Qiskit, only the error
     if not args.json:
         print(f"{'device':<16} {'qubits':>6} {'calibration':<11} {'2q gate':>8} {'2q err':>7} {'1q err':>7} "
               f"{'readout':>7} {'T1 us':>6} {'T2 us':>6}")
-    for name in FAKE_DEVICES:
-        d = device_summary(name)
+    for name, d in summaries.items():
         if args.json:
             print(json.dumps(d))
             continue
@@ -489,6 +522,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nqtransfer: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (qtransfer predict ... | head): stop quietly, as Unix tools do
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that what is still buffered does not fail again at exit."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (redirected in-process)
+        pass
 
 
 def run() -> None:
@@ -502,7 +550,13 @@ def run() -> None:
     from qtransfer.collector import freeze_after_first_build
 
     freeze_after_first_build()
-    sys.exit(main())
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        code = EXIT_BROKEN_PIPE
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -76,6 +76,7 @@ def run_compare(config: TrainConfig, *, heads: Sequence[str], n_seeds: int, out_
         n_eval=n_eval, eval_paths=data.eval_paths, seeds=seeds, reference=reference,
         comparisons=tuple(comparisons), config=config.to_dict(), backbone=dict(data.backbone),
         timing={"extract_s": round(data.extract_s, 4), "total_s": round(time.perf_counter() - t_start, 4)},
+        eval_labels=tuple(int(v) for v in data.evaluate[1].tolist()),
     )
     _write_results(results, out_dir, report)
     return results
@@ -94,7 +95,9 @@ def _check_arguments(heads: Sequence[str], n_seeds: int) -> None:
 def _head_results(records: Sequence[TrialRecord]) -> HeadResults:
     """A head's trials (in seed order) as the comparison's per-head results."""
     return HeadResults(records[0].n_params, tuple(r.accuracy for r in records),
-                       tuple(r.train_seconds for r in records), tuple(r.correct for r in records))
+                       tuple(r.train_seconds for r in records), tuple(r.correct for r in records),
+                       tuple(r.predicted for r in records) if all(r.predicted for r in records) else (),
+                       tuple(r.history for r in records) if all(r.history for r in records) else ())
 
 
 def _write_results(results: CompareResults, out_dir: Path, report: bool) -> None:

@@ -32,9 +32,15 @@ class TrainConfig:
     """
 
     data: str = "hymenoptera"
+    features: str | None = None
+    label_column: str = "label"
+    name_column: str = "name"
+    split_column: str = "split"
     backbone: str = "resnet18"
     weights: str | None = "DEFAULT"
     transform: str | None = None
+    augment: int = 0
+    augment_seed: int = 0
     head: str = "quantum"
     n_qubits: int = 4
     depth: int = 6
@@ -59,6 +65,15 @@ class TrainConfig:
         for name in ("n_qubits", "epochs", "batch_size", "step_size"):
             _check_int(name, getattr(self, name), 1)
         _check_int("depth", self.depth, 0)
+        _check_int("augment", self.augment, 0)
+        _check_int("augment_seed", self.augment_seed, 0)
+        if self.augment and self.features is not None:
+            raise UsageError("augment draws views of images; precomputed features (features) have none: leave augment 0")
+        if self.features is not None and self.data != "hymenoptera":
+            raise UsageError(f"give data ({self.data}) or features ({self.features}), not both")
+        for name in ("label_column", "name_column", "split_column"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise UsageError(f"{name} must be a column name, got {getattr(self, name)!r}")
         _check_int("seed", self.seed, 0)
         if self.shots is not None:
             _check_int("shots", self.shots, 1)
@@ -193,6 +208,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         {'epochs': 10, 'backbone': 'mobilenet_v2'}
     """
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not a settings file; give a .toml, .yaml or .json file")
     if not path.is_file():
         raise UsageError(f"config file {path} does not exist")
     text = path.read_text(encoding="utf-8")

@@ -8,6 +8,7 @@ traceback, and exits with its ``exit_code``. Anything else is a bug.
 from __future__ import annotations
 
 __all__ = [
+    "EXIT_BROKEN_PIPE",
     "EXIT_CODES",
     "QTransferError",
     "UsageError",
@@ -63,11 +64,15 @@ class TrainingDivergedError(QTransferError):
 EXIT_CODES = {
     0: "success",
     1: "internal error (a bug: please report the traceback)",
-    2: "usage error: bad option or value",
+    2: "usage error: bad option or value, or an --out or cache folder that cannot be written",
     3: "data error: unusable data folder or image",
     4: "download error: no network, refused archive or checksum mismatch",
     5: "checkpoint error: missing, unsafe or mismatched run directory",
     6: "training diverged: NaN/inf loss (last good checkpoint kept)",
     7: "sweep: some trials failed twice (recorded with their error; rerun to retry them)",
     130: "interrupted (Ctrl-C): state saved, resume with --resume",
+    141: "output closed early (e.g. piped into head): stopped quietly, as a Unix tool stopped by SIGPIPE",
 }
+
+#: the exit code when the reader of stdout went away (128 + SIGPIPE, what a shell shows for Unix tools)
+EXIT_BROKEN_PIPE = 141

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
+from qtransfer.errors import DataError
 from qtransfer.results import SplitMetrics
 from qtransfer.training.loop import infer
 
-__all__ = ["classification_metrics", "evaluate_features", "prediction_records", "extraction_records"]
+__all__ = ["classification_metrics", "evaluate_features", "prediction_records", "input_records"]
 
 
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]) -> SplitMetrics:
@@ -46,11 +47,35 @@ def evaluate_features(head: nn.Module, features: torch.Tensor, labels: torch.Ten
     return classification_metrics(infer(head, features.to(device)), labels.to(device), classes)
 
 
-def extraction_records(head: nn.Module, extraction, paths: Sequence[Path], classes: Sequence[str]) -> list[dict[str, Any]]:
-    """:func:`prediction_records` of the images an :class:`~qtransfer.features.extract.Extraction` of ``paths``
-    could use, then one ``{"path", "error"}`` record per image it could not."""
-    records = prediction_records(head, extraction.features, [paths[i] for i in extraction.ok], classes)
-    return records + [{"path": str(p), "error": reason} for p, reason in extraction.failures]
+def input_records(head: nn.Module, inputs: Sequence[tuple[Path, str | None]], classes: Sequence[str],
+                  extract: Callable[[list[Path]], Any]) -> list[dict[str, Any]]:
+    """One record per input, in input order: :func:`prediction_records`'s for an image that could be
+    classified, ``{"path", "error"}`` for one that could not (its reason from ``inputs``, from
+    :func:`~qtransfer.data.discover.image_inputs`, or from the extraction). ``extract(paths)`` returns
+    an :class:`~qtransfer.features.extract.Extraction` of ``paths``. A :class:`DataError` when none
+    could be classified.
+    """
+    usable = [p for p, reason in inputs if reason is None]
+    predicted: dict[int, dict[str, Any]] = {}
+    failed: dict[int, str] = {}
+    if usable:
+        extraction = extract(usable)
+        records = prediction_records(head, extraction.features, [usable[i] for i in extraction.ok], classes)
+        predicted = dict(zip(extraction.ok, records))
+        reasons = {str(p): r for p, r in extraction.failures}
+        failed = {i: reasons.get(str(p), "not used") for i, p in enumerate(usable) if i not in predicted}
+    out: list[dict[str, Any]] = []
+    k = 0
+    for path, reason in inputs:
+        if reason is None:
+            out.append(predicted[k] if k in predicted else {"path": os.fspath(path), "error": failed[k]})
+            k += 1
+        else:
+            out.append({"path": os.fspath(path), "error": reason})
+    if not predicted:
+        first = out[0]
+        raise DataError(f"none of the {len(out)} input(s) could be classified (e.g. {first['path']}: {first['error']})")
+    return out
 
 
 def prediction_records(head: nn.Module, features: torch.Tensor, paths: Sequence[Path], classes: Sequence[str],

@@ -69,12 +69,13 @@ class TrainedModel(nn.Module):
 
     @torch.no_grad()
     def predict_paths(self, paths: Sequence[str | os.PathLike], *, progress: bool = False) -> list[dict[str, Any]]:
-        """Predicted class and probability of each image file (folders searched recursively); unreadable ones get an ``error``."""
-        from qtransfer.evaluation import extraction_records
+        """Predicted class and probability of each image file (folders searched recursively), in input order;
+        those ``train`` would skip get an ``error`` (:func:`qtransfer.pipeline.predict_paths`)."""
+        from qtransfer.data.discover import image_inputs
+        from qtransfer.evaluation import input_records
         from qtransfer.features.extract import extract_features
-        from qtransfer.pipeline import image_paths
 
-        files = image_paths(paths)
         device = next(self.head.parameters()).device
-        extraction = extract_features(files, self.backbone, cache=None, device=device, progress=progress)
-        return extraction_records(self.head, extraction, files, self.classes)
+        return input_records(self.head, image_inputs(paths), self.classes,
+                             lambda files: extract_features(files, self.backbone, cache=None, device=device,
+                                                            progress=progress))

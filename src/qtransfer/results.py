@@ -205,6 +205,8 @@ class HeadResults:
     accuracies: tuple[float, ...]
     train_seconds: tuple[float, ...]
     correct: tuple[tuple[int, ...], ...]  # (seeds, evaluation images), 1 where the head was right
+    predicted: tuple[tuple[int, ...], ...] = ()  # (seeds, evaluation images), the predicted class index
+    history: tuple[tuple[EpochRecord, ...], ...] = ()  # per seed, per epoch (val_*: the selection split)
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,7 @@ class CompareResults:
     config: dict[str, Any]
     backbone: dict[str, str]
     timing: dict[str, float] = field(default_factory=dict)
+    eval_labels: tuple[int, ...] = ()  # the true class index of each evaluation image (empty in older files)
 
     SCHEMA = "qtransfer-compare-results"
 
@@ -244,6 +247,9 @@ class CompareResults:
             "eval_paths": list(self.eval_paths), "seeds": list(self.seeds), "reference": self.reference,
             "comparisons": [c.to_dict() for c in self.comparisons],
             "config": dict(self.config), "backbone": dict(self.backbone), "timing": dict(self.timing),
+            "eval_labels": list(self.eval_labels),
+            "predicted": {h: [list(row) for row in r.predicted] for h, r in self.heads.items()},
+            "history": {h: [[_strict(e.to_json()) for e in seed] for seed in r.history] for h, r in self.heads.items()},
         }
         if summary_markdown is not None:
             out["summary_markdown"] = summary_markdown
@@ -255,9 +261,12 @@ class CompareResults:
         try:
             _check_schema(data, cls.SCHEMA)
             correct = _need(data, "correct")
+            predicted, history = data.get("predicted") or {}, data.get("history") or {}
             heads = {str(h): HeadResults(int(_need(r, "n_params")), tuple(_float(a) for a in _need(r, "accuracies")),
                                          tuple(float(t) for t in _need(r, "train_seconds")),
-                                         tuple(tuple(int(v) for v in row) for row in _need(correct, h)))
+                                         tuple(tuple(int(v) for v in row) for row in _need(correct, h)),
+                                         tuple(tuple(int(v) for v in row) for row in predicted.get(h, ())),
+                                         tuple(tuple(EpochRecord.from_json(e) for e in seed) for seed in history.get(h, ())))
                      for h, r in _need(data, "heads").items()}
             if not heads:
                 raise _Invalid("no heads")
@@ -274,6 +283,7 @@ class CompareResults:
                 seeds=tuple(int(s) for s in _need(data, "seeds")), reference=reference, comparisons=comparisons,
                 config=dict(_need(data, "config")), backbone={str(k): str(v) for k, v in data.get("backbone", {}).items()},
                 timing={str(k): float(v) for k, v in data.get("timing", {}).items()},
+                eval_labels=tuple(int(v) for v in data.get("eval_labels", ())),
             )
         except (_Invalid, TypeError, ValueError, AttributeError, KeyError) as e:
             raise CheckpointError(f"{source} is not the results of a qtransfer comparison: {e}") from None
@@ -281,6 +291,11 @@ class CompareResults:
     @classmethod
     def load(cls, path: str | Path) -> "CompareResults":
         return cls.from_json(read_json(Path(path)), source=str(path))
+
+
+def _strict(record: dict[str, Any]) -> dict[str, Any]:
+    """NaN and infinities as ``null`` (strict JSON); :func:`_float` reads them back as NaN."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
 
 
 def _check_schema(data: Mapping[str, Any], schema: str) -> None:
@@ -339,6 +354,8 @@ class TrialRecord:
     seconds: float
     attempts: int
     error: str | None = None
+    predicted: tuple[int, ...] = ()  # the predicted class index of each evaluation image
+    history: tuple[EpochRecord, ...] = ()  # per epoch (val_*: the selection split)
 
     SCHEMA = "qtransfer-sweep-trial"
 
@@ -349,6 +366,8 @@ class TrialRecord:
     def to_json(self) -> dict[str, Any]:
         out = {"schema": self.SCHEMA, "version": SCHEMA_VERSION, **asdict(self)}
         out["correct"] = list(self.correct)
+        out["predicted"] = list(self.predicted)
+        out["history"] = [_strict(e.to_json()) for e in self.history]
         for name in ("accuracy", "train_seconds", "seconds"):  # NaN (a failed trial) as null: strict JSON
             out[name] = None if not math.isfinite(out[name]) else out[name]
         return out
@@ -365,7 +384,9 @@ class TrialRecord:
                        str(_need(data, "eval_split")), tuple(int(v) for v in _need(data, "correct")),
                        int(_need(data, "n_params")), int(_need(data, "best_epoch")),
                        _float(_need(data, "train_seconds")), _float(_need(data, "seconds")), int(_need(data, "attempts")),
-                       None if data.get("error") is None else str(data["error"]))
+                       None if data.get("error") is None else str(data["error"]),
+                       tuple(int(v) for v in data.get("predicted", ())),
+                       tuple(EpochRecord.from_json(e) for e in data.get("history", ())))
         except (_Invalid, TypeError, ValueError, AttributeError) as e:
             raise CheckpointError(f"{source} is not a qtransfer sweep trial: {e}") from None
 

@@ -44,6 +44,7 @@ __all__ = [
     "scan_class_folders",
     "stratified_split",
     "check_splits",
+    "image_inputs",
 ]
 
 #: the ``--data`` value that means "the published Hymenoptera data set" (downloaded and cached).
@@ -459,6 +460,34 @@ def _walk_files(top: Path):
                 continue  # README.txt, Thumbs.db, labels.csv ...: not ours, ignored silently
             yield path, _file_reason(path)
         stack.extend(reversed(subdirs))  # pop() then visits them in sorted order
+
+
+def image_inputs(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, str | None]]:
+    """The image files of ``inputs`` (files, and folders searched recursively, sorted), each with the reason
+    it cannot be used or ``None``: the rule :func:`discover` applies to a data folder's files (known
+    placeholders, empty files, unsupported or unrecognised formats). A missing input is a :class:`DataError`.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "empty.jpg").write_bytes(b"")
+        >>> [(p.name, r) for p, r in image_inputs([folder])]
+        [('empty.jpg', 'empty file (0 bytes)')]
+    """
+    found: list[tuple[Path, str | None]] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found += list(_walk_files(path))
+        elif path.exists():
+            found.append((path, _unsupported_reason(path.name) if _is_unsupported_picture(path.name) else _file_reason(path)))
+        elif path.is_symlink():
+            found.append((path, _stat_reason(path, FileNotFoundError(errno.ENOENT, "no such file"))))
+        else:
+            raise DataError(f"{path} does not exist; pass image files or folders of images")
+    if not found:
+        raise DataError(f"no image files found in {', '.join(map(str, inputs))} (extensions: {', '.join(IMAGE_EXTENSIONS)})")
+    return found
 
 
 def _unsupported_reason(name: str) -> str:

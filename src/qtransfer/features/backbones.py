@@ -128,6 +128,7 @@ class BackboneSpec:
     input_size: int = 32
     fixed_input: bool = False
     cpu_batch: int = 8
+    fold: bool = True  # batch norm folded into the convolutions on the CPU (extract.prepare_forward)
 
 
 BACKBONES: dict[str, BackboneSpec] = {}
@@ -388,7 +389,15 @@ def resolve_backbone(
         >>> ref = resolve_backbone("resnet18", "ResNet18_Weights.IMAGENET1K_V1")
         >>> ref.identity["weights"], ref.identity["transform"][:40]
         ('IMAGENET1K_V1', 'weights:ImageClassification(crop_size=[2')
+
+    ``timm:NAME`` resolves a timm model (:func:`qtransfer.features.timm_backbones.resolve_timm`).
     """
+    if isinstance(name, str) and name.startswith("timm:"):
+        from qtransfer.features.timm_backbones import resolve_timm
+
+        if transform is not None:
+            raise UsageError(f"{name} preprocesses as its timm data config says; leave out transform ({transform!r})")
+        return resolve_timm(name[len("timm:"):], weights)
     spec = _spec(name)
     if transform is not None and transform not in TRANSFORMS:
         raise UsageError(f"unknown transform {transform!r}; choose one of: {', '.join(TRANSFORMS)}")
@@ -402,7 +411,7 @@ def resolve_backbone(
                 f"weights file {path} does not exist; pass the path of a .pth state dict of a "
                 f"torchvision {spec.name}, a weights name, or none"
             )
-        resolved, weights_id = str(path.resolve()), f"file:{sha256_file(path)}"
+        resolved, weights_id = str(path.absolute()), f"file:{sha256_file(path)}"
     elif isinstance(weights, str):
         named = resolved = weights_id = _weights_name(spec, weights)
     else:

@@ -54,6 +54,7 @@ import numpy as np
 import torch
 
 from qtransfer.errors import UsageError
+from qtransfer.features.augment import AugmentViews
 from qtransfer.features.backbones import Backbone, BackboneRef
 from qtransfer.features.cache import FEATURE_FORMAT, FeatureCache
 from qtransfer.features.loading import DecodeAhead, iter_loaded
@@ -96,7 +97,8 @@ class Extraction:
 
     ``features[i]`` belongs to ``paths[ok[i]]``; ``failures`` lists ``(path, reason)`` for
     images that could not be used; ``n_cached + n_computed`` counts every path.
-    ``backbone`` is the built backbone, or ``None`` when every image was cached.
+    ``backbone`` is the built backbone, or ``None`` when every image was cached. With augmented
+    views, ``features`` is ``(len(ok), views, F)`` and an image fails if any of its views does.
     """
 
     features: torch.Tensor
@@ -118,7 +120,7 @@ def prepare_forward(backbone: Backbone, device: str | torch.device = "cpu") -> t
     with inline decoding (features within 1.3e-5); resnet18 9.3 s either way. Elsewhere
     (CUDA) the module runs as it is.
     """
-    if torch.device(device).type != "cpu":
+    if torch.device(device).type != "cpu" or not backbone.spec.fold:  # fold: torchvision's architectures only
         return backbone.model, lambda x: x
     from qtransfer.features.fold import fold_batch_norm
 
@@ -126,31 +128,47 @@ def prepare_forward(backbone: Backbone, device: str | torch.device = "cpu") -> t
     return fused, lambda x: x.contiguous(memory_format=torch.channels_last)
 
 
-def _lookup(paths: Sequence[Path], fingerprint: str, cache: FeatureCache | None, n_feat: int):
-    """Hash every image; return (results so far, cache keys, images still to compute, number cached)."""
+def _lookup(paths: Sequence[Path], fingerprint: str, cache: FeatureCache | None, n_feat: int,
+            augment: AugmentViews | None, crop: int):
+    """Hash every image; return (results so far, cache keys, images to decode, their vectors to compute,
+    number cached).
+
+    A vector is one image's (index ``i``) or, with ``augment``, one view ``v`` of it (index
+    ``i * views + v``). ``todo`` holds ``(i, source)`` per image with a vector to compute, its source
+    the path, or with ``augment`` ``(path, (sha256, views to compute))`` (decoded once for all of them);
+    ``jobs[i]`` are the indices of those vectors.
+    """
     results: dict[int, np.ndarray | str] = {}
     keys: dict[int, str] = {}
-    todo: list[tuple[int, Path]] = []
+    todo: list[tuple[int, Any]] = []
+    jobs: dict[int, list[int]] = {}
     n_cached = 0
+    n_views = augment.views if augment is not None else 1
     for i, p in enumerate(paths):
         try:
             digest = sha256_file(p)
         except OSError as e:
-            results[i] = f"cannot be read ({e.strerror or e})"
+            for v in range(n_views):
+                results[i * n_views + v] = f"cannot be read ({e.strerror or e})"
             continue
-        if cache is None:
-            todo.append((i, p))
-            continue
-        key = keys[i] = feature_key(fingerprint, digest)
-        hit = cache.get(key)
-        if isinstance(hit, np.ndarray) and hit.shape != (n_feat,):
-            hit = None  # cannot happen unless the key scheme is broken; recompute
-        if hit is None:
-            todo.append((i, p))
-        else:
-            results[i] = hit
-            n_cached += 1
-    return results, keys, todo, n_cached
+        missing = []
+        for v in range(n_views):
+            job = i * n_views + v
+            if cache is not None:
+                extra = "" if augment is None else "\n" + augment.key_text(crop, v)
+                key = keys[job] = feature_key(fingerprint + extra, digest)
+                hit = cache.get(key)
+                if isinstance(hit, np.ndarray) and hit.shape != (n_feat,):
+                    hit = None  # cannot happen unless the key scheme is broken; recompute
+                if hit is not None:
+                    results[job] = hit
+                    n_cached += 1
+                    continue
+            missing.append(v)
+        if missing:
+            jobs[i] = [i * n_views + v for v in missing]
+            todo.append((i, p if augment is None else (p, (digest, tuple(missing)))))
+    return results, keys, todo, jobs, n_cached
 
 
 def extract_features(
@@ -162,6 +180,8 @@ def extract_features(
     device: str | torch.device = "cpu",
     progress: bool = True,
     num_workers: int | None = None,
+    augment: AugmentViews | None = None,
+    built: Backbone | None = None,
 ) -> Extraction:
     """Features of every image in ``paths``, from ``cache`` where possible.
 
@@ -177,6 +197,12 @@ def extract_features(
         device: where the backbone runs (it is moved there).
         progress: show a tqdm bar on stderr.
         num_workers: decoding threads (``None``: one per torch thread; ``0``: decode inline).
+        augment: instead of the backbone's preprocessing alone, ``augment.views`` seeded augmented views
+            of each image (:class:`~qtransfer.features.augment.AugmentViews`), each cached under its own
+            key; the result's ``features`` are then ``(len(ok), views, F)`` and ``n_cached`` /
+            ``n_computed`` count views.
+        built: the backbone ``backbone`` (a BackboneRef) built by an earlier call (its ``Extraction.backbone``),
+            used instead of building it again; the cache keys stay the reference's.
 
     Every image file is hashed on each call (cheap); unreadable or undecodable images land
     in ``failures`` (and undecodable ones are cached as such).
@@ -192,42 +218,55 @@ def extract_features(
     paths = [Path(p) for p in paths]
     n_feat = backbone.num_features
     fingerprint = _fingerprint(backbone) if cache is not None else ""
-    results, keys, todo, n_cached = _lookup(paths, fingerprint, cache, n_feat)
+    ref = backbone if isinstance(backbone, BackboneRef) else backbone.ref
+    if augment is not None and ref is None:
+        raise UsageError("augmented views need a backbone built by resolve_backbone(...).build() or create_backbone()")
+    prep = ref.image_preprocess() if augment is not None else None
+    results, keys, todo, jobs, n_cached = _lookup(paths, fingerprint, cache, n_feat, augment, prep.crop if prep else 0)
+    n_todo = sum(len(j) for j in jobs.values())
 
-    built = backbone if isinstance(backbone, Backbone) else None
+    built = backbone if isinstance(backbone, Backbone) else built
     if todo:
         early: list[tuple[int, Any]] = []
-        if built is None:  # build it, decoding meanwhile, and preprocess as it would (bit for bit)
-            prep = backbone.image_preprocess()
-            built, early = _build_decoding_ahead(backbone, todo, device, prep, workers)
-            decode, collate = prep.pixels, lambda batch: prep.batch(batch, device)
+        if built is None or augment is not None:  # preprocess as the backbone would (bit for bit), without torchvision
+            prep = prep or backbone.image_preprocess()
+            decode = prep.pixels if augment is None else (
+                lambda image, views: [augment.pixels(image, prep, views[0], v) for v in views[1]])
+            collate = lambda batch: prep.batch(batch, device)  # noqa: E731
+            if built is None:  # build it, decoding meanwhile
+                built, early = _build_decoding_ahead(backbone, todo, device, prep, decode, workers,
+                                                     augment.views if augment is not None else 1)
         else:
             decode, collate = built.transform, lambda batch: torch.stack(batch).to(device, non_blocking=True)
         loaded = itertools.chain(early, iter_loaded(todo[len(early):], decode, workers))
         meta = {"backbone": backbone.identity.get("backbone", ""), "weights": backbone.identity.get("weights", "")}
-        _compute(len(todo), built, results, keys, cache, meta, batch_size, device, progress, loaded, collate)
+        _compute(n_todo, jobs, built, results, keys, cache, meta, batch_size, device, progress, loaded, collate)
 
-    ok = [i for i in range(len(paths)) if isinstance(results.get(i), np.ndarray)]
-    failures = [(paths[i], results[i]) for i in range(len(paths)) if isinstance(results.get(i), str)]
+    n_views = augment.views if augment is not None else 1
+    rows = [[results.get(i * n_views + v) for v in range(n_views)] for i in range(len(paths))]
+    ok = [i for i, row in enumerate(rows) if all(isinstance(r, np.ndarray) for r in row)]
+    failures = [(paths[i], next(r for r in row if isinstance(r, str))) for i, row in enumerate(rows)
+                if any(isinstance(r, str) for r in row)]
+    shape = (n_feat,) if augment is None else (n_views, n_feat)
     if ok:
-        feats = torch.from_numpy(np.stack([results[i] for i in ok]).astype(np.float32, copy=False))
+        feats = torch.from_numpy(np.stack([np.stack(rows[i]) if augment else rows[i][0] for i in ok]).astype(np.float32, copy=False))
     else:
-        feats = torch.zeros((0, n_feat), dtype=torch.float32)
-    return Extraction(features=feats, ok=ok, failures=failures, n_cached=n_cached, n_computed=len(todo),
+        feats = torch.zeros((0, *shape), dtype=torch.float32)
+    return Extraction(features=feats, ok=ok, failures=failures, n_cached=n_cached, n_computed=n_todo,
                       seconds=time.perf_counter() - t0, backbone=built)
 
 
-def _build_decoding_ahead(ref: BackboneRef, todo: list[tuple[int, Path]], device: str | torch.device, prep,
-                          workers: int) -> tuple[Backbone, list[tuple[int, Any]]]:
+def _build_decoding_ahead(ref: BackboneRef, todo: list[tuple[int, Any]], device: str | torch.device, prep,
+                          decode: Callable, workers: int, per_image: int = 1) -> tuple[Backbone, list[tuple[int, Any]]]:
     """``ref.build(device)``, while one thread decodes the first images (none with ``workers=0``).
 
     Returns the backbone and ``(index, pixels | reason)`` of the images decoded meanwhile (a
-    prefix of ``todo``, at most :data:`DECODE_AHEAD_BYTES` of pixels). Building imports
+    prefix of ``todo``, at most :data:`DECODE_AHEAD_BYTES` of pixels, ``per_image`` views each). Building imports
     torchvision, mostly Python; decoding, mostly Pillow without the GIL, fits beside it.
     """
     if workers <= 0:
         return ref.build(device), []
-    ahead = DecodeAhead(todo[: max(1, DECODE_AHEAD_BYTES // (3 * prep.crop**2))], prep.pixels)
+    ahead = DecodeAhead(todo[: max(1, DECODE_AHEAD_BYTES // (3 * prep.crop**2 * per_image))], decode)
     try:
         built = ref.build(device)
     finally:
@@ -237,6 +276,7 @@ def _build_decoding_ahead(ref: BackboneRef, todo: list[tuple[int, Path]], device
 
 def _compute(
     n_todo: int,
+    jobs: dict[int, list[int]],
     backbone: Backbone,
     results: dict[int, np.ndarray | str],
     keys: dict[int, str],
@@ -248,9 +288,13 @@ def _compute(
     loaded: Iterable[tuple[int, Any]],
     collate: Callable[[list], torch.Tensor],
 ) -> None:
-    """Features of the ``(index, image | reason)`` in ``loaded`` into ``results`` (and ``cache``);
-    ``collate`` makes a batch of images into the backbone's input on ``device``."""
-    from tqdm.auto import tqdm
+    """Features of the ``(index, image | views | reason)`` in ``loaded`` into ``results`` (and ``cache``)
+    at the vector indices ``jobs[index]`` (a list of views: one each); ``collate`` makes a batch of
+    images into the backbone's input on ``device``."""
+    if progress:
+        from tqdm.auto import tqdm
+    else:  # tqdm.auto warns in a notebook without ipywidgets, even for a bar that is never shown
+        from tqdm import tqdm
 
     backbone.to(device)
     forward, convert = prepare_forward(backbone, device)
@@ -284,17 +328,19 @@ def _compute(
     try:
         for i, item in loaded:
             if isinstance(item, str):
-                results[i] = item
-                if cache is not None:
-                    cache.put(keys[i], item, meta)
-                bar.update(1)
+                for job in jobs[i]:
+                    results[job] = item
+                    if cache is not None:
+                        cache.put(keys[job], item, meta)
+                bar.update(len(jobs[i]))
                 continue
-            if batch and item.shape != batch[0].shape:
-                flush()
-            batch_idx.append(i)
-            batch.append(item)
-            if len(batch) >= batch_size:
-                flush()
+            for job, pixels in zip(jobs[i], item if isinstance(item, list) else [item]):
+                if batch and pixels.shape != batch[0].shape:
+                    flush()
+                batch_idx.append(job)
+                batch.append(pixels)
+                if len(batch) >= batch_size:
+                    flush()
         flush()
     finally:
         bar.close()

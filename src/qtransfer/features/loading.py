@@ -25,13 +25,18 @@ DECODE_CHUNK = 32
 AHEAD_SWITCH_INTERVAL = 0.0002
 
 
-def load(path: Path, transform: Callable) -> Any:
-    """Decode + preprocess one image; a string is the reason it cannot be used."""
+def load(source: Path | tuple[Path, Any], transform: Callable) -> Any:
+    """Decode + preprocess one image; a string is the reason it cannot be used.
+
+    ``source`` is a path (``transform(image)``) or ``(path, argument)`` (``transform(image, argument)``:
+    which augmented view, :mod:`qtransfer.features.augment`).
+    """
+    path, *argument = source if isinstance(source, tuple) else (source,)
     try:
         img = open_image_rgb(path)
     except BadImageError as e:
         return e.reason
-    return transform(img)
+    return transform(img, *argument)
 
 
 def iter_loaded(items: Sequence[tuple[int, Path]], transform: Callable, workers: int) -> Iterator[tuple[int, Any]]:

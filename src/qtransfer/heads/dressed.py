@@ -23,6 +23,7 @@ from torch import nn
 
 from qtransfer.quantum.circuit import CircuitSpec
 from qtransfer.quantum.layer import QuantumLayer
+from qtransfer.seeding import init_linear_, normal
 
 __all__ = [
     "DressedQuantumHead", "LinearHead", "MixingBlock", "DressedClassicalHead",
@@ -53,9 +54,9 @@ class DressedQuantumHead(nn.Module):
             quantum = QuantumLayer(circuit=circuit, **layer_options)
         elif layer_options:
             raise ValueError(f"options {sorted(layer_options)} apply to circuit=..., not to a ready QuantumLayer")
-        self.pre = nn.Linear(in_features, quantum.n_inputs)
+        self.pre = init_linear_(nn.Linear(in_features, quantum.n_inputs))
         self.quantum = quantum
-        self.post = nn.Linear(quantum.n_outputs, n_classes)
+        self.post = init_linear_(nn.Linear(quantum.n_outputs, n_classes))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         angles = torch.tanh(self.pre(features)) * (math.pi / 2)
@@ -67,7 +68,7 @@ class LinearHead(nn.Module):
 
     def __init__(self, in_features: int, n_classes: int) -> None:
         super().__init__()
-        self.fc = nn.Linear(in_features, n_classes)
+        self.fc = init_linear_(nn.Linear(in_features, n_classes))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.fc(features)
@@ -78,7 +79,7 @@ class MixingBlock(nn.Module):
 
     def __init__(self, n: int, depth: int, *, init_scale: float = 0.01) -> None:
         super().__init__()
-        self.weights = nn.Parameter(init_scale * torch.randn(depth, n))
+        self.weights = nn.Parameter(normal((depth, n), init_scale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cos, sin = torch.cos(self.weights), torch.sin(self.weights)
@@ -92,9 +93,9 @@ class DressedClassicalHead(nn.Module):
 
     def __init__(self, in_features: int, n_classes: int, *, n: int, depth: int, init_scale: float = 0.01) -> None:
         super().__init__()
-        self.pre = nn.Linear(in_features, n)
+        self.pre = init_linear_(nn.Linear(in_features, n))
         self.mixing = MixingBlock(n, depth, init_scale=init_scale)
-        self.post = nn.Linear(n, n_classes)
+        self.post = init_linear_(nn.Linear(n, n_classes))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.post(self.mixing(torch.tanh(self.pre(features))))

@@ -13,6 +13,8 @@ Example:
     'ry'
     >>> get_head("linear").circuit(n_qubits=4, depth=6, embedding="hadamard_ry", layer="cnot_ry") is None
     True
+    >>> "depth" in get_head("linear").ignores
+    True
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class HeadInfo:
 
     ``circuit_layer`` is set for heads that run a quantum circuit: ``"config"`` for the
     configured ``layer``, or a fixed layer kind (``"ry"``: the no-entanglement ablation).
+    ``ignores`` names the settings that do not change this head's training (a sweep trains
+    it once over their values, and its report says so).
     """
 
     name: str
@@ -41,6 +45,7 @@ class HeadInfo:
     builder: str | Callable[..., Any]
     color: str
     circuit_layer: str | None = None
+    ignores: tuple[str, ...] = ()
 
     @property
     def is_builtin(self) -> bool:
@@ -112,10 +117,11 @@ register_head(HeadInfo(
     "qtransfer.heads.dressed:dressed_quantum_head", "#6f42c1", circuit_layer="config"))
 register_head(HeadInfo(
     "linear", "Linear(features -> classes), the published classical baseline",
-    "qtransfer.heads.dressed:linear_head", "#57606a"))
+    "qtransfer.heads.dressed:linear_head", "#57606a",
+    ignores=("n_qubits", "depth", "q_delta", "embedding", "layer", "backend", "shots", "noise")))
 register_head(HeadInfo(
     "classical", "a classical dressed net of the quantum head's shape and parameter count",
-    "qtransfer.heads.dressed:dressed_classical_head", "#0969da"))
+    "qtransfer.heads.dressed:dressed_classical_head", "#0969da", ignores=("backend", "shots", "noise")))
 register_head(HeadInfo(
     "product", "the quantum head with every CNOT removed (no entanglement): an ablation",
-    "qtransfer.heads.dressed:dressed_quantum_head", "#bf8700", circuit_layer="ry"))
+    "qtransfer.heads.dressed:dressed_quantum_head", "#bf8700", circuit_layer="ry", ignores=("layer",)))

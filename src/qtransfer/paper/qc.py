@@ -78,8 +78,8 @@ def qc_dataset(batches: int, rng: np.random.RandomState, settings: QCSettings = 
     amps = torch.as_tensor(qc_noisy_amplitudes(batches, rng, settings).reshape(-1, 2))
     with torch.no_grad():
         state = qc_state(amps, depth=settings.depth if depth is None else depth, cutoff=settings.cutoff)
-        features = qc_features(state, settings.image_dim).float()
-    raw = torch.stack([amps.real, amps.imag], -1).flatten(1).float()  # Re a, Im a, Re b, Im b
+        features = qc_features(state, settings.image_dim)  # float64, as the head trains
+    raw = torch.stack([amps.real, amps.imag], -1).flatten(1)  # Re a, Im a, Re b, Im b
     labels = torch.arange(settings.n_classes).repeat(batches)
     return features, raw, labels
 
@@ -90,13 +90,11 @@ def train_linear(x_train, y_train, x_test, y_test, *, seed: int, batch: int, lr:
     from torch import nn
 
     from qtransfer.training.loop import one_intra_op_thread
+    from qtransfer.seeding import init_xavier_uniform_
     from qtransfer.training.optimizer import Adam
 
     torch.manual_seed(seed)
-    head = nn.Linear(x_train.shape[1], int(y_train.max()) + 1)
-    with torch.no_grad():
-        nn.init.xavier_uniform_(head.weight)
-        head.bias.zero_()
+    head = init_xavier_uniform_(nn.Linear(x_train.shape[1], int(y_train.max()) + 1, dtype=x_train.dtype))
     optimizer = Adam(head.parameters(), lr=lr)
     with one_intra_op_thread():
         for start in range(0, x_train.shape[0], batch):

@@ -56,12 +56,13 @@ QPU_SHOTS = 1024
 QPU_NOISE_AWARE = "fake_yorktown"
 
 
-def check_devices(devices: str | Sequence[str]) -> tuple[str, ...]:
-    """Device names from ``"a,b"`` or a sequence, each one of FAKE_DEVICES, or a UsageError naming the bad one."""
+def check_devices(devices: str | Sequence[str], flag: str = "--devices") -> tuple[str, ...]:
+    """Device names from ``"a,b"`` or a sequence, each one of FAKE_DEVICES, or a UsageError naming the bad one
+    and the ``flag`` it came from."""
     names = [d.strip() for d in (devices.split(",") if isinstance(devices, str) else devices) if d.strip()]
     unknown = [d for d in names if d not in FAKE_DEVICES]
     if unknown or not names:
-        raise UsageError(f"unknown device {unknown[0] if unknown else '(none)'!r} for --devices; "
+        raise UsageError(f"unknown device {unknown[0] if unknown else '(none)'!r} for {flag}; "
                          f"choose among {', '.join(FAKE_DEVICES)}")
     return tuple(dict.fromkeys(names))
 
@@ -299,7 +300,7 @@ def run_qpu(seeds: tuple[int, ...], *, out: str | os.PathLike | None = None, dat
     from qtransfer.training.loop import one_intra_op_thread
 
     devices = check_devices(devices)
-    aware = None if noise_aware in (None, "", "none") else check_devices([noise_aware])[0]
+    aware = None if noise_aware in (None, "", "none") else check_devices([noise_aware], "--noise-aware")[0]
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise UsageError(f"--shots must be a positive integer, got {shots!r}")
     started = time.perf_counter()

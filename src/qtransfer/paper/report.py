@@ -12,7 +12,7 @@ Example:
     >>> from qtransfer.paper.common import PaperResults, PaperRow, Series
     >>> r = PaperResults((PaperRow("qc", "qc", "QC", Series("A + head", (0.8, 0.82), 0.8067), (), (0, 1), 1.0),), {}, (0, 1), 1.0)
     >>> print(markdown_summary(r).splitlines()[2])
-    | QC | 0.807 | 0.810 [0.683, 0.937] | — | 2 | 1.0 s |
+    | QC | 0.807 | 0.810 [0.683, 0.937] (2 seeds: too few for an interval) | — | 2 | 1.0 s |
 """
 
 from __future__ import annotations
@@ -34,9 +34,22 @@ def _acc(x: float | None) -> str:
     return "—" if x is None or not math.isfinite(x) else f"{x:.3f}"
 
 
+#: below this many seeds a 95% Student-t interval is too wide to mean anything (t = 12.7 at 2 seeds)
+FEW_SEEDS = 3
+
+
 def _mean_ci(s: Series) -> str:
+    """``mean [lo, hi]``; with fewer than :data:`FEW_SEEDS` seeds the table says the interval is meaningless.
+
+    Example:
+        >>> _mean_ci(Series("m", (0.6, 1.0)))
+        '0.800 [0.000, 1.000] (2 seeds: too few for an interval)'
+    """
     lo, hi = s.ci
-    return f"{s.mean:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) else " (1 seed)")
+    if not math.isfinite(lo):
+        return f"{s.mean:.3f} (1 seed)"
+    few = f" ({len(s.values)} seeds: too few for an interval)" if len(s.values) < FEW_SEEDS else ""
+    return f"{s.mean:.3f} [{lo:.3f}, {hi:.3f}]{few}"
 
 
 def _seconds(x: float) -> str:
@@ -123,20 +136,33 @@ def markdown_summary(results: PaperResults) -> str:
 def _spirals_figure(row: PaperRow):
     from qtransfer.report.figures import new_figure
 
-    fig = new_figure(10.5, 3.6)
+    from matplotlib.lines import Line2D
+
+    fig = new_figure(11.5, 3.8)
     axes = fig.subplots(1, 2, squeeze=False)[0]
+    regions = None
     for ax, key, label in zip(axes, ("quantum", "paper_classical"), ("dressed quantum circuit", "paper's classical net")):
         grid = row.figures.get(key)
         if grid is None:
             continue
-        ax.imshow(grid["p1"], origin="lower", extent=(*grid["x"], *grid["y"]), cmap="RdBu", vmin=0, vmax=1,
-                  aspect="auto", alpha=0.8)
+        regions = ax.imshow(grid["p1"], origin="lower", extent=(*grid["x"], *grid["y"]), cmap="RdBu", vmin=0, vmax=1,
+                            aspect="auto", alpha=0.8)
         xs, ys = zip(*row.figures["test_x"])
-        ax.scatter(xs, ys, c=row.figures["test_y"], cmap="bwr_r", edgecolors="k", s=14, linewidths=0.5)
+        colors = [_CLASS_COLORS[int(y)] for y in row.figures["test_y"]]
+        ax.scatter(xs, ys, c=colors, edgecolors="k", s=14, linewidths=0.5)
         ax.set_title(f"{label} (seed {row.seeds[0]})", fontsize=10)
         ax.set_xticks(())
         ax.set_yticks(())
+    if regions is not None:
+        fig.colorbar(regions, ax=list(axes), shrink=0.9, label="model's P(class 1)", ticks=(0, 0.5, 1))
+        handles = [Line2D([], [], marker="o", linestyle="none", markerfacecolor=c, markeredgecolor="k",
+                          label=f"test point, class {k}") for k, c in enumerate(_CLASS_COLORS)]
+        axes[0].legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.85)
     return fig
+
+
+#: the spirals' test points: class 0 red, class 1 blue (the ends of the regions' RdBu scale)
+_CLASS_COLORS = ("#d7301f", "#2166ac")
 
 
 def _qc_figure(row: PaperRow):
@@ -188,7 +214,9 @@ def _qpu_figure(row: PaperRow):
     return fig
 
 
-_FIGURES = {"spirals": (_spirals_figure, "Decision regions (colour: P(class 1)) with the 200 test points."),
+_FIGURES = {"spirals": (_spirals_figure, "Decision regions: the background is the model's probability of class 1 "
+                                         "(red 0, white 0.5, blue 1; scale at the right), the points are the 200 "
+                                         "test points coloured by their true class (red: class 0, blue: class 1)."),
             "qc": (_qc_figure, "A's features |psi_n1n2|^2 (n1, n2 = 0..3) of the seven noiseless input states."),
             "qq": (_qq_figure, "Photon-number distributions of input states after the random Gaussian R S R."),
             "qpu": (_qpu_figure, "⟨Z_i⟩ of the ideally trained circuit on every evaluation image (first seed): the "
@@ -234,7 +262,13 @@ def write_paper_report(out: str | Path) -> Path:
     atomic_write_text(out / "results.md", markdown_summary(results) + "\n")
     notes = "".join(f"<li><b>{html.escape(r.title)}</b>: {html.escape(r.notes)}</li>" for r in results.rows if r.notes)
     skipped = "".join(f"<h3>{html.escape(k)}</h3><pre>{html.escape(v)}</pre>" for k, v in results.skipped.items())
-    body = ("<h2>Published vs qtransfer</h2>\n" + html_table(summary_table(results))
+    from qtransfer.report.family import family_svg
+
+    body = ("<h2>The transfer-learning family</h2>\n" + f'<figure>{family_svg(standalone=False)}<figcaption>'
+            "Which network A (pre-trained, cut to A′ and frozen) and which trained network B each kind uses, and "
+            "the command that runs it; the spirals (the paper's Example 1) train a dressed circuit alone.</figcaption>"
+            "</figure>\n"
+            + "<h2>Published vs qtransfer</h2>\n" + html_table(summary_table(results))
             + f'<p class="muted">{len(results.seeds)} seed(s); 95% Student-t intervals of the mean.</p>'
             + (f"<ul>{notes}</ul>" if notes else "")
             + _qpu_html(results)

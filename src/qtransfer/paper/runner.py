@@ -40,22 +40,33 @@ def resolve_experiments(names: str | Sequence[str]) -> tuple[str, ...]:
 
 
 #: the options of the experiments that take them (``qtransfer paper --data ...``); the others ignore them
-EXPERIMENT_OPTIONS = {"cq": ("data", "backbone", "weights"),
+EXPERIMENT_OPTIONS = {"cq": ("data", "backbone", "weights", "augment"),
                       "qpu": ("data", "backbone", "weights", "devices", "shots", "noise_aware")}
 
 
-def check_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The options that are set (not ``None``), each known to some experiment, or a UsageError.
+def check_options(options: Mapping[str, Any] | None, experiments: Sequence[str] = tuple(EXPERIMENTS)) -> dict[str, Any]:
+    """The options that are set (not ``None``), each read by one of ``experiments``, or a UsageError
+    that names the option (as its flag) and the experiments that read it.
 
     Example:
-        >>> check_options({"data": "images", "shots": None})
+        >>> check_options({"data": "images", "shots": None}, ["cq"])
         {'data': 'images'}
+        >>> check_options({"devices": "fake_lima"}, ["spirals"])
+        Traceback (most recent call last):
+        ...
+        qtransfer.errors.UsageError: --devices is an option of paper qpu; spirals does not read it
     """
     known = {k for keys in EXPERIMENT_OPTIONS.values() for k in keys}
     given = {k: v for k, v in (options or {}).items() if v is not None}
     unknown = sorted(set(given) - known)
     if unknown:
         raise UsageError(f"unknown paper option {unknown[0]!r}; the options are {', '.join(sorted(known))}")
+    read = {k for name in experiments for k in EXPERIMENT_OPTIONS.get(name, ())}
+    for key in given:
+        if key not in read:
+            readers = [name for name, keys in EXPERIMENT_OPTIONS.items() if key in keys]
+            raise UsageError(f"--{key.replace('_', '-')} is an option of paper {' and '.join(readers)}; "
+                             f"{', '.join(experiments)} {'does' if len(experiments) == 1 else 'do'} not read it")
     return given
 
 
@@ -107,7 +118,7 @@ def _stderr(message: str) -> None:
     print(f"[paper] {message}", file=sys.stderr, flush=True)
 
 
-def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: str | os.PathLike = "paper",
+def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 10, out: str | os.PathLike,
               cache_dir: str | os.PathLike | None = None, progress: bool = True, report: bool = True,
               command: str = "", runner: Callable[..., tuple[PaperRow, ...]] = run_experiment,
               options: Mapping[str, Any] | None = None) -> PaperResults:
@@ -122,7 +133,7 @@ def run_paper(experiments: str | Sequence[str] = "all", *, seeds: int = 5, out: 
     :data:`EXPERIMENT_OPTIONS`) reach cq and qpu.
     """
     names, seed_list = resolve_experiments(experiments), check_seeds(seeds)
-    given = check_options(options)
+    given = check_options(options, names)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

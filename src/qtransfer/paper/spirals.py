@@ -18,6 +18,11 @@ Settings are the notebook's (``dressed_circuit.ipynb``, collected in :data:`SPIR
   (52) and the circuit without its CNOTs (``product``, 52).
 * **training**: Adam, rate 0.07, batches of 10, 1000 steps (5 passes over the 2000 points),
   cross-entropy; the final weights are tested (no model selection).
+* **arithmetic**: float64, initial weights drawn alike on every CPU (:mod:`qtransfer.seeding`). This
+  training is chaotic: in float32 the last bits of the vectorised kernels that the CPU picks
+  (``ATEN_CPU_CAPABILITY``, MKL's dispatch) decided the outcome (seed 0: 0.595 on AVX-512, 0.745
+  with ``ATEN_CPU_CAPABILITY=default``). In float64 the runs of ``tests/test_cpu_independence.py``
+  end with the same accuracies under every setting it tries.
 
 A seed sets the initial weights and the shuffling; the data are the published ones.
 
@@ -103,12 +108,14 @@ def spirals_data(turns: float, settings: SpiralsSettings = SPIRALS) -> dict[str,
 
 
 def build_model(kind: str, settings: SpiralsSettings = SPIRALS):
-    """A fresh model of ``kind`` (a key of :data:`MODELS`), every parameter ``init_scale * randn`` (torch's RNG)."""
+    """A fresh float64 model of ``kind`` (a key of :data:`MODELS`), every parameter ``init_scale * randn``
+    (torch's generator, drawn alike on every CPU)."""
     import torch
     from torch import nn
 
     from qtransfer.heads.dressed import DressedClassicalHead, DressedQuantumHead
     from qtransfer.quantum.layer import QuantumLayer
+    from qtransfer.seeding import normal
 
     n, depth = settings.n_qubits, settings.depth
     if kind in ("quantum", "product"):
@@ -120,9 +127,10 @@ def build_model(kind: str, settings: SpiralsSettings = SPIRALS):
         model = nn.Sequential(nn.Linear(2, n), nn.Tanh(), nn.Linear(n, n), nn.Tanh(), nn.Linear(n, 2))
     else:
         raise ValueError(f"unknown spirals model {kind!r}; choose one of {', '.join(MODELS)}")
+    model = model.to(torch.float64)
     with torch.no_grad():
         for p in model.parameters():
-            p.copy_(settings.init_scale * torch.randn_like(p))
+            p.copy_(normal(p.shape, settings.init_scale, dtype=p.dtype))
     return model
 
 
@@ -134,14 +142,14 @@ def train_model(kind: str, data: dict[str, np.ndarray], seed: int, settings: Spi
 
     torch.manual_seed(seed)
     model = build_model(kind, settings)
-    x = torch.as_tensor(data["x_train"], dtype=torch.float32)
+    x = torch.as_tensor(data["x_train"], dtype=torch.float64)
     y = torch.as_tensor(data["y_train"])
     epochs = max(1, round(settings.steps * settings.batch_size / len(x)))
     empty = (x[:0], y[:0])  # nothing to select on: the last epoch is kept, as in the notebook
     result = train_head(model, (x, y), empty, epochs=epochs, batch_size=settings.batch_size, lr=settings.lr,
                         gamma=1.0, seed=seed, progress=False)
     model.load_state_dict(result.best_state)
-    predicted = infer(model, torch.as_tensor(data["x_test"], dtype=torch.float32)).argmax(-1).numpy()
+    predicted = infer(model, torch.as_tensor(data["x_test"], dtype=torch.float64)).argmax(-1).numpy()
     return model, float((predicted == data["y_test"]).mean())
 
 
@@ -153,7 +161,7 @@ def _decision_grid(model, data: dict[str, np.ndarray], n: int) -> dict[str, list
 
     lo, hi = data["x_all"].min(0) - 0.5, data["x_all"].max(0) + 0.5
     gx, gy = np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n)
-    pts = torch.as_tensor(np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2), dtype=torch.float32)
+    pts = torch.as_tensor(np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2), dtype=torch.float64)
     prob = torch.softmax(infer(model, pts), -1)[:, 1].reshape(n, n)
     return {"x": [float(lo[0]), float(hi[0])], "y": [float(lo[1]), float(hi[1])],
             "p1": np.round(prob.numpy(), 3).tolist()}

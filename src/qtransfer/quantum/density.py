@@ -33,6 +33,7 @@ import torch
 
 from .circuit import CircuitSpec
 from .measurement import shot_estimate, z_signs
+from .memory import check_simulation_memory
 from .noise import NoiseModel
 from .states import (
     angle_offsets,
@@ -320,8 +321,8 @@ def _check(spec: CircuitSpec, x: torch.Tensor, weights: torch.Tensor, noise: Noi
     n = spec.n_qubits
     if n > DENSITY_MAX_QUBITS:
         raise ValueError(
-            f"density-matrix simulation supports up to {DENSITY_MAX_QUBITS} qubits, got n_qubits={n}; "
-            "use noise=None for larger circuits"
+            f"density-matrix simulation supports up to {DENSITY_MAX_QUBITS} qubits, got {n}; "
+            "use --noise none (noise=None in Python) for larger circuits"
         )
     if not isinstance(noise, NoiseModel):
         raise TypeError(f"noise must be a NoiseModel (see qtransfer.quantum.noise.parse_noise), got {noise!r}")
@@ -376,6 +377,8 @@ def density_expval_z(
     """
     _check(spec, x, weights, noise)
     n = spec.n_qubits
+    check_simulation_memory(n, x.shape[0], itemsize=x.element_size(), device=x.device, per_qubit=4,
+                            what="density matrix")
     if shots is None:
         return _measure(spec, x, weights, noise, "z")
     probs = _measure(spec, x, weights, noise, "probs")

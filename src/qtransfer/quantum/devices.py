@@ -388,7 +388,9 @@ def compile_for_device(spec: "CircuitSpec | Circuit", device: str) -> DeviceProg
     """
     backend = fake_backend(device)
     if spec.n_qubits > backend.num_qubits:
-        raise ValueError(f"{device} has {backend.num_qubits} qubits; the circuit needs {spec.n_qubits}")
+        raise ValueError(f"--noise {device}: the device has {backend.num_qubits} qubits, the circuit needs "
+                         f"{spec.n_qubits}; choose a device with at least {spec.n_qubits} (qtransfer devices lists "
+                         f"them) or use fewer --qubits")
     noise = NoiseLookup(aer_noise_model(backend))
     transpiled = transpile_for(spec, backend)
     layout = tuple(transpiled.layout.final_index_layout()[: spec.n_qubits])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from qtransfer.seeding import normal
+
 from .circuit import CircuitSpec
 from .circuit_file import as_circuit
 from .description import Circuit
@@ -51,7 +53,8 @@ def _resolve_noise(noise: NoiseModel | DeviceNoise | str | None, backend: str, s
         )
     if noise is not None and spec.n_qubits > DENSITY_MAX_QUBITS:
         raise ValueError(
-            f"noisy simulation supports up to {DENSITY_MAX_QUBITS} qubits, got n_qubits={spec.n_qubits}; use noise=None"
+            f"noisy simulation supports up to {DENSITY_MAX_QUBITS} qubits, got {spec.n_qubits}; use --noise none "
+            f"(noise=None in Python) or at most {DENSITY_MAX_QUBITS} --qubits"
         )
     return noise
 
@@ -102,7 +105,7 @@ class QuantumLayer(nn.Module):
     ``weight_params``).
 
     The trainable ``weights`` (shape ``spec.weight_shape``) start as ``q_delta * randn``
-    (Mari et al.: q_delta = 0.01). Layers of the same shape have the same ``state_dict``
+    (Mari et al.: q_delta = 0.01), drawn alike on every CPU (:mod:`qtransfer.seeding`). Layers of the same shape have the same ``state_dict``
     keys whatever their backend, so weights copy across with ``load_state_dict``.
 
     Args:
@@ -196,7 +199,7 @@ class QuantumLayer(nn.Module):
             self._qnode = _circuit_qnode(self.circuit, device_name, self.noise, shots, seed, diff_method)
         elif kind == "pennylane":
             self._qnode = _pennylane_qnode(self.spec, device_name, self.noise, shots, seed, diff_method)
-        self.weights = nn.Parameter(q_delta * torch.randn(self.circuit.weight_shape, device=device, dtype=dtype))
+        self.weights = nn.Parameter(normal(self.circuit.weight_shape, q_delta, dtype=dtype, device=device))
 
     @property
     def n_qubits(self) -> int:

@@ -44,6 +44,7 @@ import torch
 from .circuit import CircuitSpec
 from .dense import DENSE_MAX_QUBITS, dense_layers, dense_ry_circuit, use_dense
 from .measurement import expval_z, sample_expval_z
+from .memory import check_simulation_memory
 from .states import embed
 from .statevector import apply_layers
 
@@ -77,6 +78,7 @@ def simulate(
         raise ValueError(f"simulate expects weights of shape {spec.weight_shape}, got {tuple(weights.shape)}")
     lead = x.shape[:-1]
     x = x.reshape(-1, n)
+    check_simulation_memory(n, x.shape[0], itemsize=x.element_size() * (1 if spec.is_real else 2), device=x.device)
     if mode is None:
         mode = "dense" if use_dense(n, x.shape[0]) else "statevector"
     if mode == "dense" and spec.rotation_gate == "RY" and n <= DENSE_MAX_QUBITS:  # (2**n)**3 basis

@@ -15,8 +15,8 @@ from typing import Any, Mapping, Sequence
 from qtransfer.atomic import atomic_write_bytes
 from qtransfer.results import CompareResults, EpochRecord, SplitMetrics
 
-__all__ = ["FigureSaver", "compare_figure", "confusion_figure", "curves_figure", "finite", "head_color", "new_figure",
-           "pick_samples", "samples_figure", "style_axes", "sweep_figure"]
+__all__ = ["FigureSaver", "compare_confusion_figure", "compare_curves_figure", "compare_figure", "confusion_figure", "curves_figure", "finite", "head_color", "new_figure",
+           "pick_samples", "resolve_image", "samples_figure", "style_axes", "sweep_figure"]
 
 GREEN = "#1a7f37"
 RED = "#c62828"
@@ -66,6 +66,10 @@ class FigureSaver:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, facecolor="white")
         data = buf.getvalue()
+        return self.save_bytes(data, name)
+
+    def save_bytes(self, data: bytes, name: str) -> str:
+        """Write PNG bytes under ``figures/``; their data URI."""
         atomic_write_bytes(self.directory / name, data)
         return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
@@ -132,7 +136,8 @@ def confusion_figure(splits: Sequence[tuple[str, SplitMetrics]], classes: Sequen
     return fig
 
 
-def _resolve_image(raw: str, run_dir: Path) -> Path | None:
+def resolve_image(raw: str, run_dir: Path) -> Path | None:
+    """``raw`` as given if absolute, else relative to ``run_dir`` or the current directory; ``None`` if not found."""
     p = Path(raw).expanduser()
     candidates = [p] if p.is_absolute() else [run_dir / p, Path.cwd() / p]
     for c in candidates:
@@ -161,7 +166,7 @@ def samples_figure(items: Sequence[Mapping], run_dir: Path) -> tuple[Any | None,
 
     loaded, skipped = [], []
     for it in items:
-        path = _resolve_image(str(it["path"]), run_dir)
+        path = resolve_image(str(it["path"]), run_dir)
         if path is None:
             skipped.append(f"{it['path']} (not found)")
             continue
@@ -268,6 +273,50 @@ def _difference_axes(ax: Any, results: CompareResults, order: Sequence[str]) -> 
     style_axes(ax)
 
 
+def compare_curves_figure(results: CompareResults, order: Sequence[str]) -> Any:
+    """Loss and accuracy per epoch of every head: mean over seeds (line) and the seeds' range (band)."""
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
+
+    fig = new_figure(11, 3.8)
+    axes = fig.subplots(1, 2)
+    for ax, key, title, scale in ((axes[0], "loss", "Loss", 1.0), (axes[1], "acc", "Accuracy (%)", 100.0)):
+        for i, name in enumerate(order):
+            runs = results.heads[name].history
+            n_epochs = min(len(r) for r in runs)
+            color = head_color(name, i)
+            epochs = [runs[0][e].epoch for e in range(n_epochs)]
+            for split, style in (("train", ":"), ("val", "-")):
+                values = np.array([[getattr(r[e], f"{split}_{key}") for e in range(n_epochs)] for r in runs]) * scale
+                ax.plot(epochs, np.nanmean(values, axis=0), style, color=color, linewidth=1.6,
+                        label=f"{name}, {'training' if split == 'train' else 'selection'}")
+                if split == "val" and len(runs) > 1:
+                    ax.fill_between(epochs, np.nanmin(values, axis=0), np.nanmax(values, axis=0), color=color,
+                                    alpha=0.15, linewidth=0)
+        ax.set_title(title, fontsize=11, loc="left")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        style_axes(ax)
+    axes[1].legend(frameon=False, fontsize=8, ncol=2)
+    return fig
+
+
+def compare_confusion_figure(results: CompareResults, order: Sequence[str]) -> Any:
+    """One confusion matrix per head, counts summed over its seeds (rows: true class)."""
+    import numpy as np
+
+    k = len(results.classes)
+    labels = np.asarray(results.eval_labels)
+    shown = []
+    for name in order:
+        cm = np.zeros((k, k), dtype=int)
+        for predicted in results.heads[name].predicted:
+            np.add.at(cm, (labels, np.asarray(predicted)), 1)
+        shown.append((f"{name}, {len(results.heads[name].predicted)} seeds",
+                      SplitMetrics(math.nan, math.nan, int(cm.sum()), {}, tuple(map(tuple, cm.tolist())))))
+    return confusion_figure(shown, results.classes)
+
+
 # --------------------------------------------------------------------------- sweeps
 def sweep_figure(points: Sequence[Any], varied: Sequence[str], heads: Sequence[str]) -> Any:
     """Accuracy (mean, 95% CI) against the varied setting per head; with two or more varied, a heatmap per head.
@@ -286,6 +335,14 @@ def sweep_figure(points: Sequence[Any], varied: Sequence[str], heads: Sequence[s
     span = (max(xs) - min(xs)) if len(set(xs)) > 1 else 1.0
     for i, name in enumerate(heads):
         stats = [p.heads.get(name) for p in points]
+        flat = next((h for h in stats if h is not None and setting in h.ignores and h.accuracies), None)
+        if flat is not None:  # the head ignores the setting: one set of trials, drawn as a level, not a curve
+            color = head_color(name, i)
+            ax.axhline(100 * flat.mean, color=color, linestyle="--", linewidth=1.6,
+                       label=f"{name} (ignores {setting}: trained once)")
+            if math.isfinite(flat.lo):
+                ax.axhspan(100 * flat.lo, 100 * flat.hi, color=color, alpha=0.12, linewidth=0)
+            continue
         dodge = 0.012 * span * (i - (len(heads) - 1) / 2)  # side by side, so that the intervals do not hide each other
         shown = [(x + dodge, h) for x, h in zip(xs, stats) if h is not None and h.accuracies]
         if not shown:
@@ -328,7 +385,8 @@ def _sweep_heatmaps(points: Sequence[Any], rows: str, cols: str, heads: Sequence
         ax.set_yticks(range(len(row_values)), [str(v) for v in row_values])
         ax.set_xlabel(cols)
         ax.set_ylabel(rows)
-        ax.set_title(name, fontsize=11, loc="left")
+        ignored = [k for k in (rows, cols) if any(k in p.heads[name].ignores for p in points if name in p.heads)]
+        ax.set_title(name + (f" (ignores {', '.join(ignored)})" if ignored else ""), fontsize=11, loc="left")
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="mean accuracy (%)")
     return fig
 

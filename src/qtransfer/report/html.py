@@ -18,10 +18,12 @@ from qtransfer.config import TrainConfig
 from qtransfer.errors import CheckpointError, UsageError
 from qtransfer.heads.registry import HEADS
 from qtransfer.report import figures as F
-from qtransfer.report.tables import accuracy_table, comparison_table, conclusion, html_table, scale_note
+from qtransfer.report.pipeline import PIPELINE_CSS, pipeline_html
+from qtransfer.report.tables import (accuracy_table, comparison_table, conclusion, html_table, ignored_settings,
+                                     scale_note)
 from qtransfer.results import CompareResults, RunMetrics, read_json
 
-__all__ = ["compare_page", "figure_html", "page", "run_page", "sweep_page"]
+__all__ = ["compare_page", "figure_html", "page", "pipeline_snippet", "run_page", "sweep_page"]
 
 _CSS = """
 *{box-sizing:border-box}
@@ -74,7 +76,7 @@ def page(title: str, subtitle: str, body: str) -> str:
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
+        f"<title>{_e(title)}</title>\n<style>{_CSS}{PIPELINE_CSS}</style>\n</head>\n<body>\n<main>\n"
         f"<h1>{_e(title)}</h1>\n<p class=\"subtitle\">{subtitle}</p>\n{body}\n"
         f"<footer>Written by qtransfer {_e(__version__)} on {_e(stamp)}. Self-contained: no network, "
         f"no scripts; figures are also saved as PNG in <code>figures/</code>.</footer>\n"
@@ -146,11 +148,11 @@ def run_page(run_dir: Path) -> str:
     config = _run_config(run_dir)
     predictions = read_json(run_dir / "predictions.json", required=False) or {}
     figures = F.FigureSaver(run_dir)
-    body = [_run_cards(metrics, config), _curves_section(metrics, figures), _evaluation_section(metrics, figures)]
-    if config is not None:
-        body.append(_circuit_section(config, figures))
+    circuit = _circuit_figure(config.head, config, figures, "circuit.png") if config is not None else None
+    body = [pipeline_html(run_dir, metrics, config, figures, circuit), _run_cards(metrics, config),
+            _curves_section(metrics, figures), _evaluation_section(metrics, figures)]
     items = predictions.get("items") if isinstance(predictions, Mapping) else None
-    if items:
+    if items and (config is None or config.features is None):  # rows of a features file are no pictures
         body.append(_samples_section(items, str(predictions.get("split", "evaluation")), run_dir, figures))
     if config is not None:
         body.append("<h2>Configuration</h2>" + _config_table(config.to_dict()))
@@ -160,6 +162,15 @@ def run_page(run_dir: Path) -> str:
                 + (f" · classes: {_e(', '.join(metrics.classes))}" if metrics.classes else "")
                 + f" · <code>{_e(run_dir.resolve().name)}</code>")
     return page(f"qtransfer run: {head} head", subtitle, "\n".join(b for b in body if b))
+
+
+def pipeline_snippet(run_dir: Path) -> str:
+    """The run report's pipeline drawing alone, with its CSS: HTML to show in a notebook."""
+    metrics = RunMetrics.load(run_dir / "metrics.json")
+    config = _run_config(run_dir)
+    figures = F.FigureSaver(run_dir)
+    circuit = _circuit_figure(config.head, config, figures, "circuit.png") if config is not None else None
+    return f'<div><style>{PIPELINE_CSS}</style>{pipeline_html(run_dir, metrics, config, figures, circuit)}</div>'
 
 
 def _run_cards(metrics: RunMetrics, config: TrainConfig | None) -> str:
@@ -178,9 +189,18 @@ def _run_cards(metrics: RunMetrics, config: TrainConfig | None) -> str:
     return ('<div class="cards">' + "".join(cards) + "</div>"
             '<div class="callout"><strong>One run is one draw.</strong> '
             f"This report describes a single training run{seed}. "
-            "Whether the quantum head beats a classical one cannot be read from one run: on 153 images one image "
-            "is 0.65 points, and the published 0.967 vs 0.954 was 2 images. Compare heads over several seeds "
+            f"Whether the quantum head beats a classical one cannot be read from one run: {_one_image(metrics)}"
+            "the published 0.967 vs 0.954 was 2 of 153 images. Compare heads over several seeds "
             "with paired tests (a compare directory's report does exactly that).</div>")
+
+
+def _one_image(metrics: RunMetrics) -> str:
+    """What one image is worth on the split the run reports (test if there is one, else validation)."""
+    for split, name in (("test", "test"), ("val", "validation")):
+        ev = metrics.final.get(split)
+        if ev is not None and ev.n_images:
+            return f"on these {ev.n_images} {name} images one image is {100 / ev.n_images:.2g} points, and "
+    return ""
 
 
 def _curves_section(metrics: RunMetrics, figures: F.FigureSaver) -> str:
@@ -216,23 +236,30 @@ def _evaluation_section(metrics: RunMetrics, figures: F.FigureSaver) -> str:
     return "".join(out)
 
 
-def _circuit_section(config: TrainConfig, figures: F.FigureSaver) -> str:
-    """The circuit of every quantum head (as the registry describes it); nothing for classical heads."""
+def _circuit_figure(head: str, config: TrainConfig, figures: F.FigureSaver, name: str) -> tuple[str, str] | None:
+    """``head``'s circuit under ``config``'s settings (its ``circuit`` file, else the named embedding and layer),
+    saved: ``(data URI, caption as HTML)``; ``None`` without one."""
     from qtransfer.report.circuit import circuit_figure, general_circuit_figure
 
-    info = HEADS.get(config.head)
+    info = HEADS.get(head)
     if config.circuit is not None and info is not None and info.is_quantum:
         from qtransfer.quantum.circuit_file import as_circuit
 
         circuit = as_circuit(config.circuit)
         fig, caption = general_circuit_figure(circuit if info.circuit_layer == "config" else circuit.without_entangling())
-        return "<h2>Quantum circuit</h2>" + figure_html(figures.save(fig, "circuit.png"), "quantum circuit", caption)
+        return figures.save(fig, name), caption
     spec = info.circuit(n_qubits=config.n_qubits, depth=config.depth, embedding=config.embedding,
                         layer=config.layer) if info is not None else None
     if spec is None:
-        return ""
+        return None
     fig, caption = circuit_figure(spec)
-    return "<h2>Quantum circuit</h2>" + figure_html(figures.save(fig, "circuit.png"), "variational quantum circuit", caption)
+    return figures.save(fig, name), caption
+
+
+def _circuit_html(head: str, config: TrainConfig, figures: F.FigureSaver, name: str) -> str:
+    """``head``'s circuit under ``config``'s settings as a figure; empty for a head without one."""
+    drawn = _circuit_figure(head, config, figures, name)
+    return figure_html(drawn[0], f"variational quantum circuit of the {head} head", drawn[1]) if drawn else ""
 
 
 def _samples_section(items: Sequence[Mapping], split: str, run_dir: Path, figures: F.FigureSaver) -> str:
@@ -267,14 +294,57 @@ def compare_page(compare_dir: Path) -> str:
         "Left: mean accuracy over seeds (bar), 95% Student-t interval over seeds (black), each seed (dots). "
         "Right: accuracy difference from the reference head with the 95% paired-bootstrap interval; "
         "an interval crossing 0 means the data cannot tell the heads apart."))
+    body.append(_per_head_section(results, order, figures))
     body.append(_details_section(results))
     if results.config:
-        body.append("<h2>Configuration</h2>" + _config_table(results.config))
+        body.append("<h2>Configuration</h2>" + _config_table(_compare_config(results, order))
+                    + '<p class="muted">Shared by every training; only the head and the seed change.</p>')
     subtitle = (f"{len(results.heads)} heads × {len(results.seeds)} seeds on the {_e(results.eval_split)} split "
                 f"({results.n_eval} images)"
                 + (f" · classes: {_e(', '.join(results.classes))}" if results.classes else "")
                 + f" · <code>{_e(compare_dir.resolve().name)}</code>")
     return page("qtransfer comparison: quantum vs classical heads", subtitle, "\n".join(body))
+
+
+def _compare_config(results: CompareResults, order: Sequence[str]) -> dict[str, Any]:
+    """The shared configuration, with the heads and seeds that varied in place of one head and one seed."""
+    seeds = list(results.seeds)
+    shown = (f"{seeds[0]}–{seeds[-1]} ({len(seeds)} seeds)" if seeds == list(range(seeds[0], seeds[0] + len(seeds)))
+             and len(seeds) > 1 else ", ".join(map(str, seeds)))
+    rest = {k: v for k, v in results.config.items() if k not in ("head", "seed")}
+    return {"heads": ", ".join(order), "seeds": shown, "split seed": results.config.get("seed", "?"), **rest}
+
+
+def _per_head_section(results: CompareResults, order: Sequence[str], figures: F.FigureSaver) -> str:
+    """Training curves, confusion matrices and circuits of every head (files of older versions may lack them)."""
+    out = []
+    if all(results.heads[h].history for h in order):
+        uri = figures.save(F.compare_curves_figure(results, order), "curves.png")
+        out.append(figure_html(
+            uri, "training curves of every head", "Loss and accuracy per epoch, mean over seeds (line) and the "
+            f"range of the seeds (band). Training: the {results.n_train} training images; selection: the "
+            f"{results.n_select} images that choose the epoch (never the {results.n_eval} reported ones)."))
+    if results.eval_labels and all(results.heads[h].predicted for h in order):
+        uri = figures.save(F.compare_confusion_figure(results, order), "confusion.png")
+        out.append(figure_html(
+            uri, "confusion matrix of every head", f"Rows: true class; columns: predicted class; counts over "
+            f"the {len(results.seeds)} seeds of the {results.n_eval} {_e(results.eval_split)} images."))
+    config = _compare_train_config(results)
+    if config is not None:
+        for head in order:
+            drawn = _circuit_html(head, config, figures, f"circuit-{head}.png")
+            if drawn:
+                out.append(f"<h3>Circuit of the {_e(head)} head</h3>" + drawn)
+    if not out:
+        return ""
+    return "<h2>Every head: curves, confusion matrices, circuits</h2>" + "".join(out)
+
+
+def _compare_train_config(results: CompareResults) -> TrainConfig | None:
+    try:
+        return TrainConfig.from_dict(results.config, source="results.json config")
+    except UsageError:
+        return None
 
 
 def _verdict_section(results: CompareResults) -> str:
@@ -283,7 +353,8 @@ def _verdict_section(results: CompareResults) -> str:
         out.append('<p class="muted">Only one head was trained, so there is nothing to compare it with.</p>')
         return "".join(out)
     any_sig = any(c.significant for c in results.comparisons)
-    sentences = "".join(f"<p>{_e(c.sentence)}</p>" for c in results.comparisons)
+    sentences = f"<p><strong>{_e(conclusion(results))}</strong></p>" + "".join(
+        f"<p>{_e(c.sentence)}</p>" for c in results.comparisons)
     out.append(f'<div class="verdict{" sig" if any_sig else ""}">{sentences}</div>')
     out.append('<p class="muted">Primary test: paired bootstrap over images (all seeds kept together), '
                "Holm-adjusted when several heads are compared; the exact McNemar test on per-image "
@@ -319,6 +390,7 @@ def sweep_page(sweep_dir: Path) -> str:
     """The report of a sweep directory (``sweep.json``): accuracy per grid point and head, paired tests."""
     from qtransfer.results import SweepResults
     from qtransfer.report.tables import sweep_accuracy_table, sweep_comparison_table
+    from qtransfer.sweeps.summary import conclusion as sweep_conclusion
     from qtransfer.sweeps.summary import summarize, varied_settings
 
     results = SweepResults.load(sweep_dir / "sweep.json")
@@ -328,10 +400,17 @@ def sweep_page(sweep_dir: Path) -> str:
     cards = [_card("trials", str(len(results.trials)), f"{len(failed)} failed" if failed else "all finished"),
              _card("grid points", str(len(points)), _e(", ".join(varied)) or "heads only"),
              _card("heads", str(len(heads)), _e(", ".join(heads))), _card("seeds", str(len(results.seeds)))]
-    body = ['<div class="cards">' + "".join(cards) + "</div>"]
+    significant = any(c.significant for p in points for c in p.comparisons)
+    body = [f'<div class="verdict{" sig" if significant else ""}"><p><strong>'
+            f"{_e(sweep_conclusion(points, varied))}</strong></p></div>",
+            '<div class="cards">' + "".join(cards) + "</div>"]
     uri = F.FigureSaver(sweep_dir).save(F.sweep_figure(points, varied, heads), "sweep.png")
     caption = ("Mean accuracy over seeds per cell (a third varied setting is averaged over)." if len(varied) >= 2
                else "Mean accuracy over seeds with its 95% Student-t interval, per head.")
+    ignored = ignored_settings(points, varied)
+    if ignored:
+        caption += " " + " ".join(f"{name} ignores {', '.join(keys)}: trained once per seed, it is drawn as one "
+                                  "level (dashed) with its interval (band), not as a curve." for name, keys in ignored.items())
     body.append("<h2>Accuracy across the grid</h2>" + figure_html(uri, "sweep accuracy per head", caption))
     body.append("<h2>Accuracy per grid point</h2>" + html_table(sweep_accuracy_table(points, varied)))
     comparisons = sweep_comparison_table(points, varied)

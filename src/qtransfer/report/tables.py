@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from qtransfer.results import CompareResults
 from qtransfer.stats import fmt_p, mean_ci
 
-__all__ = ["Table", "accuracy_table", "comparison_table", "conclusion", "html_table", "markdown_summary", "markdown_table",
-           "pct", "scale_note", "sweep_accuracy_table", "sweep_comparison_table", "sweep_markdown_summary"]
+__all__ = ["Table", "accuracy_table", "comparison_table", "conclusion", "confusion_text", "html_table", "ignored_settings",
+           "markdown_summary", "markdown_table", "pct", "scale_note", "sweep_accuracy_table", "sweep_comparison_table", "sweep_markdown_summary"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,23 @@ def scale_note(n_eval: int) -> str:
             f"(Mari et al. 2020) was 148 vs 146 of 153 images, one run each.")
 
 
+def confusion_text(classes, matrix) -> str:
+    """A confusion matrix for the terminal, every row and column named by its class (rows: true class).
+
+    Example:
+        >>> print(confusion_text(["ants", "bees"], [[24, 1], [2, 22]]))
+        true \\ predicted   ants   bees
+        ants                 24      1
+        bees                  2     22
+    """
+    names = [str(c) for c in classes] if len(classes) == len(matrix) else [str(i) for i in range(len(matrix))]
+    first = max(len("true \\ predicted"), *(len(n) for n in names))
+    width = max(5, *(len(n) for n in names), *(len(str(v)) for row in matrix for v in row))
+    lines = ["true \\ predicted".ljust(first) + "".join(f"  {n:>{width}}" for n in names)]
+    lines += [name.ljust(first) + "".join(f"  {v:>{width}d}" for v in row) for name, row in zip(names, matrix)]
+    return "\n".join(lines)
+
+
 def markdown_table(table: Table) -> str:
     marks = {"l": "---", "r": "---:", "c": ":---:"}
     lines = ["| " + " | ".join(table.header) + " |", "|" + "|".join(marks[a] for a in table.align) + "|"]
@@ -121,18 +138,41 @@ def _point_cells(point, varied) -> tuple[str, ...]:
 
 
 def sweep_accuracy_table(points, varied) -> Table:
-    """Per grid point (``points``: :func:`qtransfer.sweeps.summarize`) and head: seeds, mean ± std, 95% CI, time."""
-    rows = []
+    """Per grid point (``points``: :func:`qtransfer.sweeps.summarize`) and head: seeds, mean ± std, 95% CI, time.
+
+    A head that ignores a varied setting has one row for all its values (``any``).
+    """
+    rows, shown = [], set()
     for p in points:
         for name, h in p.heads.items():
+            cells = tuple("any" if k in h.ignores else v for k, v in zip(varied, _point_cells(p, varied)))
+            if (name, cells) in shown:
+                continue
+            shown.add((name, cells))
             ms = ("n/a" if not h.accuracies else f"{pct(h.mean)} ± {pct(h.std)}" if math.isfinite(h.std)
                   else f"{pct(h.mean)} (1 seed)")
             ci = f"{pct(h.lo)} – {pct(h.hi)}" if math.isfinite(h.lo) else "n/a"
             seeds = f"{len(h.accuracies)}" + (f" ({h.n_failed} failed)" if h.n_failed else "")
             secs = f"{h.train_seconds:.3f} s" if math.isfinite(h.train_seconds) else "n/a"
-            rows.append((*_point_cells(p, varied), name, seeds, ms, ci, secs))
+            rows.append((*cells, name, seeds, ms, ci, secs))
     return Table((*varied, "head", "seeds", "mean ± std (%)", "95% CI (%)", "train time / seed"),
                  "l" * len(varied) + "lrrrr", rows)
+
+
+def ignored_settings(points, varied) -> dict[str, tuple[str, ...]]:
+    """Per head, the varied settings it ignores (trained once over their values)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for p in points:
+        for name, h in p.heads.items():
+            if h.ignores:
+                out[name] = h.ignores
+    return {k: v for k, v in out.items() if set(v) & set(varied)}
+
+
+def _ignored_note(points, varied) -> str:
+    ignored = ignored_settings(points, varied)
+    return "".join(f" {name} ignores {', '.join(keys)}: it was trained once per seed, and its row stands for "
+                   f"every value ('any')." for name, keys in ignored.items())
 
 
 def sweep_comparison_table(points, varied) -> Table:
@@ -150,17 +190,17 @@ def sweep_comparison_table(points, varied) -> Table:
 
 def sweep_markdown_summary(results, points=None) -> str:
     """A sweep as Markdown (``summary.md``): accuracy per grid point and head, then the paired comparisons."""
-    from qtransfer.sweeps.summary import summarize, varied_settings
+    from qtransfer.sweeps.summary import conclusion, summarize, varied_settings
 
     points = summarize(results) if points is None else points
     varied = varied_settings(results)
     n_ok = sum(t.ok for t in results.trials)
     failed = [t for t in results.trials if not t.ok]
     split = next((t.eval_split for t in results.trials if t.ok), "evaluation")
-    lines = ["## Accuracy per grid point", "", markdown_table(sweep_accuracy_table(points, varied)), "",
+    lines = [conclusion(points, varied), "", "## Accuracy per grid point", "", markdown_table(sweep_accuracy_table(points, varied)), "",
              f"{n_ok} of {len(results.trials)} trial(s) finished; accuracy on the {split} split"
              + (f" ({points[0].n_eval} images)" if points and points[0].n_eval else "")
-             + ", mean over seeds with a 95% Student-t interval."]
+             + ", mean over seeds with a 95% Student-t interval." + _ignored_note(points, varied)]
     table = sweep_comparison_table(points, varied)
     if table.rows:
         lines += ["", "## Paired comparisons at each grid point", "", markdown_table(table), "",

@@ -11,8 +11,8 @@
 Example:
     >>> from qtransfer.sweeps import SweepSpec
     >>> spec = SweepSpec.from_dict({"seeds": [0, 1], "grid": {"head": ["quantum", "linear"], "depth": [2, 4]}})
-    >>> len(spec.trials())
-    8
+    >>> len(spec.trials())  # quantum at depth 2 and 4, linear once (it ignores depth); two seeds each
+    6
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from qtransfer.atomic import atomic_write_json, atomic_write_text, remove_temporaries
 from qtransfer.errors import CheckpointError, UsageError
-from qtransfer.results import TrialRecord
+from qtransfer.results import EpochRecord, TrialRecord
 from qtransfer.sweeps.spec import Trial
 from qtransfer.sweeps.trials import TrialData, prepare_trial_data
 
@@ -151,7 +151,9 @@ def _record(trial: Trial, data: TrialData, outcome: Mapping[str, Any] | None, er
                            train_seconds=math.nan, seconds=math.nan, error=error, **common)
     return TrialRecord(status="ok", accuracy=outcome["accuracy"], correct=tuple(outcome["correct"]),
                        n_params=outcome["n_params"], best_epoch=outcome["best_epoch"],
-                       train_seconds=outcome["train_seconds"], seconds=outcome["seconds"], **common)
+                       train_seconds=outcome["train_seconds"], seconds=outcome["seconds"],
+                       predicted=tuple(outcome.get("predicted", ())),
+                       history=tuple(EpochRecord.from_json(e) for e in outcome.get("history", ())), **common)
 
 
 def _describe(trial: Trial) -> str:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from qtransfer.results import SweepResults
 from qtransfer.sweeps.engine import TrialStore, check_unique, execute, prepare_datasets, progress_bar
-from qtransfer.sweeps.executors import executor_kind, make_executor, start_fork_server
+from qtransfer.sweeps.executors import executor_kind, joined_ray, make_executor, start_fork_server
 from qtransfer.sweeps.spec import SweepSpec
 
 __all__ = ["run_sweep"]
@@ -42,13 +43,15 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, workers: int | None = Non
     store = TrialStore(out)
     records = store.finished(trials)
     pending = [t for t in trials if t.id not in records]
-    if pending and executor_kind(workers, ray)[0] == "pool":
+    kind = executor_kind(workers, ray)[0]
+    if pending and kind == "pool":
         start_fork_server()  # its torch import overlaps the data preparation
-    t_prepare = time.perf_counter()
-    datasets = prepare_datasets(pending, cache_dir=cache_dir, progress=progress)
-    prepare_s = time.perf_counter() - t_prepare
-    if pending:
-        records.update(_run_pending(pending, datasets, store, len(trials), len(records), workers, ray, progress))
+    with joined_ray(ray) if pending and kind == "ray" else nullcontext():  # a bad --ray fails before any work
+        t_prepare = time.perf_counter()
+        datasets = prepare_datasets(pending, cache_dir=cache_dir, progress=progress)
+        prepare_s = time.perf_counter() - t_prepare
+        if pending:
+            records.update(_run_pending(pending, datasets, store, len(trials), len(records), workers, ray, progress))
     ordered = tuple(records[t.id] for t in trials)
     store.rewrite(ordered)
     classes = next(iter(datasets.values())).classes if datasets else _previous_classes(out)

@@ -10,12 +10,18 @@ seed) plus the split seed: the base seed, which draws the validation / selection
 and never changes with the trial's seed, so every trial of a data set sees the same
 images and their per-image results are paired. Its id is a digest of both.
 
+A head that ignores a varied setting (``linear`` and ``depth``) is trained once, not once per
+value: its trials' points leave that setting out.
+
 Example:
     >>> spec = SweepSpec.from_dict({"seeds": 2, "base": {"epochs": 3}, "grid": {"head": ["quantum", "linear"]}})
     >>> [(t.config.head, t.config.seed) for t in spec.trials()]
     [('quantum', 0), ('quantum', 1), ('linear', 0), ('linear', 1)]
     >>> len({t.id for t in spec.trials()})
     4
+    >>> spec = SweepSpec.from_dict({"grid": {"head": ["quantum", "linear"], "depth": [2, 4]}})
+    >>> [dict(t.point) for t in spec.trials()]
+    [{'head': 'quantum', 'depth': 2}, {'head': 'quantum', 'depth': 4}, {'head': 'linear'}]
 """
 
 from __future__ import annotations
@@ -30,11 +36,13 @@ from typing import Any, Mapping
 
 from qtransfer.config import TrainConfig, load_config_file
 from qtransfer.errors import UsageError
+from qtransfer.heads.registry import HEADS
 
 __all__ = ["DATA_SETTINGS", "SweepSpec", "Trial", "load_sweep_file", "trial_id"]
 
 #: settings that decide the features and the split: trials sharing them share one prepared data set
-DATA_SETTINGS = ("data", "backbone", "weights", "transform", "val_fraction", "device", "strict")
+DATA_SETTINGS = ("data", "features", "label_column", "name_column", "split_column", "backbone", "weights", "transform",
+                 "augment", "augment_seed", "val_fraction", "device", "strict")
 
 _KNOWN = {f.name for f in fields(TrainConfig)}
 _ALIASES = {"qubits": "n_qubits"}
@@ -86,6 +94,9 @@ class SweepSpec:
             raise UsageError(f"{source}: unknown top-level key(s) {', '.join(extra)}; a sweep file has seeds, "
                              f"[base] and [grid]")
         base = _settings(values.get("base", {}), f"{source} [base]")
+        if "grid" in values and not values["grid"]:
+            raise UsageError(f"{source}: [grid] is empty; list the settings to vary (e.g. head = [\"quantum\", "
+                             f"\"linear\"]), or drop [grid] to run [base] over the seeds only")
         grid = _grid(values.get("grid", {}), source)
         split_seed = base.get("seed", TrainConfig.seed)
         seeds = _seeds(values.get("seeds", 1), split_seed, source)
@@ -108,14 +119,25 @@ class SweepSpec:
                                     "grid": {k: list(v) for k, v in self.grid.items()}}, source=self.source)
 
     def trials(self) -> list[Trial]:
-        """Every grid combination (first grid key slowest) for every seed, seeds innermost."""
+        """Every grid combination (first grid key slowest) for every seed, seeds innermost.
+
+        A setting the combination's head ignores (:attr:`~qtransfer.heads.registry.HeadInfo.ignores`:
+        ``linear`` and ``depth``) is left out of its point, and only the first of its values is
+        trained (its configuration keeps that value), so that head is trained once, not once per value.
+        """
         names = list(self.grid)
-        out = []
+        out, seen = [], set()
         for values in itertools.product(*(self.grid[n] for n in names)):
-            point = tuple(zip(names, values))
+            full = dict(zip(names, values))
+            head = full.get("head", self.base.get("head", TrainConfig.head))
+            ignored = HEADS[head].ignores if head in HEADS else ()
+            point = tuple((k, v) for k, v in zip(names, values) if k not in ignored)
+            if point in seen:
+                continue
+            seen.add(point)
             for seed in self.seeds:
                 try:
-                    config = TrainConfig.from_dict({**self.base, **dict(point), "seed": seed}, source=self.source)
+                    config = TrainConfig.from_dict({**self.base, **full, "seed": seed}, source=self.source)
                 except UsageError as e:
                     raise UsageError(f"{e} (grid point {dict(point)})") from None
                 out.append(Trial(config, point, self.split_seed))
@@ -123,8 +145,11 @@ class SweepSpec:
 
 
 def load_sweep_file(path: str | Path) -> SweepSpec:
-    """Read a sweep file (``.toml``, ``.yaml``/``.yml`` or ``.json``)."""
-    return SweepSpec.from_dict(load_config_file(path), source=str(path))
+    """Read a sweep file (``.toml``, ``.yaml``/``.yml`` or ``.json``); an empty one is refused."""
+    values = load_config_file(path)
+    if not values:
+        raise UsageError(f"sweep file {path} is empty; it needs at least a [grid] (see qtransfer sweep --help)")
+    return SweepSpec.from_dict(values, source=str(path))
 
 
 def _settings(values: Any, source: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ __all__ = ["TrialData", "fit_trial_head", "prepare_trial_data", "run_trial", "se
 class TrialData:
     """The features of one data set, split into train / select / evaluate, and what describes them."""
 
-    train: tuple[Any, Any]  # (x, y) tensors
+    train: tuple[Any, Any]  # (x, y) tensors; x is (K, N, F) with K augmented views
     select: tuple[Any, Any]
     evaluate: tuple[Any, Any]
     eval_split: str
@@ -42,7 +42,7 @@ class TrialData:
     @property
     def sizes(self) -> tuple[int, int, int]:
         """(n_train, n_select, n_eval)."""
-        return tuple(int(part[0].shape[0]) for part in (self.train, self.select, self.evaluate))  # type: ignore
+        return tuple(int(part[1].shape[0]) for part in (self.train, self.select, self.evaluate))  # type: ignore
 
 
 def selection_split(split, val_fraction: float, seed: int):
@@ -53,7 +53,7 @@ def selection_split(split, val_fraction: float, seed: int):
     samples = [Sample(path=p, label=int(y)) for p, y in zip(split.paths, split.y.tolist())]
     position = {p: i for i, p in enumerate(split.paths)}
     train, select = stratified_split(samples, val_fraction, seed)
-    return split_features(split.x, train, position), split_features(split.x, select, position)
+    return split_features(split.x, train, position, split.views), split_features(split.x, select, position)
 
 
 def prepare_trial_data(config: TrainConfig, split_seed: int, *, cache_dir: str | Path | None = None,
@@ -70,7 +70,7 @@ def prepare_trial_data(config: TrainConfig, split_seed: int, *, cache_dir: str |
         train, select = selection_split(features.splits["train"], config.val_fraction, split_seed)
         evaluate, eval_split = features.splits["val"], "val"
     return TrialData(
-        train=(train.x, train.y), select=(select.x, select.y), evaluate=(evaluate.x, evaluate.y), eval_split=eval_split,
+        train=(train.train_x, train.y), select=(select.x, select.y), evaluate=(evaluate.x, evaluate.y), eval_split=eval_split,
         eval_paths=tuple(str(p) for p in evaluate.paths), classes=tuple(features.classes),
         num_features=features.num_features, backbone=dict(features.backbone), extract_s=features.seconds,
     )
@@ -102,7 +102,8 @@ def run_trial(config: TrainConfig, data: TrialData) -> dict[str, Any]:
     """Train ``config``'s head with ``config.seed`` (epoch selected on ``data.select``) and evaluate it.
 
     Returns ``accuracy``, ``correct`` (1 per evaluation image the head got right),
-    ``n_params``, ``best_epoch`` and ``train_seconds``.
+    ``predicted`` (the class index per evaluation image), ``history`` (per epoch; ``val_*`` on
+    the selection split), ``n_params``, ``best_epoch`` and ``train_seconds``.
     """
     from qtransfer.heads import count_parameters
     from qtransfer.training.loop import infer, one_intra_op_thread
@@ -111,7 +112,9 @@ def run_trial(config: TrainConfig, data: TrialData) -> dict[str, Any]:
     with one_intra_op_thread():
         head, result = fit_trial_head(config, data)
         x, y = data.evaluate
-        right = (infer(head, x).argmax(-1) == y).cpu().numpy()
+        predicted = infer(head, x).argmax(-1)
+        right = (predicted == y).cpu().numpy()
     return {"accuracy": float(right.mean()), "correct": tuple(int(v) for v in right),
+            "predicted": tuple(int(v) for v in predicted.cpu().tolist()), "history": list(result.history),
             "n_params": count_parameters(head), "best_epoch": int(result.best_epoch),
             "train_seconds": round(result.seconds, 4), "seconds": round(time.perf_counter() - t0, 4)}

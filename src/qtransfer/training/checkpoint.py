@@ -20,6 +20,8 @@ from qtransfer.atomic import atomic_write
 from qtransfer.config import TrainConfig
 from qtransfer.errors import CheckpointError, UsageError
 from qtransfer.heads import build_head
+from qtransfer.manifest import verify_run_files
+from qtransfer.training.state import read_torch_file
 
 __all__ = ["INFERENCE_OVERRIDES", "MODEL_FILE", "SavedModel", "save_model", "load_model", "check_compatible"]
 
@@ -79,14 +81,9 @@ def load_model(path: Path, *, device: str | torch.device = "cpu", overrides: Map
         path = path / MODEL_FILE
     if not path.is_file():
         raise CheckpointError(f"{path} does not exist: is {path.parent} a finished `qtransfer train` run directory?")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError for code-carrying pickles, others for garbage
-        raise CheckpointError(
-            f"refused to load {path}: it is not a plain-data qtransfer checkpoint "
-            f"(loading with weights_only=True failed: {str(e).splitlines()[0][:300]}). "
-            "Files that need full unpickling can run arbitrary code and are never loaded."
-        ) from None
+    if path.name == MODEL_FILE:
+        verify_run_files(path.parent, (MODEL_FILE,))
+    payload = read_torch_file(path, "qtransfer checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise CheckpointError(f"{path} is not a qtransfer model checkpoint (no format marker {_FORMAT!r})")
     if payload.get("version") != _VERSION:
@@ -113,10 +110,18 @@ def load_model(path: Path, *, device: str | torch.device = "cpu", overrides: Map
         classes = tuple(str(c) for c in payload["classes"])
         in_features = int(payload["in_features"])
         backbone = {str(k): str(v) for k, v in payload["backbone"].items()}
+    except Exception as e:
+        raise CheckpointError(f"{path} is inconsistent: {e.__class__.__name__}: {e}") from None
+    try:
         head = build_head(config.head, in_features, len(classes), **config.head_settings())
-        head.load_state_dict(payload["head"])
-    except CheckpointError:
+    except ImportError:  # a missing extra (the noise's Qiskit, a PennyLane device): says what to pip install
         raise
+    except ValueError as e:
+        if overrides:  # the setting given for this run does not suit the model (a device too small, ...)
+            raise UsageError(str(e)) from None
+        raise CheckpointError(f"{path} is inconsistent: {e.__class__.__name__}: {e}") from None
+    try:
+        head.load_state_dict(payload["head"])
     except Exception as e:
         raise CheckpointError(f"{path} is inconsistent: {e.__class__.__name__}: {e}") from None
     head.to(device).eval()

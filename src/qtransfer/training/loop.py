@@ -207,6 +207,9 @@ def train_head(
 ) -> TrainResult:
     """Train ``head`` (Adam + StepLR + cross-entropy) and select the best epoch on ``val``.
 
+    ``train``'s features are ``(N, F)``, or ``(K, N, F)``: K augmented views of each image, of
+    which epoch ``e`` (from 1) trains on view ``(e - 1) % K``, shuffled like the single view.
+
     ``fused`` (default) takes the hand-derived step of :mod:`qtransfer.heads.fused_step` where it
     applies (the dressed quantum head on the built-in simulator); ``False`` forces autograd.
     Runs on one intra-op thread (:func:`one_intra_op_thread`).
@@ -220,7 +223,8 @@ def train_head(
     """
     x_train, y_train = train
     x_val, y_val = val
-    if x_train.shape[0] == 0:
+    views = x_train if x_train.dim() == 3 else x_train.unsqueeze(0)
+    if views.shape[1] == 0:
         raise ValueError("no training samples")
     has_val = x_val.shape[0] > 0
     optimizer = Adam(head.parameters(), lr=lr)
@@ -236,7 +240,8 @@ def train_head(
         for epoch in bar:
             t0 = time.perf_counter()
             lr_now = optimizer.lr
-            train_loss, train_acc = run_epoch(head, optimizer, x_train, y_train, batch_size, generator, step=step)
+            x_epoch = views[(epoch - 1) % views.shape[0]]
+            train_loss, train_acc = run_epoch(head, optimizer, x_epoch, y_train, batch_size, generator, step=step)
             optimizer.decay(epoch, step_size, gamma)  # StepLR
             val_loss, val_acc = loss_and_accuracy(head, x_val, y_val) if has_val else (math.nan, math.nan)
             _check_finite(epoch, train_loss, val_loss, has_val, state_path, lr)
