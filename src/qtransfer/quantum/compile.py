@@ -25,8 +25,7 @@ from functools import lru_cache
 
 from .description import Circuit, Expval, Operation
 
-__all__ = ["Dense", "Diagonal", "Layer", "Permutation", "Plan", "available_host_bytes", "compile_circuit",
-           "estimate_bytes"]
+__all__ = ["Dense", "Diagonal", "Layer", "Permutation", "Plan", "compile_circuit", "estimate_bytes"]
 
 
 @dataclass(frozen=True)
@@ -113,19 +112,3 @@ def estimate_bytes(circuit: Circuit, batch: int, *, double: bool = False, requir
     words = sum(1 for m in circuit.measurements if isinstance(m, Expval) for _, w in m.terms if any(p != "Z" for p, _ in w))
     return state * ((steps + 3) if requires_grad else 3) + state * 2 * words
 
-
-def available_host_bytes() -> int:
-    """The host's available memory (``MemAvailable``; else its physical memory)."""
-    import os
-
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 1 << 62

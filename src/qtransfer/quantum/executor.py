@@ -31,7 +31,8 @@ import torch
 
 from qtransfer.errors import CircuitTooLargeError
 
-from .compile import Dense, Diagonal, Layer, Permutation, Plan, available_host_bytes, compile_circuit, estimate_bytes
+from .compile import Dense, Diagonal, Layer, Permutation, Plan, compile_circuit, estimate_bytes
+from .memory import available_bytes
 from .description import Circuit, Const, Expval, Input, Operation, Probs
 from .states import bit_table, complex_dtype
 
@@ -409,12 +410,6 @@ def _measure(circuit: Circuit, state: torch.Tensor) -> torch.Tensor:
     return torch.cat(pieces, dim=1)
 
 
-def _available_bytes(device: torch.device) -> int:
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    return available_host_bytes()
-
-
 def check_memory(circuit: Circuit, batch: int, dtype: torch.dtype, device: torch.device | str,
                  *, requires_grad: bool = True) -> int:
     """The estimated bytes of a run; a :class:`~qtransfer.errors.CircuitTooLargeError` (exit code 2)
@@ -422,8 +417,8 @@ def check_memory(circuit: Circuit, batch: int, dtype: torch.dtype, device: torch
     need = estimate_bytes(circuit, batch, double=dtype == torch.float64, requires_grad=requires_grad)
     if need > CHECK_MEMORY_ABOVE:
         device = torch.device(device)
-        free = _available_bytes(device)
-        if need > free:
+        free = available_bytes(device)
+        if free is not None and need > free:
             raise CircuitTooLargeError(
                 f"a {circuit.n_qubits}-qubit circuit ({len(circuit.ops)} gates) at batch {batch} needs about "
                 f"{need / 2**30:.1f} GiB on {device} ({2**circuit.n_qubits} amplitudes per sample), but only "

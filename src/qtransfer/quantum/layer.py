@@ -182,9 +182,10 @@ class QuantumLayer(nn.Module):
             raise ValueError("the built-in simulator runs general circuits exactly (shots=None); for shots use "
                              "backend='pennylane:default.qubit'")
         self.noise = _resolve_noise(noise, backend, self.spec or CircuitSpec(self.circuit.n_qubits, 0), shots)
-        from .executor import check_memory
+        if self.spec is None:  # the published family is checked where it is simulated (memory.py)
+            from .executor import check_memory
 
-        check_memory(self.circuit, 1, dtype or torch.float32, device or "cpu", requires_grad=self.spec is None)
+            check_memory(self.circuit, 1, dtype or torch.float32, device or "cpu")
         self._device = None
         if isinstance(self.noise, DeviceNoise) and kind == "builtin":
             from .device_sim import DeviceCircuit
