@@ -99,16 +99,20 @@ def compile_circuit(circuit: Circuit) -> Plan:
 
 
 def estimate_bytes(circuit: Circuit, batch: int, *, double: bool = False, requires_grad: bool = True) -> int:
-    """Bytes a run of ``batch`` samples needs at its peak, about: every step's state kept for
-    autograd when training (three states otherwise), plus the measurement's gathered copies.
+    """Bytes a run of ``batch`` samples needs at its peak, about: the state after every kernel
+    (a Kronecker block, a gate, a permutation) kept for autograd when training (three states
+    otherwise), plus the measurement's gathered copies.
 
     Example:
         >>> estimate_bytes(Circuit(20), 4, requires_grad=False) // 2**20   # 3 real float32 states
         48
     """
     element = (1 if circuit.is_real else 2) * (8 if double else 4)
-    state = batch * (2**circuit.n_qubits) * element
-    steps = len(compile_circuit(circuit).steps)
+    n = circuit.n_qubits
+    state = batch * (2**n) * element
+    blocks = 1 if n <= 6 else -(-n // 4)  # a full layer stores one state per Kronecker block (executor.py)
+    steps = sum(blocks if isinstance(step, Layer) and 2 * len(step.runs) >= n else
+                len(step.runs) if isinstance(step, Layer) else 1 for step in compile_circuit(circuit).steps)
     words = sum(1 for m in circuit.measurements if isinstance(m, Expval) for _, w in m.terms if any(p != "Z" for p, _ in w))
     return state * ((steps + 3) if requires_grad else 3) + state * 2 * words
 
