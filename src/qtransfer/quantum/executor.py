@@ -31,7 +31,7 @@ import torch
 
 from qtransfer.errors import CircuitTooLargeError
 
-from .compile import Dense, Diagonal, Layer, Permutation, Plan, compile_circuit, estimate_bytes
+from .compile import Dense, Diagonal, Layer, Permutation, Plan, compile_circuit, estimate_bytes, uses_checkpoints
 from .memory import available_bytes
 from .description import Circuit, Const, Expval, Input, Operation, Probs
 from .states import bit_table, complex_dtype
@@ -459,6 +459,7 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor)
         key, pos = slot
         return groups[key][pos]
 
+    operands = []  # per step: its matrices (built here, once: checkpointed segments re-run only the steps)
     for step in plan.steps:
         if isinstance(step, Layer):
             wire_mats = {}
@@ -467,15 +468,34 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor)
                 for op in ops[1:]:
                     m = matrix(op) @ m
                 wire_mats[wire] = m
-            state = _apply_layer(state, wire_mats, n)
+            operands.append(wire_mats)
         elif isinstance(step, Permutation):
             for _ in step.ops:
                 next(slots)
-            state = state.index_select(1, _gather(n, step.ops, x.device))
-        elif isinstance(step, Diagonal):
-            state = _apply_diagonal(state, matrix(step.op), step.op.wires, n)
+            operands.append(_gather(n, step.ops, x.device))
         else:
-            assert isinstance(step, Dense)
-            state = apply_dense(state, matrix(step.op), step.op.wires, n)
+            operands.append(matrix(step.op))
+
+    def run_steps(state: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+        for step, operand in zip(plan.steps[lo:hi], operands[lo:hi]):
+            if isinstance(step, Layer):
+                state = _apply_layer(state, operand, n)
+            elif isinstance(step, Permutation):
+                state = state.index_select(1, operand)
+            elif isinstance(step, Diagonal):
+                state = _apply_diagonal(state, operand, step.op.wires, n)
+            else:
+                state = apply_dense(state, operand, step.op.wires, n)
+        return state
+
+    count = len(plan.steps)
+    if torch.is_grad_enabled() and uses_checkpoints(circuit, x.shape[0], double=x.dtype == torch.float64):
+        from torch.utils.checkpoint import checkpoint
+
+        size = max(1, math.isqrt(count))  # about sqrt(steps) states stored, one more forward pass
+        for lo in range(0, count, size):
+            state = checkpoint(run_steps, state, lo, min(lo + size, count), use_reentrant=False)
+    else:
+        state = run_steps(state, 0, count)
     out = _measure(circuit, state)
     return out.reshape(*lead, out.shape[-1])
