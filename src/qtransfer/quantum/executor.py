@@ -5,16 +5,21 @@ the trainable ``weights``: the state is ``(B, 2**n)`` (real while every gate is 
 complex64/complex128 for float32/float64 inputs), the batch the first axis of every operation
 (TorchQuantum's form, which runs on CUDA unchanged), and gradients with respect to ``x`` and
 the weights come from autograd. Each step picks its kernel (PennyLane's dispatch on a gate's
-kind): a fused one-qubit matrix is one broadcast ``matmul`` on the ``(B, 2**w, 2, 2**(n-w-1))``
-view, a permutation one ``index_select``, a diagonal gate one elementwise product, any other
+kind): a layer of fused one-qubit matrices covering at least half of the wires is applied as
+Kronecker blocks (one batched GEMM each, which also moves the block's wires last, as the
+published family's statevector mode does), a sparser one wire by wire (one ``einsum`` each);
+a permutation is one ``index_select``, a diagonal gate one elementwise product, any other
 gate one ``einsum``.
 
-Parameterised gates are written as ``C0 + cos(a) C1 + sin(a) C2`` with fixed matrices ``C``
-(``R_P(t) = cos(t/2) I - i sin(t/2) P``, controlled rotations and Ising gates alike), so a
-batch of angles becomes a batch of matrices in three tensor operations.
+Every angle is computed at once per kind of gate (:class:`_Program`), and parameterised gates
+are written as ``C0 + cos(a) C1 + sin(a) C2`` with fixed matrices ``C`` (``R_P(t) = cos(t/2) I -
+i sin(t/2) P``, controlled rotations and Ising gates alike), so all gates of a kind become a
+batch of matrices in three tensor operations.
 
 Before allocating, :func:`check_memory` estimates the bytes a run needs and refuses a circuit
-too large for the machine with the numbers (:class:`~qtransfer.errors.CircuitTooLargeError`).
+too large for the machine with the numbers (:class:`~qtransfer.errors.CircuitTooLargeError`);
+a training pass whose stored states would exceed
+:data:`~qtransfer.quantum.compile.CHECKPOINT_ABOVE` runs in checkpointed segments.
 
 Example:
     >>> from qtransfer.quantum.templates import angle_embedding
