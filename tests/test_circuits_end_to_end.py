@@ -166,3 +166,15 @@ def test_cli_refuses_a_bad_circuit_file_with_exit_2(tmp_path):
     huge.write_text('n_qubits = 36\n[[ops]]\ntemplate = "AngleEmbedding"\n')
     code, _, stderr = call_cli(["train", "--data", tmp_path, "--out", tmp_path / "run", "--circuit", huge])
     assert code == 2 and "36-qubit circuit at batch size 4 needs about" in stderr
+
+
+def test_quantum_layer_with_shots_is_seeded_and_refuses_x_words():
+    c = templates.compose(templates.angle_embedding(2), templates.basic_entangler_layers(2, 1), measurements=("Z0 Z1", "Z1"))
+    a, b = QuantumLayer(circuit=c, shots=100, seed=4), QuantumLayer(circuit=c, shots=100, seed=4)
+    b.load_state_dict(a.state_dict())
+    x = torch.rand(3, 2)
+    exact = QuantumLayer(circuit=c)
+    exact.load_state_dict(a.state_dict())
+    assert torch.equal(a(x), b(x)) and not torch.equal(a(x), exact(x))
+    with pytest.raises(ValueError, match="shots read bit strings"):
+        QuantumLayer(circuit=Circuit(2, c.ops, ("X0",), n_inputs=2, weight_shape=c.weight_shape), shots=100)

@@ -116,3 +116,14 @@ def test_quantum_layer_runs_a_general_circuit_under_noise():
     noisy.load_state_dict(ideal.state_dict())
     x = torch.rand(3, 2)
     assert (noisy(x).abs() < ideal(x).abs() + 1e-6).all()  # depolarizing shrinks every <Z> towards 0
+
+
+def test_noisy_shots_are_seeded_and_converge():
+    c = Circuit(2, (Operation("RY", (0,), ("x[0]",)), Operation("CNOT", (0, 1))), ("Z0 Z1", "Z1"),
+                n_inputs=1)
+    noise = parse_noise("depolarizing:p1=0.05,p2=0.1,readout=0.03")
+    x = torch.tensor([[0.4]], dtype=torch.float64)
+    exact = noisy_run_circuit(c, x, torch.zeros(0), noise)
+    est = noisy_run_circuit(c, x, torch.zeros(0), noise, shots=40_000, generator=torch.Generator().manual_seed(1))
+    again = noisy_run_circuit(c, x, torch.zeros(0), noise, shots=40_000, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(est, again) and (est - exact).abs().max() < 5 / math.sqrt(40_000)

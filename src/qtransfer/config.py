@@ -109,15 +109,16 @@ class TrainConfig:
         if self.circuit is None:
             return
         from qtransfer.quantum.circuit_file import as_circuit, circuit_to_data  # no torch import
+        from qtransfer.quantum.description import Expval
 
         circuit = as_circuit(self.circuit, source="circuit")
         data = circuit_to_data(circuit)
         if circuit.n_inputs == 0:
             raise UsageError(f"circuit {circuit.name or ''}: it reads no inputs; add an embedding (e.g. template = \"AngleEmbedding\")")
-        on_device = isinstance(self.noise, str) and self.noise.startswith("fake_")
-        if self.shots is not None and self.backend == "builtin" and not on_device:
-            raise UsageError("--shots with --circuit needs --noise fake_* or --backend pennylane:DEVICE "
-                             "(the built-in simulator runs general circuits exactly)")
+        if self.shots is not None and self.head in ("quantum", "product") and any(
+                isinstance(m, Expval) and any(p != "Z" for _, w in m.terms for p, _ in w) for m in circuit.measurements):
+            raise UsageError("--shots read bit strings: the circuit may measure Z words and probabilities only "
+                             "(rotate X/Y into Z with gates first)")
         object.__setattr__(self, "circuit", data)
 
     def _check_memory(self) -> None:

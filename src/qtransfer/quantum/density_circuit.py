@@ -25,8 +25,8 @@ from __future__ import annotations
 import torch
 
 from .density import DENSITY_MAX_QUBITS, gate_noise
-from .description import Circuit, Const, Expval, Input, Operation, Probs
-from .executor import apply_dense, apply_one, gate_matrix
+from .description import Circuit, Const, Expval, Input, Operation
+from .executor import apply_dense, apply_one, check_shots, gate_matrix, outputs_from_probabilities, shot_outputs
 from .noise import NoiseModel
 from .states import bit_table, complex_dtype
 
@@ -67,9 +67,13 @@ def _check(circuit: Circuit, noise: NoiseModel) -> None:
         raise ValueError(f"the noise model has {len(noise.readout)} readout errors for {circuit.n_qubits} qubits")
 
 
-def noisy_run_circuit(circuit: Circuit, x: torch.Tensor, weights: torch.Tensor, noise: NoiseModel) -> torch.Tensor:
-    """The circuit's measurements under ``noise`` for inputs ``x`` ``(B, n_inputs)``: ``(B, n_outputs)``."""
+def noisy_run_circuit(circuit: Circuit, x: torch.Tensor, weights: torch.Tensor, noise: NoiseModel, *,
+                      shots: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The circuit's measurements under ``noise`` for inputs ``x`` ``(B, n_inputs)``: ``(B, n_outputs)``;
+    with ``shots``, estimated from that many read-out bit strings (straight-through gradient)."""
     _check(circuit, noise)
+    if shots is not None:
+        check_shots(circuit)
     n, big = circuit.n_qubits, 2 * circuit.n_qubits
     dim = 2**n
     x = x.reshape(-1, circuit.n_inputs)
@@ -104,36 +108,29 @@ def noisy_run_circuit(circuit: Circuit, x: torch.Tensor, weights: torch.Tensor, 
         if r.p1_given_0 or r.p0_given_1:
             c = torch.tensor(r.confusion(), dtype=x.dtype, device=x.device)
             probs = apply_one(probs, c, q, n)
-    return _measure(circuit, rho, probs)
+    out = _measure(circuit, rho, probs)
+    return out if shots is None else shot_outputs(circuit, probs, out, shots, generator)
 
 
 def _measure(circuit: Circuit, rho: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    """Z words and probabilities from the read-out ``probs``; X/Y words as ``Tr(P rho)``."""
     n = circuit.n_qubits
-    bits = bit_table(n, probs.device)
-    grid = probs.view(probs.shape[0], *([2] * n))
-    index = torch.arange(2**n, device=probs.device)
-    pieces = []
-    for m in circuit.measurements:
-        if isinstance(m, Probs):
-            rest = [w for w in range(n) if w not in m.wires]
-            marginal = grid.sum(dim=[1 + w for w in rest]) if rest else grid
-            kept = sorted(m.wires)
-            pieces.append(marginal.permute(0, *(1 + kept.index(w) for w in m.wires)).reshape(probs.shape[0], -1))
-            continue
-        total = torch.zeros(probs.shape[0], dtype=probs.dtype, device=probs.device)
-        for coeff, word in m.terms:
-            if all(p == "Z" for p, _ in word):
-                signs = torch.ones(2**n, dtype=probs.dtype, device=probs.device)
-                for _, q in word:
-                    signs = signs * (1 - 2 * bits[q]).to(probs.dtype)
-                total = total + coeff * (probs @ signs)
-                continue
-            mask = sum(1 << (n - 1 - q) for p, q in word if p in "XY")
-            coef = torch.ones(2**n, dtype=rho.dtype, device=rho.device)
-            for p, q in word:
-                sign = (1 - 2 * bits[q]).to(rho.dtype)
-                coef = coef * (sign if p == "Z" else 1j * sign if p == "Y" else 1)
-            # Tr(P rho) = sum_c coef(c) rho[c, c ^ mask]
-            total = total + coeff * (rho[:, index, index ^ mask] * coef).sum(-1).real
-        pieces.append(total[:, None])
-    return torch.cat(pieces, dim=1)
+    expvals = [m for m in circuit.measurements if isinstance(m, Expval)]
+    extra = None
+    if any(p != "Z" for m in expvals for _, w in m.terms for p, _ in w):
+        bits = bit_table(n, rho.device)
+        index = torch.arange(2**n, device=rho.device)
+        extra = torch.zeros(rho.shape[0], len(expvals), dtype=probs.dtype, device=rho.device)
+        for e, m in enumerate(expvals):
+            for coeff, word in m.terms:
+                if all(p == "Z" for p, _ in word):
+                    continue
+                mask = sum(1 << (n - 1 - q) for p, q in word if p in "XY")
+                coef = torch.ones(2**n, dtype=rho.dtype, device=rho.device)
+                for p, q in word:
+                    sign = (1 - 2 * bits[q]).to(rho.dtype)
+                    coef = coef * (sign if p == "Z" else 1j * sign if p == "Y" else 1)
+                # Tr(P rho) = sum_c coef(c) rho[c, c ^ mask]
+                term = coeff * (rho[:, index, index ^ mask] * coef).sum(-1).real
+                extra = extra + torch.nn.functional.one_hot(torch.tensor(e), len(expvals)).to(extra) * term[:, None]
+    return outputs_from_probabilities(circuit, probs, extra)

@@ -39,9 +39,11 @@ from qtransfer.errors import CircuitTooLargeError
 from .compile import Dense, Diagonal, Layer, Permutation, Plan, compile_circuit, estimate_bytes, uses_checkpoints
 from .memory import available_bytes
 from .description import Circuit, Const, Expval, Input, Operation, Probs
+from .measurement import sample_counts
 from .states import bit_table, complex_dtype
 
-__all__ = ["CHECK_MEMORY_ABOVE", "apply_dense", "apply_one", "check_memory", "estimate_bytes", "gate_matrix", "run_circuit"]
+__all__ = ["CHECK_MEMORY_ABOVE", "apply_dense", "apply_one", "check_memory", "check_shots", "estimate_bytes",
+           "gate_matrix", "outputs_from_probabilities", "run_circuit", "shot_outputs"]
 
 #: below this many bytes per run, :func:`check_memory` does not look at the free memory
 CHECK_MEMORY_ABOVE = 64 << 20
@@ -390,14 +392,24 @@ def _measurement_tables(circuit: Circuit, device: torch.device, dtype: torch.dty
 
 
 def _measure(circuit: Circuit, state: torch.Tensor) -> torch.Tensor:
-    n = circuit.n_qubits
     probs = state.abs().square() if state.is_complex() else state.square()
-    z_matrix, gather, coef, assign = _measurement_tables(circuit, state.device, state.dtype)
-    expvals = probs @ z_matrix if z_matrix.shape[1] else None
-    if gather is not None:
+    _, gather, coef, assign = _measurement_tables(circuit, state.device, state.dtype)
+    extra = None
+    if gather is not None:  # words with X or Y: <psi| P |psi>
         flipped = state[:, gather]  # (B, T, D)
         terms = (flipped.conj() * coef * state[:, None, :]).sum(-1)
-        expvals = expvals + (terms.real if terms.is_complex() else terms) @ assign
+        extra = (terms.real if terms.is_complex() else terms) @ assign
+    return outputs_from_probabilities(circuit, probs, extra)
+
+
+def outputs_from_probabilities(circuit: Circuit, probs: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+    """The circuit's measurements from basis-state probabilities ``(B, 2**n)``: Z words and
+    probabilities; ``extra`` ``(B, E)`` adds the X/Y words' part of each expectation value."""
+    n = circuit.n_qubits
+    z_matrix = _measurement_tables(circuit, probs.device, probs.dtype)[0]
+    expvals = probs @ z_matrix if z_matrix.shape[1] else None
+    if extra is not None:
+        expvals = expvals + extra
     if all(isinstance(m, Expval) for m in circuit.measurements):
         return expvals
     pieces, e = [], 0
@@ -413,6 +425,23 @@ def _measure(circuit: Circuit, state: torch.Tensor) -> torch.Tensor:
             marginal = marginal.permute(0, *(1 + kept.index(w) for w in m.wires))
             pieces.append(marginal.reshape(probs.shape[0], -1))
     return torch.cat(pieces, dim=1)
+
+
+def check_shots(circuit: Circuit) -> None:
+    """Shots read bit strings: every measurement must be Z words or probabilities."""
+    if any(isinstance(m, Expval) and any(p != "Z" for _, w in m.terms for p, _ in w) for m in circuit.measurements):
+        raise ValueError("shots read bit strings in the computational basis: measure Z words or probabilities "
+                         "(rotate X/Y into Z with gates first), or use shots=None")
+
+
+def shot_outputs(circuit: Circuit, probs: torch.Tensor, exact: torch.Tensor, shots: int,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """``exact`` with its forward value replaced by the estimate from ``shots`` bit strings drawn
+    from ``probs`` (counts only, :func:`~qtransfer.quantum.measurement.sample_counts`); the
+    gradient stays the exact one (straight through)."""
+    counts = sample_counts(probs.detach(), shots, generator)
+    estimate = outputs_from_probabilities(circuit, (counts / shots).to(exact.dtype))
+    return exact + (estimate - exact).detach()
 
 
 def check_memory(circuit: Circuit, batch: int, dtype: torch.dtype, device: torch.device | str,
@@ -432,8 +461,12 @@ def check_memory(circuit: Circuit, batch: int, dtype: torch.dtype, device: torch
     return need
 
 
-def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor, *, shots: int | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
     """The circuit's measurements for inputs ``x`` ``(..., n_inputs)``: ``(..., n_outputs)``.
+
+    ``shots``: each value estimated from that many bit strings (Z words and probabilities only),
+    seeded by ``generator``, carrying the exact value's gradient (straight through).
 
     ``weights`` has the circuit's ``weight_shape`` (or any shape with as many elements) and is
     cast to ``x``'s dtype; everything runs on ``x``'s device, in ``x``'s precision.
@@ -503,4 +536,7 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor)
     else:
         state = run_steps(state, 0, count)
     out = _measure(circuit, state)
+    if shots is not None:
+        check_shots(circuit)
+        out = shot_outputs(circuit, state.abs().square() if state.is_complex() else state.square(), out, shots, generator)
     return out.reshape(*lead, out.shape[-1])

@@ -179,8 +179,9 @@ class QuantumLayer(nn.Module):
             raise ValueError("a calibrated device (fake_*) measures <Z_i> on every wire; drop the circuit's own "
                              "measurements, or use a noise model such as 'depolarizing:p1=0.001,p2=0.01'")
         if self.spec is None and shots is not None and kind == "builtin" and not on_device:
-            raise ValueError("the built-in simulator runs general circuits exactly (shots=None); for shots use "
-                             "backend='pennylane:default.qubit'")
+            from .executor import check_shots
+
+            check_shots(self.circuit)
         self.noise = _resolve_noise(noise, backend, self.spec or CircuitSpec(self.circuit.n_qubits, 0), shots)
         if self.spec is None:  # the published family is checked where it is simulated (memory.py)
             from .executor import check_memory
@@ -298,8 +299,9 @@ class QuantumLayer(nn.Module):
             from .density_circuit import noisy_run_circuit
 
             flat = x.reshape(-1, c.n_inputs)
-            return noisy_run_circuit(c, flat, weights, self.noise).reshape(*x.shape[:-1], c.n_outputs)
+            out = noisy_run_circuit(c, flat, weights, self.noise, shots=self.shots, generator=self._sampler(x.device))
+            return out.reshape(*x.shape[:-1], c.n_outputs)
         if self._qnode is None:
-            return run_circuit(c, x, weights)
+            return run_circuit(c, x, weights, shots=self.shots, generator=self._sampler(x.device))
         flat = x.reshape(-1, c.n_inputs)
         return self._qnode(flat, weights).reshape(*x.shape[:-1], c.n_outputs).to(x.dtype)
