@@ -66,7 +66,9 @@ def test_train_with_a_factory_receives_the_settings_it_names(tmp_path, data, cle
 
 def test_register_head_then_compare_by_name(tmp_path, data, clean_registry):
     register_head("tiny", lambda in_features, n_classes: nn.Linear(in_features, n_classes), description="tiny")
-    results = qtransfer.compare(data, out=tmp_path / "cmp", heads=["quantum", "tiny"], seeds=2, qubits=2, depth=1,
+    from qtransfer import api  # `qtransfer.compare` is the submodule once another test imported it
+
+    results = api.compare(data, out=tmp_path / "cmp", heads=["quantum", "tiny"], seeds=2, qubits=2, depth=1,
                                 **_settings(tmp_path))
     assert set(results.heads) == {"quantum", "tiny"}
     assert isinstance(build_head("tiny", 7, 3), nn.Linear)
