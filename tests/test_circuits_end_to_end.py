@@ -13,11 +13,19 @@ from qtransfer.errors import UsageError
 from qtransfer.quantum import Circuit, QuantumLayer, templates
 from qtransfer.quantum.circuit_file import circuit_from_data, circuit_to_data, load_circuit_file
 
-EXAMPLES = sorted((REPO / "examples" / "circuits").glob("*.toml"))
+EXAMPLES = sorted(p for p in (REPO / "examples" / "circuits").glob("*.toml") if p.stem != "sweep")
 
 
 def test_the_examples_are_the_four_named_circuits():
     assert {p.stem for p in EXAMPLES} >= {"published", "strongly_entangling", "reuploading", "iqp"}
+
+
+def test_the_example_sweep_runs_every_example_circuit_against_the_linear_head():
+    from qtransfer.sweeps import load_sweep_file
+
+    spec = load_sweep_file(REPO / "examples" / "circuits" / "sweep.toml")
+    assert sorted(Path(c).stem for c in spec.grid["circuit"]) == sorted(p.stem for p in EXAMPLES)
+    assert tuple(spec.grid["head"]) == ("quantum", "linear")
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
@@ -61,6 +69,17 @@ def test_bad_circuit_files_give_one_line(tmp_path, text, message):
     assert "\n" not in str(info.value) and str(path) in str(info.value)
 
 
+def test_a_config_file_may_hold_the_circuit_inline(tmp_path):
+    from qtransfer.config import TrainConfig, load_config_file
+
+    path = tmp_path / "experiment.yaml"
+    path.write_text("epochs: 2\ncircuit:\n  n_qubits: 2\n  measure: ['Z0 Z1']\n  ops:\n"
+                    "    - {template: AngleEmbedding, rotation: Y}\n    - {gate: CRY, wires: [0, 1], angle: w}\n")
+    config = TrainConfig.from_dict(load_config_file(path))
+    assert config.circuit["ops"][-1] == {"gate": "CRY", "wires": [0, 1], "params": [{"w": 0}]}
+    assert TrainConfig.from_dict(config.to_dict()) == config  # config.json round trip
+
+
 def test_quantum_layer_runs_any_circuit_and_learns_its_weights():
     c = templates.compose(templates.angle_embedding(3), templates.strongly_entangling_layers(3, 2),
                           measurements=("Z0 Z1", "X2", "0.5*Y0 - Z2"))
@@ -72,8 +91,8 @@ def test_quantum_layer_runs_any_circuit_and_learns_its_weights():
     assert out.shape == (5, 3) and layer.weights.grad.abs().sum() > 0 and x.grad.abs().sum() > 0
     with pytest.raises(ValueError, match=r"input of shape \(\.\.\., 3\)"):
         layer(torch.zeros(2, 4))
-    with pytest.raises(ValueError, match="noisy simulation of general circuits is not supported yet"):
-        QuantumLayer(circuit=c, noise="depolarizing:p1=0.01")
+    with pytest.raises(ValueError, match=r"a calibrated device \(fake_\*\) measures <Z_i> on every wire"):
+        QuantumLayer(circuit=c, noise="fake_manila")  # c measures Pauli words
 
 
 def test_pennylane_backend_runs_the_same_general_circuit(tol64):
@@ -147,3 +166,15 @@ def test_cli_refuses_a_bad_circuit_file_with_exit_2(tmp_path):
     huge.write_text('n_qubits = 36\n[[ops]]\ntemplate = "AngleEmbedding"\n')
     code, _, stderr = call_cli(["train", "--data", tmp_path, "--out", tmp_path / "run", "--circuit", huge])
     assert code == 2 and "36-qubit circuit at batch size 4 needs about" in stderr
+
+
+def test_quantum_layer_with_shots_is_seeded_and_refuses_x_words():
+    c = templates.compose(templates.angle_embedding(2), templates.basic_entangler_layers(2, 1), measurements=("Z0 Z1", "Z1"))
+    a, b = QuantumLayer(circuit=c, shots=100, seed=4), QuantumLayer(circuit=c, shots=100, seed=4)
+    b.load_state_dict(a.state_dict())
+    x = torch.rand(3, 2)
+    exact = QuantumLayer(circuit=c)
+    exact.load_state_dict(a.state_dict())
+    assert torch.equal(a(x), b(x)) and not torch.equal(a(x), exact(x))
+    with pytest.raises(ValueError, match="shots read bit strings"):
+        QuantumLayer(circuit=Circuit(2, c.ops, ("X0",), n_inputs=2, weight_shape=c.weight_shape), shots=100)

@@ -167,3 +167,45 @@ def test_cuda_matches_cpu(tol64):
         x = torch.rand(4, c.n_inputs, dtype=torch.float64)
         w = torch.rand(c.n_weights, dtype=torch.float64)
         torch.testing.assert_close(run_circuit(c, x.cuda(), w.cuda()).cpu(), run_circuit(c, x, w), **tol64)
+
+
+def test_checkpointed_segments_give_the_same_values_and_gradients(monkeypatch, tol64):
+    from qtransfer.quantum import compile as compile_module
+
+    rng = random.Random(21)
+    circuits = [random_circuit(rng, n) for n in (3, 5, 7, 9)]
+    results = []
+    for threshold in (1 << 60, 0):  # never, always
+        monkeypatch.setattr(compile_module, "CHECKPOINT_ABOVE", threshold)
+        row = []
+        for c in circuits:
+            x = torch.linspace(-1, 1, 2 * c.n_inputs, dtype=torch.float64).reshape(2, -1)
+            w = torch.linspace(-2, 2, c.n_weights, dtype=torch.float64)
+            probe = torch.linspace(-1, 1, 2 * c.n_outputs, dtype=torch.float64).reshape(2, -1)
+            row.append(_values_and_grads(run_circuit, c, x, w, probe))
+        results.append(row)
+        assert compile_module.uses_checkpoints(circuits[0], 2) is (threshold == 0)
+    for never, always in zip(*results):
+        for a, b in zip(never, always):
+            torch.testing.assert_close(a, b, **tol64)
+
+
+def test_shots_estimate_z_words_and_probabilities_with_the_exact_gradient():
+    c = Circuit(3, (Operation("RY", (0,), (Input(0),)), Operation("CRX", (0, 1), (Weight(0),)),
+                    Operation("H", (2,)), Operation("CZ", (1, 2))),
+                measurements=(Expval.parse("Z0 Z1 - 0.5*Z2"), Probs((1, 0))), n_inputs=1, weight_shape=(1,))
+    x = torch.tensor([[0.7], [2.1]], dtype=torch.float64, requires_grad=True)
+    w = torch.tensor([1.3], dtype=torch.float64, requires_grad=True)
+    exact = run_circuit(c, x, w)
+    shots = 20_000
+    a = run_circuit(c, x, w, shots=shots, generator=torch.Generator().manual_seed(5))
+    b = run_circuit(c, x, w, shots=shots, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a, b) and not torch.equal(a, exact)
+    assert (a - exact).abs().max() < 5 * 1.5 / math.sqrt(shots)  # |value| <= 1.5: standard error <= 1.5/sqrt(shots)
+    assert torch.allclose(a[:, 1:].sum(-1), torch.ones(2, dtype=torch.float64))  # probabilities still sum to 1
+    g_exact = torch.autograd.grad(exact.sum(), (x, w))
+    g_shots = torch.autograd.grad(a.sum(), (x, w))
+    for u, v in zip(g_exact, g_shots):
+        torch.testing.assert_close(u, v)
+    with pytest.raises(ValueError, match="shots read bit strings in the computational basis"):
+        run_circuit(Circuit(1, (), ("X0",)), torch.zeros(1, 0), torch.zeros(0), shots=10)

@@ -5,12 +5,12 @@ comes out of each block, in order (the same arithmetic as the head's ``forward``
 test holds it to):
 
 * ``quantum`` / ``product`` (:class:`~qtransfer.heads.dressed.DressedQuantumHead`): pre-net
-  ``Linear(F->n)``, ``tanh * pi/2`` (the embedding angles), the circuit's ``<Z_i>``,
-  post-net ``Linear(n->classes)`` (logits), softmax;
+  ``Linear(F->n)``, ``tanh * pi/2`` (the embedding angles), the circuit's measurements
+  (``<Z_i>`` of the published family), post-net ``Linear(n->classes)`` (logits), softmax;
 * ``classical`` (:class:`~qtransfer.heads.dressed.DressedClassicalHead`): pre-net, ``tanh``,
   the mixing block, post-net, softmax;
 * ``linear`` (:class:`~qtransfer.heads.dressed.LinearHead`): ``Linear(F->classes)``, softmax;
-* any other module (a head of your own): its output (logits), softmax.
+* any other head (registered from Python): the head as one block, softmax.
 
 :func:`pipeline_record` wraps that with the image, its classes and the backbone into the
 ``pipeline.json`` a run directory holds.
@@ -80,7 +80,7 @@ def trace_head(head: nn.Module, features: torch.Tensor) -> list[Stage]:
             logits = head.post(z)
             stages += [Stage("pre-net", _linear(head.pre), _values(pre)),
                        Stage("angles", "tanh·π/2", _values(angles)),
-                       Stage("measurement", "⟨Z_i⟩", _values(z)),
+                       Stage("measurement", "⟨Z_i⟩" if head.quantum.spec is not None else "measurements", _values(z)),
                        Stage("post-net", _linear(head.post), _values(logits))]
         elif isinstance(head, DressedClassicalHead):
             pre = head.pre(x)
@@ -95,9 +95,9 @@ def trace_head(head: nn.Module, features: torch.Tensor) -> list[Stage]:
         elif isinstance(head, LinearHead):
             logits = head.fc(x)
             stages.append(Stage("linear", _linear(head.fc), _values(logits)))
-        else:  # a head of the user's own (qtransfer.train(head=...)): one block, its logits
+        else:  # a head registered from Python: one block
             logits = head(x)
-            stages.append(Stage("head", f"{type(head).__name__} (your own module)", _values(logits)))
+            stages.append(Stage("head", type(head).__name__, _values(logits)))
         stages.append(Stage("probabilities", "softmax", _values(torch.softmax(logits, dim=-1))))
         return stages
     finally:

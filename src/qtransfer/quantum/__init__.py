@@ -12,10 +12,11 @@ Example:
 
 from . import templates
 from .circuit import EMBEDDINGS, LAYERS, CircuitSpec, Gate
+from .circuit_file import CircuitBuilder
 from .description import Circuit, Const, Expval, Input, Operation, Probs, Weight
 
 __all__ = [
-    "EMBEDDINGS", "LAYERS", "Circuit", "CircuitSpec", "Const", "Expval", "Gate", "Input", "Operation", "Probs",
+    "EMBEDDINGS", "LAYERS", "Circuit", "CircuitBuilder", "CircuitSpec", "Const", "Expval", "Gate", "Input", "Operation", "Probs",
     "QuantumLayer", "Weight", "from_pennylane", "from_qiskit", "parse_backend", "run_circuit", "simulate", "templates",
     "to_pennylane", "to_qiskit",
 ]

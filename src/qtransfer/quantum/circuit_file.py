@@ -37,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ from qtransfer.errors import UsageError
 from .description import Circuit, Expval, Operation, Probs, Weight, angle_to_data, parse_angle
 from .templates import TEMPLATES, shift_weights
 
-__all__ = ["as_circuit", "circuit_from_data", "circuit_to_data", "load_circuit_file"]
+__all__ = ["CircuitBuilder", "as_circuit", "circuit_from_data", "circuit_to_data", "load_circuit_file"]
 
 _TOP_KEYS = {"n_qubits", "ops", "repeat", "measure", "n_inputs", "weight_shape", "amplitude", "name"}
 
@@ -176,7 +177,7 @@ def load_circuit_file(path: str | Path) -> Circuit:
     data = load_config_file(path)
     name = data.get("name") if isinstance(data, dict) else None
     circuit = circuit_from_data(data, source=f"circuit file {path}")
-    return circuit if name else Circuit(**{**circuit.__dict__, "name": Path(path).stem})
+    return circuit if name else replace(circuit, name=Path(path).stem)
 
 
 def as_circuit(value: Any, *, source: str = "circuit") -> Circuit:
@@ -192,3 +193,41 @@ def as_circuit(value: Any, *, source: str = "circuit") -> Circuit:
     if isinstance(value, (str, Path)):
         return load_circuit_file(value)
     raise UsageError(f"{source}: give a Circuit, a CircuitSpec, a circuit file's path or its content, got {type(value).__name__}")
+
+
+class CircuitBuilder:
+    """A circuit step by step, in the circuit file's terms (``"w"``: a new weight).
+
+    Example:
+        >>> c = (CircuitBuilder(2).template("AngleEmbedding", rotation="Y").gate("CNOT", 0, 1)
+        ...      .gate("CRX", 1, 0, angle="w").gate("Rot", 0, params=["w", "w", 0.1]).measure("Z0 Z1", "X1").build())
+        >>> c.gate_counts(), c.weight_shape, c.n_outputs
+        ({'RY': 2, 'CNOT': 1, 'CRX': 1, 'Rot': 1}, (3,), 2)
+    """
+
+    def __init__(self, n_qubits: int, *, name: str = "") -> None:
+        self._data: dict[str, Any] = {"n_qubits": n_qubits, "ops": [], "measure": []}
+        if name:
+            self._data["name"] = name
+
+    def gate(self, name: str, *wires: int, angle: Any = None, params: list | None = None) -> "CircuitBuilder":
+        step: dict[str, Any] = {"gate": name, "wires": list(wires)}
+        if angle is not None:
+            step["angle"] = angle
+        if params is not None:
+            step["params"] = list(params)
+        self._data["ops"].append(step)
+        return self
+
+    def template(self, name: str, **arguments: Any) -> "CircuitBuilder":
+        self._data["ops"].append({"template": name, **arguments})
+        return self
+
+    def measure(self, *observables: Any) -> "CircuitBuilder":
+        """Pauli-word strings (``"Z0 Z1"``, ``"0.5*X0 + Z1"``) or ``{"probs": [wires]}``."""
+        self._data["measure"].extend(observables)
+        return self
+
+    def build(self, *, repeat: int = 1) -> Circuit:
+        """The circuit (``repeat``: the steps that many times, new weights each time)."""
+        return circuit_from_data({**self._data, "repeat": repeat}, source=self._data.get("name", "circuit builder"))

@@ -20,13 +20,18 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 from .description import Circuit, Expval, Operation
 
-__all__ = ["Dense", "Diagonal", "Layer", "Permutation", "Plan", "available_host_bytes", "compile_circuit",
-           "estimate_bytes"]
+__all__ = ["CHECKPOINT_ABOVE", "Dense", "Diagonal", "Layer", "Permutation", "Plan", "compile_circuit", "estimate_bytes",
+           "uses_checkpoints"]
+
+#: above this many bytes of stored states, training runs the steps in checkpointed segments
+#: (about sqrt(steps) states kept, one more forward pass in the backward)
+CHECKPOINT_ABOVE = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -99,25 +104,43 @@ def compile_circuit(circuit: Circuit) -> Plan:
 
 
 
+def _kernels(circuit: Circuit) -> tuple[int, int]:
+    """``(states stored by autograd over all steps, the most stored by one step)``."""
+    n = circuit.n_qubits
+    blocks = 1 if n <= 6 else -(-n // 4)  # a full layer stores one state per Kronecker block (executor.py)
+    per_step = [blocks if isinstance(step, Layer) and 2 * len(step.runs) >= n else
+                len(step.runs) if isinstance(step, Layer) else 1 for step in compile_circuit(circuit).steps]
+    return sum(per_step), max(per_step, default=0)
+
+
+def _state_bytes(circuit: Circuit, batch: int, double: bool) -> int:
+    return batch * (2**circuit.n_qubits) * (1 if circuit.is_real else 2) * (8 if double else 4)
+
+
+def uses_checkpoints(circuit: Circuit, batch: int, *, double: bool = False) -> bool:
+    """Whether a training pass (autograd) runs in checkpointed segments: its stored states exceed
+    :data:`CHECKPOINT_ABOVE`."""
+    return _state_bytes(circuit, batch, double) * _kernels(circuit)[0] > CHECKPOINT_ABOVE
+
+
 def estimate_bytes(circuit: Circuit, batch: int, *, double: bool = False, requires_grad: bool = True) -> int:
-    """Bytes a run of ``batch`` samples needs at its peak, about: every step's state kept for
-    autograd when training (three states otherwise), plus the measurement's gathered copies.
+    """Bytes a run of ``batch`` samples needs at its peak, about: the state after every kernel
+    (a Kronecker block, a gate, a permutation) kept for autograd when training, or about
+    ``2 sqrt(steps)`` of them once that exceeds :data:`CHECKPOINT_ABOVE` (checkpointed segments);
+    three states otherwise; plus the measurement's gathered copies.
 
     Example:
         >>> estimate_bytes(Circuit(20), 4, requires_grad=False) // 2**20   # 3 real float32 states
         48
     """
-    element = (1 if circuit.is_real else 2) * (8 if double else 4)
-    state = batch * (2**circuit.n_qubits) * element
-    steps = len(compile_circuit(circuit).steps)
+    state = _state_bytes(circuit, batch, double)
     words = sum(1 for m in circuit.measurements if isinstance(m, Expval) for _, w in m.terms if any(p != "Z" for p, _ in w))
-    return state * ((steps + 3) if requires_grad else 3) + state * 2 * words
-
-
-def available_host_bytes() -> int:
-    """The host's free memory: :func:`qtransfer.quantum.memory.available_bytes` on the CPU (``MemAvailable``,
-    a cgroup limit's headroom where smaller), or a huge number where it cannot be told."""
-    from .memory import available_bytes
-
-    free = available_bytes("cpu")
-    return (1 << 62) if free is None else free
+    if not requires_grad:
+        stored = 0
+    elif uses_checkpoints(circuit, batch, double=double):
+        steps = len(compile_circuit(circuit).steps)
+        size = max(1, math.isqrt(steps))
+        stored = -(-steps // size) + size * _kernels(circuit)[1]
+    else:
+        stored = _kernels(circuit)[0]
+    return state * (stored + 3) + state * 2 * words

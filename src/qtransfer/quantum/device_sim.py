@@ -247,6 +247,6 @@ class DeviceCircuit:
         if shots is None:
             return self._measure(x, weights, "z")
         probs = self.probabilities(x, weights)
-        signs = z_signs(self.program.n_inputs, probs.device, probs.dtype)
+        signs = z_signs(len(self.program.measured), probs.device, probs.dtype)
         return shot_estimate(probs, probs @ signs, shots, generator)
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .circuit import CircuitSpec
+from .description import Circuit
 from .noise import FAKE_DEVICES, ReadoutError
 
 __all__ = [
@@ -101,9 +102,18 @@ def fake_backend(name: str) -> Any:
         return provider.FakeProviderForBackendV2().backend(name)
 
 
-def qiskit_circuit(spec: CircuitSpec) -> Any:
+def _n_inputs(spec: "CircuitSpec | Circuit") -> int:
+    return spec.n_inputs if isinstance(spec, Circuit) else spec.n_qubits
+
+
+def qiskit_circuit(spec: "CircuitSpec | Circuit") -> Any:
     """``spec`` as a Qiskit circuit with symbolic inputs ``x`` (ParameterVector, length n) and
-    weights ``w`` (flattened in ``spec.weight_shape`` order); no measurement."""
+    weights ``w`` (flattened in ``spec.weight_shape`` order); no measurement. A general
+    :class:`~qtransfer.quantum.description.Circuit` goes through :func:`~qtransfer.quantum.interop.to_qiskit`."""
+    if isinstance(spec, Circuit):
+        from .interop import to_qiskit
+
+        return to_qiskit(spec)[0]
     qiskit, _, _ = _import_qiskit()
     from qiskit.circuit import ParameterVector
 
@@ -323,12 +333,15 @@ def _calibration_date(backend: Any) -> str:
         return ""
 
 
-def _automorphisms(spec: CircuitSpec) -> list[tuple[int, ...]]:
+def _automorphisms(spec: "CircuitSpec | Circuit") -> list[tuple[int, ...]]:
     """Permutations of the logical qubits that keep the circuit's two-qubit interaction graph."""
     from itertools import permutations
 
     n = spec.n_qubits
-    edges = {frozenset(p) for p in spec.entangling_pairs()}
+    if isinstance(spec, Circuit):
+        edges = {frozenset(op.wires) for op in spec.ops if len(op.wires) == 2}
+    else:
+        edges = {frozenset(p) for p in spec.entangling_pairs()}
     return [perm for perm in permutations(range(n)) if {frozenset((perm[a], perm[b])) for a, b in edges} == edges]
 
 
@@ -363,7 +376,7 @@ def transpile_for(spec: CircuitSpec, backend: Any, options: dict | None = None) 
 
 
 @lru_cache(maxsize=32)
-def compile_for_device(spec: CircuitSpec, device: str) -> DeviceProgram:
+def compile_for_device(spec: "CircuitSpec | Circuit", device: str) -> DeviceProgram:
     """The :class:`DeviceProgram` of ``spec`` on the fake backend ``device``, compiled once per
     process (transpiling, the noise model and the PTMs do not change; the program is frozen):
     every layer, seed and evaluation on the same device shares it.
@@ -381,7 +394,7 @@ def compile_for_device(spec: CircuitSpec, device: str) -> DeviceProgram:
     noise = NoiseLookup(aer_noise_model(backend))
     transpiled = transpile_for(spec, backend)
     layout = tuple(transpiled.layout.final_index_layout()[: spec.n_qubits])
-    index_of = theta_index(transpiled, spec.n_qubits)
+    index_of = theta_index(transpiled, _n_inputs(spec))
 
     instructions = [(ins.operation, tuple(transpiled.find_bit(q).index for q in ins.qubits))
                     for ins in transpiled.data if ins.operation.name != "barrier"]
@@ -391,7 +404,7 @@ def compile_for_device(spec: CircuitSpec, device: str) -> DeviceProgram:
     counts: dict[str, int] = {}
     for op, _ in instructions:
         counts[op.name] = counts.get(op.name, 0) + 1
-    _check_inputs_in_prefix(body, spec.n_qubits)
+    _check_inputs_in_prefix(body, _n_inputs(spec))
     return DeviceProgram(
         device=device,
         calibration=_calibration_date(backend),
@@ -401,7 +414,7 @@ def compile_for_device(spec: CircuitSpec, device: str) -> DeviceProgram:
         readout=tuple(noise.readout(q) for q in layout),
         prefix=prefix,
         body=body,
-        n_inputs=spec.n_qubits,
+        n_inputs=_n_inputs(spec),
         n_weights=spec.n_weights,
         gate_counts=counts,
     )

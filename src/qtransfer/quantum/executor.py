@@ -5,16 +5,21 @@ the trainable ``weights``: the state is ``(B, 2**n)`` (real while every gate is 
 complex64/complex128 for float32/float64 inputs), the batch the first axis of every operation
 (TorchQuantum's form, which runs on CUDA unchanged), and gradients with respect to ``x`` and
 the weights come from autograd. Each step picks its kernel (PennyLane's dispatch on a gate's
-kind): a fused one-qubit matrix is one broadcast ``matmul`` on the ``(B, 2**w, 2, 2**(n-w-1))``
-view, a permutation one ``index_select``, a diagonal gate one elementwise product, any other
+kind): a layer of fused one-qubit matrices covering at least half of the wires is applied as
+Kronecker blocks (one batched GEMM each, which also moves the block's wires last, as the
+published family's statevector mode does), a sparser one wire by wire (one ``einsum`` each);
+a permutation is one ``index_select``, a diagonal gate one elementwise product, any other
 gate one ``einsum``.
 
-Parameterised gates are written as ``C0 + cos(a) C1 + sin(a) C2`` with fixed matrices ``C``
-(``R_P(t) = cos(t/2) I - i sin(t/2) P``, controlled rotations and Ising gates alike), so a
-batch of angles becomes a batch of matrices in three tensor operations.
+Every angle is computed at once per kind of gate (:class:`_Program`), and parameterised gates
+are written as ``C0 + cos(a) C1 + sin(a) C2`` with fixed matrices ``C`` (``R_P(t) = cos(t/2) I -
+i sin(t/2) P``, controlled rotations and Ising gates alike), so all gates of a kind become a
+batch of matrices in three tensor operations.
 
 Before allocating, :func:`check_memory` estimates the bytes a run needs and refuses a circuit
-too large for the machine with the numbers (:class:`~qtransfer.errors.CircuitTooLargeError`).
+too large for the machine with the numbers (:class:`~qtransfer.errors.CircuitTooLargeError`);
+a training pass whose stored states would exceed
+:data:`~qtransfer.quantum.compile.CHECKPOINT_ABOVE` runs in checkpointed segments.
 
 Example:
     >>> from qtransfer.quantum.templates import angle_embedding
@@ -31,12 +36,14 @@ import torch
 
 from qtransfer.errors import CircuitTooLargeError
 
-from .compile import Dense, Diagonal, Layer, Permutation, Plan, compile_circuit, estimate_bytes
-from .description import Circuit, Const, Expval, Input, Operation, Probs
+from .compile import Dense, Diagonal, Layer, Permutation, Plan, compile_circuit, estimate_bytes, uses_checkpoints
 from .memory import available_bytes
+from .description import Circuit, Const, Expval, Input, Operation, Probs
+from .measurement import sample_counts
 from .states import bit_table, complex_dtype
 
-__all__ = ["CHECK_MEMORY_ABOVE", "check_memory", "estimate_bytes", "gate_matrix", "run_circuit"]
+__all__ = ["CHECK_MEMORY_ABOVE", "apply_dense", "apply_one", "check_memory", "check_shots", "estimate_bytes",
+           "gate_matrix", "outputs_from_probabilities", "run_circuit", "shot_outputs"]
 
 #: below this many bytes per run, :func:`check_memory` does not look at the free memory
 CHECK_MEMORY_ABOVE = 64 << 20
@@ -249,7 +256,7 @@ _BLOCK_WIRES = 4
 _ONE_BLOCK_MAX = 6
 
 
-def _apply_one(state: torch.Tensor, m: torch.Tensor, wire: int, n: int) -> torch.Tensor:
+def apply_one(state: torch.Tensor, m: torch.Tensor, wire: int, n: int) -> torch.Tensor:
     """One 2x2 matrix (``(2, 2)`` or per sample ``(B, 2, 2)``) on ``wire``."""
     batch = state.shape[0]
     view = state.view(batch, 2**wire, 2, 2 ** (n - wire - 1))
@@ -278,7 +285,7 @@ def _apply_layer(state: torch.Tensor, wire_mats: dict[int, torch.Tensor], n: int
     """Fused one-qubit matrices on distinct wires: Kronecker blocks for a full layer, else wire by wire."""
     if len(wire_mats) < _BLOCK_SHARE * n:
         for wire, m in wire_mats.items():
-            state = _apply_one(state, m, wire, n)
+            state = apply_one(state, m, wire, n)
         return state
     batch, dim = state.shape
     width = n if n <= _ONE_BLOCK_MAX else _BLOCK_WIRES
@@ -296,7 +303,11 @@ def _apply_layer(state: torch.Tensor, wire_mats: dict[int, torch.Tensor], n: int
         if batched:
             mats = [m.expand(batch, 2, 2) for m in mats]
         stacked = torch.stack(mats, -3).flatten(-3)  # (..., k * 4)
-        kron = stacked[..., _kron_index(len(mats), state.device)].prod(dim=-3)  # (..., W, W)
+        index = _kron_index(len(mats), state.device)
+        factors = stacked.index_select(-1, index.flatten()).unflatten(-1, index.shape).unbind(-3)  # k of (..., W, W)
+        kron = factors[0]
+        for f in factors[1:]:  # products, not .prod(): its backward takes a slow path on zero entries
+            kron = kron * f
         state = _apply_block(state, kron)
     return state
 
@@ -304,12 +315,13 @@ def _apply_layer(state: torch.Tensor, wire_mats: dict[int, torch.Tensor], n: int
 @lru_cache(maxsize=32)
 def _kron_index(k: int, device: torch.device) -> torch.Tensor:
     """``(k, W, W)`` index into ``k`` flattened 2x2 matrices: ``K[i, j] = prod_q m_q[bit_q(i), bit_q(j)]``
-    (one gather and one product instead of ``k - 1`` outer products)."""
+    (one gather and ``k - 1`` elementwise products instead of ``k - 1`` outer products and reshapes)."""
     bits = bit_table(k, device)  # (k, W)
     return 2 * bits[:, :, None] + bits[:, None, :] + 4 * torch.arange(k, device=device)[:, None, None]
 
 
-def _apply_dense(state: torch.Tensor, m: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:
+def apply_dense(state: torch.Tensor, m: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:
+    """A ``2**k x 2**k`` matrix (or one per sample) on ``wires`` (in that order) of ``(B, 2**n)`` states: one ``einsum``."""
     batch, k = state.shape[0], len(wires)
     idx = _LETTERS[:n]
     outs = _LETTERS[n : n + k]
@@ -380,14 +392,24 @@ def _measurement_tables(circuit: Circuit, device: torch.device, dtype: torch.dty
 
 
 def _measure(circuit: Circuit, state: torch.Tensor) -> torch.Tensor:
-    n = circuit.n_qubits
     probs = state.abs().square() if state.is_complex() else state.square()
-    z_matrix, gather, coef, assign = _measurement_tables(circuit, state.device, state.dtype)
-    expvals = probs @ z_matrix if z_matrix.shape[1] else None
-    if gather is not None:
+    _, gather, coef, assign = _measurement_tables(circuit, state.device, state.dtype)
+    extra = None
+    if gather is not None:  # words with X or Y: <psi| P |psi>
         flipped = state[:, gather]  # (B, T, D)
         terms = (flipped.conj() * coef * state[:, None, :]).sum(-1)
-        expvals = expvals + (terms.real if terms.is_complex() else terms) @ assign
+        extra = (terms.real if terms.is_complex() else terms) @ assign
+    return outputs_from_probabilities(circuit, probs, extra)
+
+
+def outputs_from_probabilities(circuit: Circuit, probs: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+    """The circuit's measurements from basis-state probabilities ``(B, 2**n)``: Z words and
+    probabilities; ``extra`` ``(B, E)`` adds the X/Y words' part of each expectation value."""
+    n = circuit.n_qubits
+    z_matrix = _measurement_tables(circuit, probs.device, probs.dtype)[0]
+    expvals = probs @ z_matrix if z_matrix.shape[1] else None
+    if extra is not None:
+        expvals = expvals + extra
     if all(isinstance(m, Expval) for m in circuit.measurements):
         return expvals
     pieces, e = [], 0
@@ -405,9 +427,21 @@ def _measure(circuit: Circuit, state: torch.Tensor) -> torch.Tensor:
     return torch.cat(pieces, dim=1)
 
 
-def _available_bytes(device: torch.device) -> int:
-    free = available_bytes(device)  # quantum/memory.py: the one place that asks the machine
-    return (1 << 62) if free is None else free
+def check_shots(circuit: Circuit) -> None:
+    """Shots read bit strings: every measurement must be Z words or probabilities."""
+    if any(isinstance(m, Expval) and any(p != "Z" for _, w in m.terms for p, _ in w) for m in circuit.measurements):
+        raise ValueError("shots read bit strings in the computational basis: measure Z words or probabilities "
+                         "(rotate X/Y into Z with gates first), or use shots=None")
+
+
+def shot_outputs(circuit: Circuit, probs: torch.Tensor, exact: torch.Tensor, shots: int,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """``exact`` with its forward value replaced by the estimate from ``shots`` bit strings drawn
+    from ``probs`` (counts only, :func:`~qtransfer.quantum.measurement.sample_counts`); the
+    gradient stays the exact one (straight through)."""
+    counts = sample_counts(probs.detach(), shots, generator)
+    estimate = outputs_from_probabilities(circuit, (counts / shots).to(exact.dtype))
+    return exact + (estimate - exact).detach()
 
 
 def check_memory(circuit: Circuit, batch: int, dtype: torch.dtype, device: torch.device | str,
@@ -417,8 +451,8 @@ def check_memory(circuit: Circuit, batch: int, dtype: torch.dtype, device: torch
     need = estimate_bytes(circuit, batch, double=dtype == torch.float64, requires_grad=requires_grad)
     if need > CHECK_MEMORY_ABOVE:
         device = torch.device(device)
-        free = _available_bytes(device)
-        if need > free:
+        free = available_bytes(device)
+        if free is not None and need > free:
             raise CircuitTooLargeError(
                 f"a {circuit.n_qubits}-qubit circuit ({len(circuit.ops)} gates) at batch {batch} needs about "
                 f"{need / 2**30:.1f} GiB on {device} ({2**circuit.n_qubits} amplitudes per sample), but only "
@@ -427,8 +461,12 @@ def check_memory(circuit: Circuit, batch: int, dtype: torch.dtype, device: torch
     return need
 
 
-def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor, *, shots: int | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
     """The circuit's measurements for inputs ``x`` ``(..., n_inputs)``: ``(..., n_outputs)``.
+
+    ``shots``: each value estimated from that many bit strings (Z words and probabilities only),
+    seeded by ``generator``, carrying the exact value's gradient (straight through).
 
     ``weights`` has the circuit's ``weight_shape`` (or any shape with as many elements) and is
     cast to ``x``'s dtype; everything runs on ``x``'s device, in ``x``'s precision.
@@ -449,7 +487,7 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor)
     dtype = x.dtype if circuit.is_real else complex_dtype(x.dtype)
     state = _initial_state(circuit, x, dtype)
     program = _program(plan, x.device)
-    groups = program.matrices(x, w, dtype)
+    groups = {key: m.unbind(1 if key[1] else 0) for key, m in program.matrices(x, w, dtype).items()}  # one backward
     slots = iter(program.slots)
 
     def matrix(op: Operation) -> torch.Tensor:
@@ -457,8 +495,9 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor)
         if slot is None:
             return gate_matrix(op.name, [], dtype, x.device)
         key, pos = slot
-        return groups[key][:, pos] if key[1] else groups[key][pos]
+        return groups[key][pos]
 
+    operands = []  # per step: its matrices (built here, once: checkpointed segments re-run only the steps)
     for step in plan.steps:
         if isinstance(step, Layer):
             wire_mats = {}
@@ -467,15 +506,37 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor)
                 for op in ops[1:]:
                     m = matrix(op) @ m
                 wire_mats[wire] = m
-            state = _apply_layer(state, wire_mats, n)
+            operands.append(wire_mats)
         elif isinstance(step, Permutation):
             for _ in step.ops:
                 next(slots)
-            state = state.index_select(1, _gather(n, step.ops, x.device))
-        elif isinstance(step, Diagonal):
-            state = _apply_diagonal(state, matrix(step.op), step.op.wires, n)
+            operands.append(_gather(n, step.ops, x.device))
         else:
-            assert isinstance(step, Dense)
-            state = _apply_dense(state, matrix(step.op), step.op.wires, n)
+            operands.append(matrix(step.op))
+
+    def run_steps(state: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+        for step, operand in zip(plan.steps[lo:hi], operands[lo:hi]):
+            if isinstance(step, Layer):
+                state = _apply_layer(state, operand, n)
+            elif isinstance(step, Permutation):
+                state = state.index_select(1, operand)
+            elif isinstance(step, Diagonal):
+                state = _apply_diagonal(state, operand, step.op.wires, n)
+            else:
+                state = apply_dense(state, operand, step.op.wires, n)
+        return state
+
+    count = len(plan.steps)
+    if torch.is_grad_enabled() and uses_checkpoints(circuit, x.shape[0], double=x.dtype == torch.float64):
+        from torch.utils.checkpoint import checkpoint
+
+        size = max(1, math.isqrt(count))  # about sqrt(steps) states stored, one more forward pass
+        for lo in range(0, count, size):
+            state = checkpoint(run_steps, state, lo, min(lo + size, count), use_reentrant=False)
+    else:
+        state = run_steps(state, 0, count)
     out = _measure(circuit, state)
+    if shots is not None:
+        check_shots(circuit)
+        out = shot_outputs(circuit, state.abs().square() if state.is_complex() else state.square(), out, shots, generator)
     return out.reshape(*lead, out.shape[-1])

@@ -68,9 +68,10 @@ def _pl_word(qml, word):
     return ops[0] if len(ops) == 1 else qml.prod(*ops)
 
 
-def to_pennylane(circuit: Circuit) -> Callable[[Any, Any], Any]:
+def to_pennylane(circuit: Circuit, *, measure: bool = True) -> Callable[[Any, Any], Any]:
     """A PennyLane quantum function ``qfunc(x, weights)`` of ``circuit`` (``x`` ``(n_inputs,)`` or
     batched ``(B, n_inputs)``: parameter broadcasting; ``weights`` any shape with ``n_weights`` entries).
+    ``measure=False``: the gates only (to use inside a larger quantum function).
 
     Example:
         >>> import pennylane as qml
@@ -91,6 +92,8 @@ def to_pennylane(circuit: Circuit) -> Callable[[Any, Any], Any]:
             qml.AmplitudeEmbedding(feats, wires=range(circuit.n_qubits), normalize=True, pad_with=0.0)
         for op in circuit.ops:
             getattr(qml, op.name)(*(_pl_angle(p, x, w) for p in op.params), wires=list(op.wires))
+        if not measure:
+            return None
         out = []
         for m in circuit.measurements:
             if isinstance(m, Probs):

@@ -110,8 +110,10 @@ class QuantumLayer(nn.Module):
 
     Args:
         n_qubits, depth, embedding, layer: the circuit (see :mod:`qtransfer.quantum.circuit`).
-        circuit: any circuit instead (the four arguments above are then ignored; noise is not yet
-            supported for general circuits).
+        circuit: any circuit instead (the four arguments above are then ignored); under a noise
+            model it runs on :mod:`qtransfer.quantum.density_circuit`, on a calibrated ``fake_*``
+            device on :mod:`qtransfer.quantum.device_sim` (inputs before any two-qubit gate on their
+            wire, ``<Z_i>`` measured).
         backend: ``"builtin"`` (the PyTorch simulator) or ``"pennylane:DEVICE"``; with a calibrated
             device as ``noise``, also ``"pennylane:qiskit.aer"`` (Aer's own simulation, the slow
             reference) or ``"pennylane:qiskit.remote"`` (the fake backend through IBM's primitives);
@@ -172,22 +174,25 @@ class QuantumLayer(nn.Module):
             raise ValueError(f"shots must be a positive integer or None, got {shots!r}")
         if dtype is not None and not dtype.is_floating_point:
             raise ValueError(f"dtype must be a real floating type (float32/float64), got {dtype}")
-        if self.spec is None and noise is not None and kind == "builtin":
-            raise ValueError("noisy simulation of general circuits is not supported yet; use noise=None, or the "
-                             "published family (n_qubits/depth/embedding/layer)")
-        if self.spec is None and shots is not None and kind == "builtin":
-            raise ValueError("the built-in simulator runs general circuits exactly (shots=None); for shots use "
-                             "backend='pennylane:default.qubit'")
-        self.noise = _resolve_noise(noise, backend, self.spec or CircuitSpec(self.circuit.n_qubits, 0), shots)
-        from .executor import check_memory
+        on_device = isinstance(parse_noise(noise) if isinstance(noise, str) else noise, DeviceNoise)
+        if self.spec is None and on_device and self.circuit.measurements != Circuit(self.circuit.n_qubits).measurements:
+            raise ValueError("a calibrated device (fake_*) measures <Z_i> on every wire; drop the circuit's own "
+                             "measurements, or use a noise model such as 'depolarizing:p1=0.001,p2=0.01'")
+        if self.spec is None and shots is not None and kind == "builtin" and not on_device:
+            from .executor import check_shots
 
-        check_memory(self.circuit, 1, dtype or torch.float32, device or "cpu", requires_grad=self.spec is None)
+            check_shots(self.circuit)
+        self.noise = _resolve_noise(noise, backend, self.spec or CircuitSpec(self.circuit.n_qubits, 0), shots)
+        if self.spec is None:  # the published family is checked where it is simulated (memory.py)
+            from .executor import check_memory
+
+            check_memory(self.circuit, 1, dtype or torch.float32, device or "cpu")
         self._device = None
         if isinstance(self.noise, DeviceNoise) and kind == "builtin":
             from .device_sim import DeviceCircuit
             from .devices import compile_for_device
 
-            self._device = DeviceCircuit(compile_for_device(self.spec, self.noise.name))
+            self._device = DeviceCircuit(compile_for_device(self.spec or self.circuit, self.noise.name))
         self.shots = shots
         self.seed = seed
         self._generator: torch.Generator | None = None
@@ -286,7 +291,17 @@ class QuantumLayer(nn.Module):
         if not x.is_floating_point():
             raise TypeError(f"QuantumLayer expects real floating-point angles, got {x.dtype}")
         weights = self.weights.to(x.dtype)
+        if self._device is not None:
+            out = self._device.expval_z(x.reshape(-1, c.n_inputs), weights, shots=self.shots,
+                                        generator=self._sampler(x.device))
+            return out.reshape(*x.shape[:-1], c.n_outputs)
+        if self._qnode is None and self.noise is not None:
+            from .density_circuit import noisy_run_circuit
+
+            flat = x.reshape(-1, c.n_inputs)
+            out = noisy_run_circuit(c, flat, weights, self.noise, shots=self.shots, generator=self._sampler(x.device))
+            return out.reshape(*x.shape[:-1], c.n_outputs)
         if self._qnode is None:
-            return run_circuit(c, x, weights)
+            return run_circuit(c, x, weights, shots=self.shots, generator=self._sampler(x.device))
         flat = x.reshape(-1, c.n_inputs)
         return self._qnode(flat, weights).reshape(*x.shape[:-1], c.n_outputs).to(x.dtype)

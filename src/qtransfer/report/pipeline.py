@@ -114,19 +114,22 @@ def pipeline_html(run_dir: Path, metrics: RunMetrics, config: TrainConfig | None
         parts.append(_arrow(f"features <code>x</code> ∈ ℝ<sup>{F}</sup>"))
     info = HEADS.get(head)
     n = config.n_qubits if config is not None else 0
+    general = None
+    if config is not None and config.circuit is not None:
+        from qtransfer.quantum.circuit_file import as_circuit
+
+        general = as_circuit(config.circuit)
     if info is not None and info.is_quantum:
-        general = config is not None and config.circuit is not None  # a circuit file or description
-        n_in = len(stages["angles"]) if "angles" in stages else n
-        n_out = len(stages["measurement"]) if "measurement" in stages else n
-        embedding = ("the run's own circuit: its inputs θ, then its trained gates" if general else
-                     "the run's own circuit, H + RY(θ<sub>i</sub>) then the trained layers")
-        measured = (f"the circuit's {n_out} measured values" if general
-                    else f"⟨Z<sub>i</sub>⟩ of each of the {n} qubits")
+        n_in, n_out = (general.n_inputs, general.n_outputs) if general else (n, n)
+        what = (f"the run's own circuit <code>{_e(general.name or 'circuit')}</code>" if general and not circuit else
+                "the run's own circuit" if general else
+                "the run's own circuit, H + RY(θ<sub>i</sub>) then the trained layers")
+        measured = (f"the circuit's {n_out} measured values" if general else f"⟨Z<sub>i</sub>⟩ of each of the {n} qubits")
         parts += [_block("pre-net (trained)", f"<code>Linear({F}→{n_in})</code>"),
                   _arrow(_vector(stages.get("pre-net"), n_in)),
                   _block("embedding angles", "<code>tanh · π/2</code>: every angle in (−π/2, π/2)"),
                   _arrow("angles θ = " + _vector(stages.get("angles"), n_in, " rad")),
-                  _block("quantum circuit (trained)", embedding + (f": {circuit[1]}" if circuit else ""), "quantum",
+                  _block("quantum circuit (trained)", what + (f": {circuit[1]}" if circuit else ""), "quantum",
                          f'<img src="{circuit[0]}" alt="the run\'s circuit">' if circuit else ""),
                   _block("measurement", measured + _measurement_note(config), "quantum"),
                   _arrow(("values = " if general else "⟨Z⟩ = ") + _vector(stages.get("measurement"), n_out)),
@@ -146,8 +149,8 @@ def pipeline_html(run_dir: Path, metrics: RunMetrics, config: TrainConfig | None
     elif head == "linear":
         parts += [_block("linear head (trained)", f"<code>Linear({F}→{n_classes})</code>"),
                   _arrow("logits " + _vector(stages.get("linear"), n_classes))]
-    else:  # a head of the user's own
-        parts += [_block("your head (trained)", f"<code>{_e(head)}</code>"),
+    else:  # a head registered from Python
+        parts += [_block(f"head <code>{_e(head)}</code> (trained)", _e(info.description) if info else "registered from Python"),
                   _arrow("logits " + _vector(stages.get("head"), n_classes))]
     parts.append(_block("class probabilities", "<code>softmax</code>", extra=_probabilities(
         stages.get("probabilities"), metrics.classes, trace)))
