@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -166,3 +167,15 @@ def test_a_run_that_failed_before_training_can_be_retried(tmp_path_factory, tmp_
     code, _, err = call(tiny_train_args(data, out, epochs=1, extra=["--cache-dir", cache]))
     assert code == 0, err
     assert (out / "model.pt").is_file()
+
+
+def test_console_script_waits_passively_at_openmp_barriers_unless_told_otherwise(monkeypatch):
+    # spinning OpenMP threads beside busy processes made the worst cold run 21x idle (README, "Speed")
+    from qtransfer.cli import configure_process
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    configure_process()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    configure_process()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -539,6 +540,21 @@ def _discard_stdout() -> None:
         pass
 
 
+def configure_process() -> None:
+    """Settings the console script gives its own process before torch is imported.
+
+    ``OMP_WAIT_POLICY=PASSIVE`` (unless already set): torch's OpenMP threads wait at a barrier
+    by sleeping, not by spinning. On a machine where other processes keep cores busy, a
+    spinning thread burns the time slices its descheduled partner needs: beside two busy
+    processes on 2 cores, the worst of 5 cold ``qtransfer train`` runs took 48.8 s (21x idle)
+    with spinning and 4.5 s with passive waiting, and idle runs did not get slower
+    (``python benchmarks/end_to_end.py --only-busy``; README, "Speed"). libgomp reads the
+    variable when torch loads it, so a Python session that imported torch first keeps its
+    own setting: start Python with ``OMP_WAIT_POLICY=PASSIVE`` to get the same there.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def run() -> None:
     """The ``qtransfer`` console script (and ``python -m qtransfer.cli``): :func:`main` in a process
     it owns, which exits when the command ends.
@@ -547,6 +563,7 @@ def run() -> None:
     cyclic collector (:func:`qtransfer.collector.freeze_after_first_build`): a cold
     ``qtransfer train`` then spends no time re-scanning the imported torchvision.
     """
+    configure_process()
     from qtransfer.collector import freeze_after_first_build
 
     freeze_after_first_build()
