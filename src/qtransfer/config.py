@@ -123,16 +123,22 @@ class TrainConfig:
         object.__setattr__(self, "circuit", data)
 
     def _check_memory(self) -> None:
-        """Refuse, before anything runs, a general circuit whose statevectors at ``batch_size`` (one per
-        step, for the gradient) cannot fit in the host's free memory; the published family is checked
-        where it is simulated (:mod:`qtransfer.quantum.memory`)."""
-        if self.circuit is None or self.device != "cpu" or not get_quantum(self.head):
+        """Refuse, before anything runs (no run folder, no feature), a circuit whose statevectors at
+        ``batch_size`` (one per step, for the gradient) cannot fit in the host's free memory: a general
+        circuit, or the one ``--qubits/--depth/--embedding/--layer`` name. The simulators check
+        again what they are given (:mod:`qtransfer.quantum.memory`)."""
+        if self.device != "cpu" or not get_quantum(self.head) or (self.circuit is None and self.n_qubits < 20):
             return
         from qtransfer.quantum.circuit_file import as_circuit  # no torch import
         from qtransfer.quantum.compile import estimate_bytes
         from qtransfer.quantum.memory import available_bytes
 
-        circuit = as_circuit(self.circuit)
+        if self.circuit is not None:
+            circuit = as_circuit(self.circuit)
+        else:
+            from qtransfer.quantum.circuit import CircuitSpec
+
+            circuit = CircuitSpec(self.n_qubits, self.depth, embedding=self.embedding, layer=self.layer).to_circuit()
         if circuit.n_qubits < 20:
             return
         need = estimate_bytes(circuit, self.batch_size)
@@ -141,7 +147,7 @@ class TrainConfig:
             raise UsageError(
                 f"a {circuit.n_qubits}-qubit circuit at batch size {self.batch_size} needs about {need / 2**30:.1f} GiB "
                 f"({2**circuit.n_qubits} amplitudes per sample, one state per step for the gradient), but only "
-                f"{free / 2**30:.1f} GiB are free; use fewer qubits or a smaller --batch-size"
+                f"{free / 2**30:.1f} GiB are free; use fewer --qubits or a smaller --batch-size"
             )
 
     def _check_noise(self) -> None:
