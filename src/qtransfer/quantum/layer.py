@@ -94,6 +94,17 @@ def _circuit_qnode(circuit: Circuit, device_name: str, noise, shots: int | None,
     return run
 
 
+def _check_angles(x: torch.Tensor, n: int, what: str) -> None:
+    """``x`` must be real angles of shape ``(..., n)``; else an error that says what to put in front."""
+    if x.ndim == 0 or x.shape[-1] != n:
+        raise ValueError(
+            f"QuantumLayer expects input of shape (..., {n}) ({what}), got {tuple(x.shape)}; "
+            f"put a Linear(features, {n}) in front of it"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"QuantumLayer expects real floating-point angles, got {x.dtype}")
+
+
 class QuantumLayer(nn.Module):
     """Angles ``(..., n_inputs)`` in, the circuit's measurements ``(..., n_outputs)`` out.
 
@@ -258,13 +269,7 @@ class QuantumLayer(nn.Module):
         if self.spec is None:
             return self._forward_circuit(x)
         n = self.spec.n_qubits
-        if x.ndim == 0 or x.shape[-1] != n:
-            raise ValueError(
-                f"QuantumLayer expects input of shape (..., {n}) (one angle per qubit), got {tuple(x.shape)}; "
-                f"put a Linear(features, {n}) in front of it"
-            )
-        if not x.is_floating_point():
-            raise TypeError(f"QuantumLayer expects real floating-point angles, got {x.dtype}")
+        _check_angles(x, n, "one angle per qubit")
         weights = self.weights.to(x.dtype)
         if self._device is not None:
             out = self._device.expval_z(x.reshape(-1, n), weights, shots=self.shots, generator=self._sampler(x.device))
@@ -283,13 +288,7 @@ class QuantumLayer(nn.Module):
 
     def _forward_circuit(self, x: torch.Tensor) -> torch.Tensor:
         c = self.circuit
-        if x.ndim == 0 or x.shape[-1] != c.n_inputs:
-            raise ValueError(
-                f"QuantumLayer expects input of shape (..., {c.n_inputs}) (the circuit's inputs), got {tuple(x.shape)}; "
-                f"put a Linear(features, {c.n_inputs}) in front of it"
-            )
-        if not x.is_floating_point():
-            raise TypeError(f"QuantumLayer expects real floating-point angles, got {x.dtype}")
+        _check_angles(x, c.n_inputs, "the circuit's inputs")
         weights = self.weights.to(x.dtype)
         if self._device is not None:
             out = self._device.expval_z(x.reshape(-1, c.n_inputs), weights, shots=self.shots,
