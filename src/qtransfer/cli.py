@@ -547,8 +547,9 @@ def configure_process() -> None:
     by sleeping, not by spinning. On a machine where other processes keep cores busy, a
     spinning thread burns the time slices its descheduled partner needs: beside two busy
     processes on 2 cores, the worst of 5 cold ``qtransfer train`` runs took 48.8 s (21x idle)
-    with spinning and 4.5 s with passive waiting, and idle runs did not get slower
-    (``python benchmarks/end_to_end.py --only-busy``; README, "Speed"). libgomp reads the
+    with spinning and 5.1 s with passive waiting (``python benchmarks/end_to_end.py
+    --only-busy``); an idle cold run pays about 0.24 s for it (``benchmarks/cold_runs.py`` in
+    alternation; README, "Speed"). libgomp reads the
     variable when torch loads it, so a Python session that imported torch first keeps its
     own setting: start Python with ``OMP_WAIT_POLICY=PASSIVE`` to get the same there.
     """
