@@ -127,6 +127,17 @@ def tiny_train_args(data: Path, out: Path, *, epochs: int = 2, head: str = "quan
             "--no-progress", "--no-report", *extra]
 
 
+def train_tiny_run(tmp_path_factory, out: Path, *, epochs: int, qubits: int = 2) -> tuple[Path, Path]:
+    """A finished tiny ``train`` run into ``out`` on the session's flat folder and feature cache (in this
+    process, through the command line); returns ``(data, cache)``."""
+    data, cache = session_data(tmp_path_factory, "flat"), session_cache(tmp_path_factory)
+    argv = tiny_train_args(data, out, epochs=epochs, extra=["--cache-dir", cache])
+    argv[argv.index("--qubits") + 1] = str(qubits)
+    code, _, err = call_cli(argv)
+    assert code == 0, err
+    return data, cache
+
+
 def call_cli(args) -> tuple[int, str, str]:
     """``cli.main`` in-process: (exit code, stdout, stderr)."""
     from qtransfer.cli import main

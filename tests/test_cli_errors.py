@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from helpers import PYTHON, REPO, call_cli, cli_env, one_torch_thread, session_cache, session_data, tiny_train_args  # noqa: F401
+from helpers import PYTHON, REPO, call_cli, cli_env, one_torch_thread, session_cache, tiny_train_args, train_tiny_run  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -18,14 +18,9 @@ def _one_thread(one_torch_thread):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    data = session_data(tmp_path_factory, "flat")
-    cache = session_cache(tmp_path_factory)
     runs = tmp_path_factory.mktemp("errors")
     for n in (2, 6):
-        argv = tiny_train_args(data, runs / f"q{n}", epochs=1, extra=["--cache-dir", cache])
-        argv[argv.index("--qubits") + 1] = str(n)
-        code, _, err = call_cli(argv)
-        assert code == 0, err
+        data, cache = train_tiny_run(tmp_path_factory, runs / f"q{n}", epochs=1, qubits=n)
     return data, cache, runs
 
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from helpers import call_cli, one_torch_thread, run_cli, session_cache, session_data, tiny_train_args  # noqa: F401
+from helpers import call_cli, one_torch_thread, run_cli, train_tiny_run  # noqa: F401
 from qtransfer.manifest import MANIFEST_FILE, RUN_FILES
 from qtransfer.paths import sha256_file
 
@@ -20,11 +20,8 @@ def _one_thread(one_torch_thread):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    data = session_data(tmp_path_factory, "flat")
-    cache = session_cache(tmp_path_factory)
     run = tmp_path_factory.mktemp("manifest") / "run"
-    code, _, err = call_cli(tiny_train_args(data, run, epochs=2, extra=["--cache-dir", cache]))
-    assert code == 0, err
+    data, cache = train_tiny_run(tmp_path_factory, run, epochs=2)
     return data, cache, run
 
 

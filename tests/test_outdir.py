@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import call_cli, one_torch_thread, read_only, session_cache, session_data, tiny_train_args  # noqa: F401
+from helpers import call_cli, one_torch_thread, read_only, session_cache, tiny_train_args, train_tiny_run  # noqa: F401
 from qtransfer.errors import UsageError
 from qtransfer.outdir import check_writable
 
@@ -22,10 +22,8 @@ def _one_thread(one_torch_thread):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One finished 1-epoch run (shared; tests that change it copy it)."""
-    data = session_data(tmp_path_factory, "flat")
     run = tmp_path_factory.mktemp("outdir") / "run"
-    code, _, err = call_cli(tiny_train_args(data, run, epochs=1, extra=["--cache-dir", session_cache(tmp_path_factory)]))
-    assert code == 0, err
+    data, _ = train_tiny_run(tmp_path_factory, run, epochs=1)
     return data, run
 
 
