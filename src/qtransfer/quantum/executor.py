@@ -36,9 +36,11 @@ import torch
 
 from qtransfer.errors import CircuitTooLargeError
 
-from .compile import Dense, Diagonal, Layer, Permutation, Plan, compile_circuit, estimate_bytes, uses_checkpoints
+from .compile import Diagonal, Layer, Permutation, Plan, compile_circuit, estimate_bytes, uses_checkpoints
+from .derived import permutation_index, run_plan, supports
+from .matrices import FIXED, ROTATION
 from .memory import available_bytes
-from .description import Circuit, Const, Expval, Input, Operation, Probs
+from .description import Circuit, Const, Expval, Input, Operation
 from .measurement import sample_counts
 from .states import bit_table, complex_dtype
 
@@ -48,61 +50,17 @@ __all__ = ["CHECK_MEMORY_ABOVE", "apply_dense", "apply_one", "check_memory", "ch
 #: below this many bytes per run, :func:`check_memory` does not look at the free memory
 CHECK_MEMORY_ABOVE = 64 << 20
 
-_S = 1 / math.sqrt(2)
-_I2 = ((1, 0), (0, 1))
-_P0, _P1 = ((1, 0), (0, 0)), ((0, 0), (0, 1))
-
-
-def _kron(a, b):
-    return tuple(tuple(a[i // 2][j // 2] * b[i % 2][j % 2] for j in range(4)) for i in range(4))
-
-
-_X, _Y, _Z = ((0, 1), (1, 0)), ((0, -1j), (1j, 0)), ((1, 0), (0, -1))
-_MINUS_I = lambda m: tuple(tuple(-1j * v for v in row) for row in m)  # noqa: E731
-_ADD = lambda a, b: tuple(tuple(u + v for u, v in zip(r, s)) for r, s in zip(a, b))  # noqa: E731
-_ZERO4 = ((0,) * 4,) * 4
-
-#: fixed gates
-_FIXED = {
-    "Hadamard": ((_S, _S), (_S, -_S)),
-    "PauliX": _X,
-    "PauliY": _Y,
-    "PauliZ": _Z,
-    "S": ((1, 0), (0, 1j)),
-    "T": ((1, 0), (0, complex(math.cos(math.pi / 4), math.sin(math.pi / 4)))),
-    "SX": ((0.5 + 0.5j, 0.5 - 0.5j), (0.5 - 0.5j, 0.5 + 0.5j)),
-    "CNOT": _ADD(_kron(_P0, _I2), _kron(_P1, _X)),
-    "CY": _ADD(_kron(_P0, _I2), _kron(_P1, _Y)),
-    "CZ": _ADD(_kron(_P0, _I2), _kron(_P1, _Z)),
-    "SWAP": ((1, 0, 0, 0), (0, 0, 1, 0), (0, 1, 0, 0), (0, 0, 0, 1)),
-}
-
-#: one-angle gates as (C0, C1, C2, half): C0 + cos(a) C1 + sin(a) C2 with a = angle/2 if half
-_ROTATION = {
-    "RX": (((0, 0), (0, 0)), _I2, _MINUS_I(_X), True),
-    "RY": (((0, 0), (0, 0)), _I2, _MINUS_I(_Y), True),
-    "RZ": (((0, 0), (0, 0)), _I2, _MINUS_I(_Z), True),
-    "PhaseShift": (_P0, _P1, ((0, 0), (0, 1j)), False),
-    "CRX": (_kron(_P0, _I2), _kron(_P1, _I2), _kron(_P1, _MINUS_I(_X)), True),
-    "CRY": (_kron(_P0, _I2), _kron(_P1, _I2), _kron(_P1, _MINUS_I(_Y)), True),
-    "CRZ": (_kron(_P0, _I2), _kron(_P1, _I2), _kron(_P1, _MINUS_I(_Z)), True),
-    "IsingXX": (_ZERO4, _kron(_I2, _I2), _MINUS_I(_kron(_X, _X)), True),
-    "IsingYY": (_ZERO4, _kron(_I2, _I2), _MINUS_I(_kron(_Y, _Y)), True),
-    "IsingZZ": (_ZERO4, _kron(_I2, _I2), _MINUS_I(_kron(_Z, _Z)), True),
-}
-
-
 @lru_cache(maxsize=512)
 def _constant(key: str, part: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """A fixed matrix as a tensor; ``dtype`` real takes the real part (used only for real gates)."""
-    values = _FIXED[key] if part < 0 else _ROTATION[key][part]
+    values = FIXED[key] if part < 0 else ROTATION[key][part]
     t = torch.tensor(values, dtype=torch.complex128)
     return (t if dtype.is_complex else t.real).to(device=device, dtype=dtype)
 
 
 def _rotation(name: str, angle: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     c0, c1, c2 = (_constant(name, i, angle.device, dtype) for i in range(3))
-    a = angle / 2 if _ROTATION[name][3] else angle
+    a = angle * ROTATION[name][3]
     cos, sin = torch.cos(a)[..., None, None], torch.sin(a)[..., None, None]
     return c0 + cos * c1 + sin * c2
 
@@ -115,9 +73,9 @@ def gate_matrix(name: str, angles: list[torch.Tensor], dtype: torch.dtype, devic
         tensor([[ 0.7071, -0.7071],
                 [ 0.7071,  0.7071]])
     """
-    if name in _FIXED:
+    if name in FIXED:
         return _constant(name, -1, device, dtype)
-    if name in _ROTATION:
+    if name in ROTATION:
         return _rotation(name, angles[0], dtype)
     if name == "Rot":  # RZ(omega) RY(theta) RZ(phi), written out
         phi, theta, omega = angles
@@ -223,27 +181,6 @@ def _plan_ops(plan: Plan):
 @lru_cache(maxsize=128)
 def _program(plan: Plan, device: torch.device) -> _Program:
     return _Program(plan, device)
-
-
-@lru_cache(maxsize=256)
-def _gather(n: int, ops: tuple[Operation, ...], device: torch.device) -> torch.Tensor:
-    """``new = state[:, gather]`` applies the permutation gates ``ops`` in order."""
-    index = torch.arange(2**n, dtype=torch.long, device=device)
-    image = index.clone()
-    bit = lambda w: 1 << (n - 1 - w)  # noqa: E731
-    for op in ops:
-        if op.name == "CNOT":
-            c, t = map(bit, op.wires)
-            image = torch.where(image & c != 0, image ^ t, image)
-        elif op.name == "Toffoli":
-            c1, c2, t = map(bit, op.wires)
-            image = torch.where((image & c1 != 0) & (image & c2 != 0), image ^ t, image)
-        else:  # SWAP
-            a, b = map(bit, op.wires)
-            image = torch.where((image & a != 0) != (image & b != 0), image ^ (a | b), image)
-    gather = torch.empty_like(image)
-    gather[image] = index
-    return gather
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY"
@@ -473,7 +410,6 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor,
     """
     plan = circuit if isinstance(circuit, Plan) else compile_circuit(circuit)
     circuit = plan.circuit
-    n = circuit.n_qubits
     if x.ndim == 0 or x.shape[-1] != circuit.n_inputs:
         raise ValueError(f"the circuit expects inputs of shape (..., {circuit.n_inputs}), got {tuple(x.shape)}")
     if not x.is_floating_point():
@@ -486,6 +422,21 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor,
     check_memory(circuit, x.shape[0], x.dtype, x.device, requires_grad=torch.is_grad_enabled())
     dtype = x.dtype if circuit.is_real else complex_dtype(x.dtype)
     state = _initial_state(circuit, x, dtype)
+    if supports(plan) and not (torch.is_grad_enabled() and uses_checkpoints(circuit, x.shape[0], double=x.dtype == torch.float64)):
+        state = run_plan(plan, state, x, w)  # the hand-derived step: one autograd node
+    else:
+        state = _run_recorded(plan, state, x, w)
+    out = _measure(circuit, state)
+    if shots is not None:
+        check_shots(circuit)
+        out = shot_outputs(circuit, state.abs().square() if state.is_complex() else state.square(), out, shots, generator)
+    return out.reshape(*lead, out.shape[-1])
+
+
+def _run_recorded(plan: Plan, state: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The plan as torch operations recorded by autograd, in checkpointed segments when the stored
+    states would exceed :data:`~qtransfer.quantum.compile.CHECKPOINT_ABOVE`."""
+    circuit, n, dtype = plan.circuit, plan.n_qubits, state.dtype
     program = _program(plan, x.device)
     groups = {key: m.unbind(1 if key[1] else 0) for key, m in program.matrices(x, w, dtype).items()}  # one backward
     slots = iter(program.slots)
@@ -510,7 +461,7 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor,
         elif isinstance(step, Permutation):
             for _ in step.ops:
                 next(slots)
-            operands.append(_gather(n, step.ops, x.device))
+            operands.append(permutation_index(n, step.ops, x.device))
         else:
             operands.append(matrix(step.op))
 
@@ -535,8 +486,4 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor,
             state = checkpoint(run_steps, state, lo, min(lo + size, count), use_reentrant=False)
     else:
         state = run_steps(state, 0, count)
-    out = _measure(circuit, state)
-    if shots is not None:
-        check_shots(circuit)
-        out = shot_outputs(circuit, state.abs().square() if state.is_complex() else state.square(), out, shots, generator)
-    return out.reshape(*lead, out.shape[-1])
+    return state

@@ -1,0 +1,449 @@
+"""The general executor's training step written out by hand: one autograd node per circuit run.
+
+:mod:`~qtransfer.quantum.executor` states a circuit run as torch operations and lets autograd
+record them: about ten graph nodes per step of the plan, each costing the backward engine some
+15 µs, which is most of a training step at a few qubits (the states there are a few hundred
+numbers). This module runs the same plan with the same kernels under ``no_grad``, keeps the
+state before each kernel, and writes every vector-Jacobian product out, as the published
+family's hand-derived step does for its own circuit, so that a whole run is one node:
+
+* angles: ``a = scale * (e[i1] - c1) * (e[i2] - c2) + shift`` over ``e = [x, w, 1]``; every
+  parameterised gate has one angle (``Rot`` and ``U3`` are split into their three rotations:
+  ``Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi)``, ``U3(theta, phi, lam) = P(phi) RY(theta) P(lam)``);
+* matrices: ``C0 + cos(h a) C1 + sin(h a) C2``, all gates of an arity and batchedness at once;
+  ``dL/da = h (cos(h a) <G, C2> - sin(h a) <G, C1>)`` with ``<G, C> = Re sum conj(G) C``;
+* a layer's runs of one-qubit gates: one product of 2x2 matrices per wire (padded with the
+  identity, all runs at once), then Kronecker blocks (all blocks of all layers at once), applied
+  as in the executor: ``y = v K^T`` gives ``dv = dy conj(K)`` and ``dK = (v^H dy)^T``;
+* a permutation's gradient is the inverse permutation; a diagonal gate's ``dx = dy conj(d)``;
+  any other gate one matrix product each way.
+
+Gradients follow torch's convention for complex tensors (``dL/dRe z + i dL/dIm z``). The
+property test holds this step to the autograd executor and to PennyLane on random circuits,
+values and gradients (``tests/test_quantum_derived.py``).
+
+Example:
+    >>> from qtransfer.quantum.templates import angle_embedding
+    >>> from qtransfer.quantum.compile import compile_circuit
+    >>> plan = compile_circuit(angle_embedding(2, rotation="Y"))
+    >>> x = torch.tensor([[0.3, 0.0]])
+    >>> state = run_plan(plan, initial_zero_state(plan, x), x, torch.zeros(0))
+    >>> state.square().sum().item()
+    1.0
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+
+from .compile import Diagonal, Layer, Permutation, Plan
+from .matrices import FIXED, ROTATION
+from .description import Const, Input, Operation
+
+__all__ = ["initial_zero_state", "permutation_index", "run_plan", "supports"]
+
+#: gates of three angles, as their rotations in the order they act
+_SPLIT = {"Rot": (("RZ", 0), ("RY", 1), ("RZ", 2)), "U3": (("PhaseShift", 2), ("RY", 0), ("PhaseShift", 1))}
+
+#: a layer covering at least this share of the wires is applied as Kronecker blocks (as in executor.py)
+BLOCK_SHARE = 0.5
+#: wires per Kronecker block; registers up to ONE_BLOCK_MAX wires are one block
+BLOCK_WIRES = 4
+ONE_BLOCK_MAX = 6
+#: up to this many wires a layer's input gates and shared gates are applied as two passes
+SPLIT_MAX = 6
+
+
+def supports(plan: Plan) -> bool:
+    """Whether :func:`run_plan` takes the plan: every input angle reads at most two features."""
+    return all(len(p.index) <= 2 for op in plan.circuit.ops for p in op.params if isinstance(p, Input))
+
+
+def _elementary(op: Operation) -> list[tuple[str, object]]:
+    """``(name, angle or None)`` of the one-angle or fixed gates making ``op``, in the order they act."""
+    if op.name in _SPLIT:
+        return [(name, op.params[i]) for name, i in _SPLIT[op.name]]
+    return [(op.name, op.params[0] if op.params else None)]
+
+
+class _Gates:
+    """Gate slots of one matrix size, all batched (an angle reads an input: rows index ``e = [x, w, 1]``
+    per sample) or none (rows index ``e = [w, 1]``): ``C0 + cos(h a) C1 + sin(h a) C2`` for all at once.
+    A fixed gate is a slot with ``C0`` its matrix; the identity pads runs."""
+
+    def __init__(self, slots: list[tuple[str | None, object]], batched: bool, n_in: int, n_w: int, size: int,
+                 device: torch.device, real: torch.dtype, dtype: torch.dtype) -> None:
+        one = n_in + n_w if batched else n_w
+        rows, consts, halves = [], [], []
+        eye = tuple(tuple(float(i == j) for j in range(size)) for i in range(size))
+        zero = ((0,) * size,) * size
+        for name, angle in slots:
+            if name is None or name in FIXED:
+                rows.append((one, 0.0, one, 0.0, 0.0, 0.0))
+                consts.append((FIXED[name] if name else eye, zero, zero))
+                halves.append(1.0)
+                continue
+            if isinstance(angle, Const):
+                rows.append((one, 0.0, one, 0.0, 0.0, angle.value))
+            elif isinstance(angle, Input):
+                i2, c2 = (angle.index[1], angle.center) if len(angle.index) > 1 else (one, 0.0)
+                rows.append((angle.index[0], angle.center, i2, c2, angle.scale, angle.shift))
+            else:
+                rows.append(((n_in if batched else 0) + angle.index, 0.0, one, 0.0, angle.scale, angle.shift))
+            consts.append(ROTATION[name][:3])
+            halves.append(ROTATION[name][3])
+        t = torch.tensor(rows, dtype=torch.float64)
+        self.i1, self.i2 = t[:, 0].long().to(device), t[:, 2].long().to(device)
+        self.c1, self.c2, self.scale, self.shift = (t[:, i].to(device, real) for i in (1, 3, 4, 5))
+        self.h = torch.tensor(halves, dtype=real, device=device)
+        c = torch.tensor(consts, dtype=torch.complex128)
+        self.c = (c if dtype.is_complex else c.real).to(device=device, dtype=dtype)  # (G, 3, d, d)
+        self.batched = batched
+
+    def matrices(self, ext: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+        u1, u2 = ext[..., self.i1] - self.c1, ext[..., self.i2] - self.c2
+        ha = self.h * torch.addcmul(self.shift, u1 * u2, self.scale)
+        cos, sin = torch.cos(ha)[..., None, None], torch.sin(ha)[..., None, None]
+        return self.c[:, 0] + cos * self.c[:, 1] + sin * self.c[:, 2], (u1, u2, cos, sin)
+
+    def backward(self, grad: torch.Tensor, saved: tuple, g_ext: torch.Tensor) -> None:
+        """Adds ``dL/de`` to ``g_ext`` given ``grad`` ``= dL/dM`` of every slot."""
+        u1, u2, cos, sin = saved
+        prod = grad.conj() * (cos * self.c[:, 2] - sin * self.c[:, 1])
+        ga = (prod.real if prod.is_complex() else prod).sum((-2, -1)) * (self.h * self.scale)
+        g_ext.index_add_(-1, self.i1, ga * u2)
+        g_ext.index_add_(-1, self.i2, ga * u1)
+
+
+class _Blocks:
+    """All Kronecker blocks of ``k`` wires of one batchedness: each block's wires carry a run of
+    one-qubit gates (the identity where a layer has none), ``R = P k`` runs padded to length ``L``."""
+
+    def __init__(self, k: int, gates: _Gates, length: int, count: int, device: torch.device) -> None:
+        self.k, self.gates, self.length, self.count = k, gates, length, count
+        index = _kron_index(k)
+        self.index = index.flatten().to(device)
+        width = 2**k
+        select = torch.zeros(k * width * width, 4 * k, dtype=torch.float64)
+        select[torch.arange(k * width * width), index.flatten()] = 1
+        self.select = select.to(device=device, dtype=gates.c.dtype)  # gathered entries -> their factor
+
+
+class _Tables:
+    """Everything of a plan that does not depend on the numbers, on one device, in one dtype."""
+
+    def __init__(self, plan: Plan, device: torch.device, real: torch.dtype, dtype: torch.dtype) -> None:
+        circuit = plan.circuit
+        n = self.n = circuit.n_qubits
+        n_in, n_w = self.n_in, self.n_w = circuit.n_inputs, circuit.n_weights
+        runs: dict[tuple[int, bool], list[list[list]]] = {}  # (k, batched) -> blocks -> wires -> gates
+        pairs: dict[bool, list] = {}  # batched -> two-qubit slots
+        self.kernels: list[tuple] = []
+
+        def pair(op: Operation) -> tuple:
+            (name, angle), = _elementary(op)
+            batched = isinstance(angle, Input)
+            slots = pairs.setdefault(batched, [])
+            slots.append((name, angle))
+            return batched, len(slots) - 1
+
+        for step in plan.steps:
+            if isinstance(step, Layer):
+                if len(step.runs) < BLOCK_SHARE * n:
+                    spans = [(wire, 1) for wire, _ in step.runs]
+                else:
+                    width = n if n <= ONE_BLOCK_MAX else BLOCK_WIRES
+                    spans = [(s, min(width, n - s)) for s in range(0, n, width)]
+                # small registers: each wire's run up to its last input gate (matrices per sample), then the
+                # rest (shared matrices); larger ones: one pass per block, whatever it holds
+                lead, rest = {}, {}
+                for wire, ops in step.runs:
+                    gates = [g for op in ops for g in _elementary(op)]
+                    inputs = [i + 1 for i, (_, a) in enumerate(gates) if isinstance(a, Input)]
+                    cut = (max(inputs) if n <= SPLIT_MAX else len(gates)) if inputs else 0
+                    lead[wire], rest[wire] = gates[:cut], gates[cut:]
+                sweep = len(spans) > 1 and spans[0][1] > 1  # blocks that each move their wires last
+                for part, batched in ((lead, True), (rest, False)):
+                    if not any(part.values()):
+                        continue
+                    for start, k in spans:
+                        members = [part.get(w, []) for w in range(start, start + k)]
+                        if not any(members):
+                            if sweep:
+                                self.kernels.append(("move", 2**k))
+                            continue
+                        bucket = runs.setdefault((k, batched), [])
+                        self.kernels.append(("block", (k, batched), len(bucket), None if sweep else start))
+                        bucket.append(members)
+            elif isinstance(step, Permutation):
+                gather = permutation_index(n, step.ops, device)
+                inverse = torch.empty_like(gather)
+                inverse[gather] = torch.arange(2**n, device=device)
+                self.kernels.append(("perm", gather, inverse))
+            elif isinstance(step, Diagonal):
+                self.kernels.append(("diag", pair(step.op), _local_index(n, step.op.wires).to(device)))
+            else:
+                self.kernels.append(("dense", pair(step.op), step.op.wires))
+        self.blocks = {}
+        for (k, batched), blocks in runs.items():
+            length = max(len(m) for members in blocks for m in members)
+            slots = [g for members in blocks for m in members for g in m + [(None, None)] * (length - len(m))]
+            gates = _Gates(slots, batched, n_in, n_w, 2, device, real, dtype)
+            self.blocks[k, batched] = _Blocks(k, gates, length, len(blocks), device)
+        self.pairs = {b: _Gates(slots, b, n_in, n_w, 4, device, real, dtype) for b, slots in pairs.items()}
+
+
+@lru_cache(maxsize=256)
+def permutation_index(n: int, ops: tuple[Operation, ...], device: torch.device) -> torch.Tensor:
+    """``new = state[:, index]`` applies the permutation gates ``ops`` (CNOT, SWAP, Toffoli) in order."""
+    index = torch.arange(2**n, dtype=torch.long, device=device)
+    image = index.clone()
+    bit = lambda w: 1 << (n - 1 - w)  # noqa: E731
+    for op in ops:
+        if op.name == "CNOT":
+            c, t = map(bit, op.wires)
+            image = torch.where(image & c != 0, image ^ t, image)
+        elif op.name == "Toffoli":
+            c1, c2, t = map(bit, op.wires)
+            image = torch.where((image & c1 != 0) & (image & c2 != 0), image ^ t, image)
+        else:  # SWAP
+            a, b = map(bit, op.wires)
+            image = torch.where((image & a != 0) != (image & b != 0), image ^ (a | b), image)
+    gather = torch.empty_like(image)
+    gather[image] = index
+    return gather
+
+
+def _local_index(n: int, wires: tuple[int, ...]) -> torch.Tensor:
+    """``(2**n,)``: the basis index of ``wires`` (first wire most significant) in every basis state."""
+    index = torch.arange(2**n)
+    local = torch.zeros(2**n, dtype=torch.long)
+    for w in wires:
+        local = 2 * local + ((index >> (n - 1 - w)) & 1)
+    return local
+
+
+def _kron_index(k: int) -> torch.Tensor:
+    """``(k, W, W)`` into ``k`` flattened 2x2 matrices: ``K[i, j] = prod_q m_q[bit_q(i), bit_q(j)]``."""
+    index = torch.arange(2**k)
+    bits = torch.stack([(index >> (k - 1 - q)) & 1 for q in range(k)])  # (k, W)
+    return 2 * bits[:, :, None] + bits[:, None, :] + 4 * torch.arange(k)[:, None, None]
+
+
+@lru_cache(maxsize=128)
+def _tables(plan: Plan, device: torch.device, real: torch.dtype, dtype: torch.dtype) -> _Tables:
+    return _Tables(plan, device, real, dtype)
+
+
+def initial_zero_state(plan: Plan, x: torch.Tensor) -> torch.Tensor:
+    """``|0...0>`` for every sample of ``x``, in the dtype a run of ``plan`` uses."""
+    dtype = x.dtype if plan.circuit.is_real else (torch.complex128 if x.dtype == torch.float64 else torch.complex64)
+    state = torch.zeros(x.shape[0], 2**plan.n_qubits, dtype=dtype, device=x.device)
+    state[:, 0] = 1
+    return state
+
+
+def _mh(m: torch.Tensor) -> torch.Tensor:
+    return m.transpose(-1, -2).conj()
+
+
+class _Run:
+    """One forward pass and what its backward needs."""
+
+    def __init__(self, t: _Tables, x: torch.Tensor, w: torch.Tensor) -> None:
+        self.t = t
+        batch = x.shape[0]
+        one = torch.ones(1, dtype=x.dtype, device=x.device)
+        self.ext = {False: torch.cat([w, one])}
+        if any(b for _, b in t.blocks) or True in t.pairs:
+            self.ext[True] = torch.cat([x, w.expand(batch, -1), one.expand(batch, 1)], 1)
+        self.krons, self.saved_blocks = {}, {}
+        for key, blocks in t.blocks.items():
+            m, saved = blocks.gates.matrices(self.ext[key[1]])
+            m = m.unflatten(-3, (blocks.count * blocks.k, blocks.length))  # (..., R, L, 2, 2)
+            prefix = [m[..., 0, :, :]]
+            for j in range(1, blocks.length):
+                prefix.append(m[..., j, :, :] @ prefix[-1])
+            if blocks.k == 1:
+                self.krons[key] = prefix[-1]
+                self.saved_blocks[key] = (m, prefix, (prefix[-1],), saved)
+                continue
+            fused = prefix[-1].unflatten(-3, (blocks.count, blocks.k)).flatten(-3)  # (..., P, 4k)
+            parts = fused[..., blocks.index].unflatten(-1, (blocks.k, 2**blocks.k, 2**blocks.k)).unbind(-3)
+            kron = parts[0]
+            for part in parts[1:]:
+                kron = kron * part
+            self.krons[key] = kron
+            self.saved_blocks[key] = (m, prefix, parts, saved)
+        self.pair_mats, self.saved_pairs = {}, {}
+        for b, gates in t.pairs.items():
+            self.pair_mats[b], self.saved_pairs[b] = gates.matrices(self.ext[b])
+
+    def pair(self, item: tuple) -> torch.Tensor:
+        return self.pair_mats[item[0]][..., item[1], :, :]
+
+    def forward(self, state: torch.Tensor, keep: bool) -> torch.Tensor:
+        self.states = []
+        for kernel in self.t.kernels:
+            if keep:
+                self.states.append(state)
+            kind = kernel[0]
+            if kind == "block":
+                state = _block(state, self.krons[kernel[1]][..., kernel[2], :, :], kernel[3])
+            elif kind == "move":
+                state = state.view(state.shape[0], kernel[1], -1).transpose(1, 2).reshape(state.shape)
+            elif kind == "perm":
+                state = torch.gather(state, 1, kernel[1].expand_as(state))
+            elif kind == "diag":
+                state = state * self.pair(kernel[1]).diagonal(dim1=-2, dim2=-1)[..., kernel[2]]
+            else:
+                state = _dense(state, self.pair(kernel[1]), kernel[2], self.t.n)
+        return state
+
+    def backward(self, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """``(dL/dstate, dL/dx or None, dL/dw)`` from ``grad = dL/d(final state)``."""
+        t = self.t
+        g_krons: dict = {key: [None] * blocks.count for key, blocks in t.blocks.items()}
+        g_pairs = {b: torch.zeros_like(m) for b, m in self.pair_mats.items()}
+        for kernel, state in zip(reversed(t.kernels), reversed(self.states)):
+            kind = kernel[0]
+            if kind == "block":
+                grad, g_krons[kernel[1]][kernel[2]] = _block_vjp(state, self.krons[kernel[1]][..., kernel[2], :, :],
+                                                                 grad, kernel[3])
+            elif kind == "move":
+                grad = grad.view(grad.shape[0], -1, kernel[1]).transpose(1, 2).reshape(grad.shape)
+            elif kind == "perm":
+                grad = torch.gather(grad, 1, kernel[2].expand_as(grad))
+            elif kind == "diag":
+                (b, pos), local = kernel[1], kernel[2]
+                d = self.pair(kernel[1]).diagonal(dim1=-2, dim2=-1)
+                g_d = grad * state.conj()
+                grad = grad * d[..., local].conj()
+                g_d = g_d if b else g_d.sum(0)
+                g_local = torch.zeros(*g_d.shape[:-1], d.shape[-1], dtype=g_d.dtype, device=g_d.device)
+                g_pairs[b][..., pos, :, :] += torch.diag_embed(g_local.index_add_(-1, local, g_d))
+            else:
+                grad, g_m = _dense_vjp(state, self.pair(kernel[1]), grad, kernel[2], t.n)
+                g_pairs[kernel[1][0]][..., kernel[1][1], :, :] += g_m
+        self.states = []
+        g_ext = {b: torch.zeros_like(e) for b, e in self.ext.items()}
+        for key, blocks in t.blocks.items():
+            m, prefix, parts, saved = self.saved_blocks[key]
+            g_kron = torch.stack(g_krons[key], -3)  # (..., P, W, W)
+            k = blocks.k
+            before = [None] * k  # products of the parts before and after each part
+            after = [None] * k
+            for q in range(1, k):
+                before[q] = parts[0] if q == 1 else before[q - 1] * parts[q - 1]
+                after[k - 1 - q] = parts[k - 1] if q == 1 else after[k - q] * parts[k - q]
+            g_parts = []
+            for q in range(k):
+                other = before[q] if after[q] is None else after[q] if before[q] is None else before[q] * after[q]
+                g_parts.append(g_kron if other is None else g_kron * other.conj())
+            if k == 1:
+                g_fused = g_kron
+            else:
+                g_fused = (torch.stack(g_parts, -3).flatten(-3) @ blocks.select).unflatten(-1, (k, 2, 2)).flatten(-4, -3)
+            g_m = [None] * blocks.length  # (..., R, 2, 2) each
+            for j in range(blocks.length - 1, 0, -1):
+                g_m[j] = g_fused @ _mh(prefix[j - 1])
+                g_fused = _mh(m[..., j, :, :]) @ g_fused
+            g_m[0] = g_fused
+            blocks.gates.backward(torch.stack(g_m, -3).flatten(-4, -3), saved, g_ext[key[1]])
+        for b, gates in t.pairs.items():
+            gates.backward(g_pairs[b], self.saved_pairs[b], g_ext[b])
+        g_w = g_ext[False][: t.n_w]
+        g_x = None
+        if True in g_ext:
+            g_x = g_ext[True][:, : t.n_in]
+            g_w = g_w + g_ext[True][:, t.n_in : t.n_in + t.n_w].sum(0)
+        return grad, g_x, g_w
+
+
+def _block(state: torch.Tensor, m: torch.Tensor, start: int | None) -> torch.Tensor:
+    """``m`` (``(W, W)`` or per sample ``(B, W, W)``) on wires ``start ... start + log2 W - 1`` in place,
+    or (``start`` None) on the leading wires, which then move last (as the executor's sweeps do)."""
+    batch, width = state.shape[0], m.shape[-1]
+    if start is None:  # y = v m^T on the (B, R, W) view: one batched product, no copy
+        v = state.view(batch, width, -1).transpose(1, 2)
+        return torch.bmm(v, m.transpose(-1, -2).expand(batch, width, width)).view(batch, -1)
+    lead = 2**start
+    rest = state.shape[1] // (width * lead)
+    if rest == 1:
+        if m.ndim == 2:
+            return (state.view(batch * lead, width) @ m.transpose(0, 1)).view(batch, -1)
+        return (state.view(batch, lead, width) @ m.transpose(1, 2)).view(batch, -1)
+    view = state.view(batch, lead, width, rest)
+    return (m @ view if m.ndim == 2 else m[:, None] @ view).view(batch, -1)
+
+
+def _block_vjp(state: torch.Tensor, m: torch.Tensor, grad: torch.Tensor, start: int | None):
+    """``(dL/dstate, dL/dm)`` of :func:`_block`. For ``y = v m^T``: ``dv = dy conj(m)``, ``dm^T = v^H dy``
+    (conjugate transposes are views, which BLAS reads as they are); for ``y = m v``: ``dv = m^H dy``."""
+    batch, width = state.shape[0], m.shape[-1]
+    if start is None:  # dv^T = m^H dy^T and dm = dy^T v^H: transposed views, no copies
+        s = state.view(batch, width, -1)
+        g = grad.view(batch, -1, width).transpose(1, 2)
+        g_state = torch.bmm(m.mH.expand(batch, width, width), g).view(batch, -1)
+        g_m = torch.bmm(g, s.mH)
+        return g_state, (g_m.sum(0) if m.ndim == 2 else g_m)
+    lead = 2**start
+    rest = state.shape[1] // (width * lead)
+    if rest == 1:
+        if m.ndim == 2:
+            v, g = state.view(batch * lead, width), grad.view(batch * lead, width)
+            return (g @ m.conj()).view(batch, -1), (v.mH @ g).transpose(0, 1)
+        v, g = state.view(batch, lead, width), grad.view(batch, lead, width)
+        return (g @ m.conj()).view(batch, -1), (v.mH @ g).transpose(1, 2)
+    v, g = state.view(batch, lead, width, rest), grad.view(batch, lead, width, rest)
+    if m.ndim == 2:
+        return (m.mH @ g).view(batch, -1), (g.view(-1, width, rest) @ v.view(-1, width, rest).mH).sum(0)
+    return (m.mH[:, None] @ g).view(batch, -1), (g @ v.mH).sum(1)
+
+
+def _to_front(state: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:
+    batch = state.shape[0]
+    grid = state.view(batch, *([2] * n)).movedim([1 + w for w in wires], list(range(1, 1 + len(wires))))
+    return grid.reshape(batch, 2 ** len(wires), -1)
+
+
+def _from_front(view: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:
+    batch, k = view.shape[0], len(wires)
+    grid = view.reshape(batch, *([2] * n)).movedim(list(range(1, 1 + k)), [1 + w for w in wires])
+    return grid.reshape(batch, -1)
+
+
+def _dense(state: torch.Tensor, m: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:
+    return _from_front(m @ _to_front(state, wires, n), wires, n)
+
+
+def _dense_vjp(state: torch.Tensor, m: torch.Tensor, grad: torch.Tensor, wires: tuple[int, ...], n: int):
+    v, g = _to_front(state, wires, n), _to_front(grad, wires, n)
+    g_m = g @ _mh(v)
+    return _from_front(_mh(m) @ g, wires, n), (g_m.sum(0) if m.ndim == 2 else g_m)
+
+
+class _PlanFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tables, state, x, w):
+        ctx.run = _Run(tables, x, w)
+        return ctx.run.forward(state, keep=True)
+
+    @staticmethod
+    def backward(ctx, grad):
+        g_state, g_x, g_w = ctx.run.backward(grad.contiguous())
+        ctx.run = None
+        want = ctx.needs_input_grad
+        return None, g_state if want[1] else None, g_x if want[2] else None, g_w if want[3] else None
+
+
+def run_plan(plan: Plan, state: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The final state of ``plan`` from ``state`` ``(B, 2**n)`` for inputs ``x`` ``(B, n_inputs)`` and flat
+    weights ``w`` (``x``'s dtype and device); differentiable in all three, as one autograd node."""
+    tables = _tables(plan, x.device, x.dtype, state.dtype)
+    if torch.is_grad_enabled() and (state.requires_grad or x.requires_grad or w.requires_grad):
+        return _PlanFunction.apply(tables, state, x, w)
+    with torch.no_grad():
+        return _Run(tables, x, w).forward(state, keep=False)

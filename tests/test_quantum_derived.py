@@ -1,0 +1,107 @@
+"""The hand-derived training step of any circuit (``quantum/derived.py``) against the same plan
+recorded by autograd (``executor._run_recorded``): values and gradients for inputs, weights and
+the initial state, on random circuits of every gate, and on the templates users pick."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from qtransfer.quantum import templates
+from qtransfer.quantum.compile import compile_circuit
+from qtransfer.quantum.derived import run_plan, supports
+from qtransfer.quantum.executor import _initial_state, _measure, _run_recorded, run_circuit
+from qtransfer.quantum.states import complex_dtype
+
+from test_quantum_executor import random_circuit
+
+
+def _both(circuit, x, w, seed):
+    """``(outputs, dL/dx, dL/dw)`` of the derived and of the recorded run, for a random linear loss."""
+    plan = compile_circuit(circuit)
+    dtype = x.dtype if circuit.is_real else complex_dtype(x.dtype)
+    results = []
+    for run in (run_plan, _run_recorded):
+        xr, wr = x.clone().requires_grad_(), w.clone().requires_grad_()
+        out = _measure(circuit, run(plan, _initial_state(circuit, xr, dtype), xr, wr))
+        probe = torch.randn(out.shape, dtype=out.dtype, generator=torch.Generator().manual_seed(seed))
+        if out.requires_grad:
+            (out * probe).sum().backward()
+        zero = lambda t, like: torch.zeros_like(like) if t is None else t  # noqa: E731
+        results.append((out.detach(), zero(xr.grad, x), zero(wr.grad, w)))
+    return results
+
+
+def test_random_circuits_equal_the_recorded_run():
+    rng = random.Random(17)
+    checked = 0
+    for i in range(300):
+        circuit = random_circuit(rng, rng.randint(1, 8))
+        if not supports(compile_circuit(circuit)):
+            continue
+        g = torch.Generator().manual_seed(i)
+        x = torch.rand(rng.randint(1, 5), circuit.n_inputs, dtype=torch.float64, generator=g) * 3
+        w = torch.randn(circuit.n_weights, dtype=torch.float64, generator=g)
+        derived, recorded = _both(circuit, x, w, i)
+        for a, b in zip(derived, recorded):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+        checked += 1
+    assert checked >= 280
+
+
+@pytest.mark.parametrize("n", [3, 5, 7, 10])
+@pytest.mark.parametrize("kind", ["sel", "published", "iqp", "reuploading", "zz_su2"])
+def test_templates_equal_the_recorded_run(kind, n):
+    circuit = {
+        "sel": lambda: templates.compose(templates.angle_embedding(n, rotation="Y"),
+                                         templates.strongly_entangling_layers(n, 3)),
+        "published": lambda: templates.published(n, 3),
+        "iqp": lambda: templates.compose(templates.iqp_embedding(n, n_repeats=2), templates.basic_entangler_layers(n, 2)),
+        "reuploading": lambda: templates.reuploading(templates.angle_embedding(n, rotation="X"),
+                                                     [templates.strongly_entangling_layers(n, 1)] * 3),
+        "zz_su2": lambda: templates.compose(templates.zz_feature_map(n, reps=2), templates.efficient_su2(n, reps=2)),
+    }[kind]()
+    g = torch.Generator().manual_seed(n)
+    x = torch.rand(4, circuit.n_inputs, dtype=torch.float64, generator=g) * 3
+    w = torch.randn(circuit.n_weights, dtype=torch.float64, generator=g)
+    derived, recorded = _both(circuit, x, w, n)
+    for a, b in zip(derived, recorded):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_float32_agrees_with_float64():
+    circuit = templates.compose(templates.angle_embedding(6, rotation="Y"), templates.strongly_entangling_layers(6, 4))
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(8, 6, dtype=torch.float64, generator=g) * 3
+    w = torch.randn(circuit.n_weights, dtype=torch.float64, generator=g)
+    out64 = run_circuit(circuit, x, w)
+    out32 = run_circuit(circuit, x.float(), w.float())
+    assert out32.dtype == torch.float32
+    torch.testing.assert_close(out32.double(), out64, rtol=0, atol=2e-6)
+
+
+def test_the_initial_state_gets_its_gradient():
+    """Amplitude embedding: the state itself depends on the inputs."""
+    circuit = templates.compose(templates.amplitude_embedding(3), templates.strongly_entangling_layers(3, 2))
+    x = torch.rand(3, circuit.n_inputs, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) + 0.1
+    w = torch.randn(circuit.n_weights, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    derived, recorded = _both(circuit, x, w, 3)
+    assert derived[1].abs().sum() > 0
+    for a, b in zip(derived, recorded):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_a_training_pass_is_one_autograd_node_and_inference_records_none():
+    circuit = templates.compose(templates.angle_embedding(4, rotation="Y"), templates.strongly_entangling_layers(4, 6))
+    plan = compile_circuit(circuit)
+    x = torch.rand(5, 4, requires_grad=True)
+    w = torch.randn(circuit.n_weights, requires_grad=True)
+    state = _initial_state(circuit, x, complex_dtype(x.dtype))
+    out = run_plan(plan, state, x, w)
+    assert type(out.grad_fn).__name__ == "_PlanFunctionBackward"
+    with torch.no_grad():
+        same = run_plan(plan, state, x, w)
+    assert same.grad_fn is None
+    torch.testing.assert_close(same, out.detach(), rtol=0, atol=0)
