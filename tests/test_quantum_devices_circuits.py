@@ -32,12 +32,12 @@ from qtransfer.quantum.executor import run_circuit  # noqa: E402
 
 from test_quantum_devices import _aer_read_probabilities  # noqa: E402
 
-_ONE_AND_TWO_QUBIT = ["RX", "RY", "RZ", "PhaseShift", "Rot", "U3", "CNOT", "CZ", "CY", "SWAP", "CRX", "CRY", "CRZ",
-                      "IsingXX", "IsingYY", "IsingZZ", "S", "T", "SX", "PauliY", "Hadamard"]
+_DRAWN = ["RX", "RY", "RZ", "PhaseShift", "Rot", "U3", "CNOT", "CZ", "CY", "SWAP", "CRX", "CRY", "CRZ",
+                      "IsingXX", "IsingYY", "IsingZZ", "S", "T", "SX", "PauliY", "Hadamard", "Toffoli"]
 
 
 def _random_circuit(n: int, seed: int, *, inputs_anywhere: bool = False, measurements: tuple = ()) -> Circuit:
-    """An embedding, then 12 random gates of every one- and two-qubit kind. With ``inputs_anywhere``
+    """An embedding, then 12 random gates of every kind (Toffoli on 3 wires or more). With ``inputs_anywhere``
     the embedding is IQP's (products of inputs after two-qubit gates) and a third of the later
     angles read an input again (``s * x[i] + t`` or ``s * (x[i] - c)(x[j] - c) + t``): re-uploading."""
     rng = np.random.default_rng(seed)
@@ -45,9 +45,10 @@ def _random_circuit(n: int, seed: int, *, inputs_anywhere: bool = False, measure
         ops = list(T.iqp_embedding(n).ops)
     else:
         ops = list(T.angle_embedding(n, rotation="Y").ops) + [Operation("H", (0,)), Operation("RX", (1,), ("0.5*x[1] + 0.2",))]
+    names = [g for g in _DRAWN if GATES[g].n_wires <= n]
     k = 0
     for _ in range(12):
-        name = _ONE_AND_TWO_QUBIT[rng.integers(len(_ONE_AND_TWO_QUBIT))]
+        name = names[rng.integers(len(names))]
         info = GATES[name]
         wires = tuple(int(w) for w in rng.choice(n, info.n_wires, replace=False))
         params = []
@@ -215,3 +216,16 @@ def test_cli_evaluates_and_trains_reuploading_and_iqp_circuits_on_a_device(tmp_p
     assert code == 0, err
     device = json.loads((tmp_path / "iqp" / "metrics.json").read_text())["device"]
     assert device["device"] == "fake_manila" and len(device["layout"]) == 4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
+def test_inputs_anywhere_on_cuda_equal_cpu():
+    circuit = _random_circuit(3, 31, inputs_anywhere=True, measurements=("Z0 Z1", "X0", Probs((2,))))
+    x, w = _inputs(3, circuit.n_weights, 31)
+    run = DeviceCircuit(compile_for_device(circuit, "fake_manila"))
+    gpu = run.outputs(x.cuda(), w.cuda().requires_grad_())
+    gpu.sum().backward()
+    torch.testing.assert_close(gpu.cpu(), run.outputs(x, w), atol=1e-12, rtol=0)
+    shots = DeviceCircuit(compile_for_device(_random_circuit(3, 31, inputs_anywhere=True), "fake_manila")).outputs(
+        x.cuda(), w.cuda(), shots=64, generator=torch.Generator(device="cuda").manual_seed(0))
+    assert shots.device.type == "cuda" and shots.shape == (2, 3)

@@ -307,8 +307,9 @@ class DeviceCircuit:
         prefix = const["prefix"].matrices(theta)  # (B, m, 4, 4)
         zero = torch.tensor([1.0, 0.0, 0.0, 1.0], device=x.device, dtype=x.dtype)  # |0><0|: <I> = <Z> = 1
         state = kron_vectors(prefix @ zero)
-        for k, mat in enumerate(self._step_matrices(theta, const, 0, self._split + 1)):
-            state = _apply_batched(state, mat, self._sites[k], self.n_sites)
+        if self._split >= 0:
+            for k, mat in enumerate(self._step_matrices(theta, const, 0, self._split + 1)):
+                state = _apply_batched(state, mat, self._sites[k], self.n_sites)
         return state
 
     def _measure(self, x: torch.Tensor, weights: torch.Tensor, kind: str) -> torch.Tensor:
