@@ -176,10 +176,16 @@ class DeviceCircuit:
         self._right = torch.tensor([none if j < 0 else j for _, _, (_, j) in two], dtype=torch.long)
         self._trailing = torch.tensor([step[2][0] for step in trailing], dtype=torch.long)
         self._sites = [s[0] for s in two] + [s[0] for s in trailing]
+        self._two = torch.stack([torch.as_tensor(step[1]) for step in two]) if two else torch.zeros(0, 16, 16)
         reads = [any(i < program.n_inputs for r in rotations for i in r.reads()) for _, rotations in segments]
         uses_input = [any(reads[i] for i in step[2] if i >= 0) for step in two + trailing]
         #: the last step that reads an input (-1: none, the inputs come before every two-qubit gate)
         self._split = max((k for k, u in enumerate(uses_input) if u), default=-1)
+        #: the steps each sample runs with its own matrices, those up to there with the batch's, the rest pulled back
+        early = range(self._split + 1)
+        self._selections = {"reading": [k for k in early if uses_input[k]],
+                            "shared": [k for k in early if not uses_input[k]],
+                            "after": list(range(self._split + 1, len(self._sites)))}
         self._cache: dict = {}
 
     @staticmethod
@@ -203,13 +209,17 @@ class DeviceCircuit:
     def _constants(self, device: torch.device, dtype: torch.dtype) -> dict:
         key = (device, dtype)
         if key not in self._cache:
-            two = [step[1] for step in self._steps if step[1] is not None]
-            self._cache[key] = {
-                "prefix": self._prefix.to(device, dtype),
-                "segments": self._segments.to(device, dtype),
-                "two": torch.stack([torch.as_tensor(t) for t in two]).to(device, dtype) if two else None,
-                "left": self._left.to(device), "right": self._right.to(device), "trailing": self._trailing.to(device),
-            }
+            n_two = len(self._left)
+            const = {"prefix": self._prefix.to(device, dtype), "segments": self._segments.to(device, dtype)}
+            for name, steps in self._selections.items():
+                two = torch.tensor([k for k in steps if k < n_two], dtype=torch.long)
+                const[name] = {
+                    "two": self._two[two].to(device, dtype), "left": self._left[two].to(device),
+                    "right": self._right[two].to(device),
+                    "trailing": self._trailing[torch.tensor([k - n_two for k in steps if k >= n_two],
+                                                            dtype=torch.long)].to(device),
+                }
+            self._cache[key] = const
         return self._cache[key]
 
     @property
@@ -274,42 +284,47 @@ class DeviceCircuit:
     def _theta(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         return torch.cat([x, weights.reshape(1, -1).expand(x.shape[0], -1)], 1)
 
-    def _step_matrices(self, theta: torch.Tensor, const: dict, lo: int, hi: int) -> list[torch.Tensor]:
-        """Steps ``lo .. hi - 1``'s PTMs (``(..., d, d)`` for parameters ``theta`` ``(..., P)``), the
-        chains before a two-qubit step folded in (``T @ kron(S_a, S_b)``)."""
+    def _step_matrices(self, theta: torch.Tensor, const: dict, which: str) -> list[torch.Tensor]:
+        """The PTMs of the steps ``which`` selects (``"reading"``, ``"shared"``, ``"after"``), in order:
+        ``(..., d, d)`` for parameters ``theta`` ``(..., P)``, the chains before a two-qubit step folded
+        in (``T @ kron(S_a, S_b)``)."""
+        sel = const[which]
+        if not len(sel["left"]) and not len(sel["trailing"]):
+            return []
         segs = const["segments"].matrices(theta)  # (..., chains + 1, 4, 4), the last the identity
         out: list[torch.Tensor] = []
-        n_two = len(const["left"])
-        a, b = min(lo, n_two), min(hi, n_two)
-        if b > a:
-            left = segs.index_select(-3, const["left"][a:b])
-            right = segs.index_select(-3, const["right"][a:b])
+        if len(sel["left"]):
+            left, right = segs.index_select(-3, sel["left"]), segs.index_select(-3, sel["right"])
             kron = (left[..., :, :, None, :, None] * right[..., :, None, :, None, :]).reshape(*left.shape[:-2], 16, 16)
-            out.extend((const["two"][a:b] @ kron).unbind(-3))
-        a, b = max(lo, n_two) - n_two, max(hi, n_two) - n_two
-        if b > a:
-            out.extend(segs.index_select(-3, const["trailing"][a:b]).unbind(-3))
+            out.extend((sel["two"] @ kron).unbind(-3))
+        if len(sel["trailing"]):
+            out.extend(segs.index_select(-3, sel["trailing"]).unbind(-3))
         return out
 
-    def _pull_back(self, functionals: torch.Tensor, weights: torch.Tensor, const: dict, lo: int) -> torch.Tensor:
-        """The functionals pulled back through steps ``lo ..`` (which read no input)."""
-        theta_w = torch.cat([weights.new_zeros(self.program.n_inputs), weights.reshape(-1)])
-        mats = self._step_matrices(theta_w, const, lo, len(self._sites))
+    def _theta_w(self, weights: torch.Tensor) -> torch.Tensor:
+        return torch.cat([weights.new_zeros(self.program.n_inputs), weights.reshape(-1)])
+
+    def _pull_back(self, functionals: torch.Tensor, weights: torch.Tensor, const: dict) -> torch.Tensor:
+        """The functionals pulled back through the steps after the last that reads an input."""
+        mats = self._step_matrices(self._theta_w(weights), const, "after")
+        sites = [self._sites[k] for k in self._selections["after"]]
         h = functionals  # the trailing chains act last: they are pulled back through first
         for k in reversed(range(len(mats))):
-            h = apply_local(h, mats[k].transpose(0, 1), self._sites[lo + k], self.n_sites)
+            h = apply_local(h, mats[k].transpose(0, 1), sites[k], self.n_sites)
         return h
 
     def _state(self, x: torch.Tensor, weights: torch.Tensor, const: dict) -> torch.Tensor:
         """``(B, 4**m)``: each sample's embedded product state, carried through the steps up to the
-        last that reads an input."""
+        last that reads an input (with its own matrices where a step reads one, else the batch's)."""
         theta = self._theta(x, weights)
         prefix = const["prefix"].matrices(theta)  # (B, m, 4, 4)
         zero = torch.tensor([1.0, 0.0, 0.0, 1.0], device=x.device, dtype=x.dtype)  # |0><0|: <I> = <Z> = 1
         state = kron_vectors(prefix @ zero)
         if self._split >= 0:
-            for k, mat in enumerate(self._step_matrices(theta, const, 0, self._split + 1)):
-                state = _apply_batched(state, mat, self._sites[k], self.n_sites)
+            mats = dict(zip(self._selections["reading"], self._step_matrices(theta, const, "reading")))
+            mats.update(zip(self._selections["shared"], self._step_matrices(self._theta_w(weights), const, "shared")))
+            for k in range(self._split + 1):
+                state = _apply_batched(state, mats[k], self._sites[k], self.n_sites)
         return state
 
     def _measure(self, x: torch.Tensor, weights: torch.Tensor, kind: str) -> torch.Tensor:
@@ -318,7 +333,7 @@ class DeviceCircuit:
         if kind not in const:  # the bit-string functionals (4**m x 2**n) only once shots are asked for
             const[kind] = self._functionals(kind, x.device, x.dtype)
         weights = weights.to(x.dtype)
-        h = self._pull_back(const[kind], weights, const, self._split + 1)
+        h = self._pull_back(const[kind], weights, const)
         return self._state(x, weights, const) @ h
 
     def _check(self, x: torch.Tensor, weights: torch.Tensor) -> None:
