@@ -33,7 +33,7 @@ from qtransfer.quantum.executor import run_circuit  # noqa: E402
 from test_quantum_devices import _aer_read_probabilities  # noqa: E402
 
 _DRAWN = ["RX", "RY", "RZ", "PhaseShift", "Rot", "U3", "CNOT", "CZ", "CY", "SWAP", "CRX", "CRY", "CRZ",
-                      "IsingXX", "IsingYY", "IsingZZ", "S", "T", "SX", "PauliY", "Hadamard", "Toffoli"]
+                      "IsingXX", "IsingYY", "IsingZZ", "S", "T", "SX", "PauliX", "PauliY", "PauliZ", "Hadamard", "Toffoli"]
 
 
 def _random_circuit(n: int, seed: int, *, inputs_anywhere: bool = False, measurements: tuple = ()) -> Circuit:
@@ -44,7 +44,7 @@ def _random_circuit(n: int, seed: int, *, inputs_anywhere: bool = False, measure
     if inputs_anywhere:
         ops = list(T.iqp_embedding(n).ops)
     else:
-        ops = list(T.angle_embedding(n, rotation="Y").ops) + [Operation("H", (0,)), Operation("RX", (1,), ("0.5*x[1] + 0.2",))]
+        ops = [*T.angle_embedding(n, rotation="Y").ops, Operation("H", (0,)), Operation("RX", (1,), ("0.5*x[1] + 0.2",))]
     names = [g for g in _DRAWN if GATES[g].n_wires <= n]
     k = 0
     for _ in range(12):
@@ -195,6 +195,8 @@ def test_quantum_layer_runs_the_reuploading_and_iqp_examples_on_a_device():
         assert x.grad.abs().sum() > 0 and layer.weights.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="shots read bit strings"):
         QuantumLayer(circuit=_random_circuit(2, 1, measurements=("X0",)), noise="fake_manila", shots=10)
+    with pytest.raises(ValueError, match="fake_manila: amplitude embedding has no gates for a device"):
+        QuantumLayer(circuit=T.amplitude_embedding(2), noise="fake_manila")
 
 
 def test_cli_evaluates_and_trains_reuploading_and_iqp_circuits_on_a_device(tmp_path):
@@ -204,7 +206,8 @@ def test_cli_evaluates_and_trains_reuploading_and_iqp_circuits_on_a_device(tmp_p
     code, _, err = call_cli(["train", "--data", data, "--out", tmp_path / "ideal", "--epochs", "1", "--circuit",
                              reuploading, "--no-report", *base])
     assert code == 0, err
-    evaluate = ["evaluate", tmp_path / "ideal", "--data", data, "--json", "--no-progress", "--cache-dir", tmp_path / "cache"]
+    evaluate = ["evaluate", tmp_path / "ideal", "--data", data, "--json", "--no-progress",
+                "--cache-dir", tmp_path / "cache"]
     code, ideal, err = call_cli(evaluate)
     assert code == 0, err
     code, noisy, err = call_cli([*evaluate, "--noise", "fake_manila"])

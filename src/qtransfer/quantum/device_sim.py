@@ -165,7 +165,6 @@ class DeviceCircuit:
         n_params = program.n_inputs + program.n_weights
         self._prefix = _ChainSet.build([_canonical(f) for f in program.prefix], n_params)
         steps, segments = self._plan(program)
-        self._steps = steps
         # each chain is folded into the two-qubit step after it; index len(segments) is the identity
         segments.append(([None], []))
         self._segments = _ChainSet.build(segments, n_params)
@@ -224,9 +223,9 @@ class DeviceCircuit:
 
     @property
     def per_sample_steps(self) -> int:
-        """How many steps each sample runs on its own (up to the last step that reads an input
-        after a two-qubit gate); 0 for an embedding-first circuit, whose steps are all pulled
-        back once per batch."""
+        """How many steps each sample's state is carried through (up to the last step that reads
+        an input after a two-qubit gate); 0 for an embedding-first circuit, whose steps are all
+        pulled back once per batch."""
         return self._split + 1
 
     @property

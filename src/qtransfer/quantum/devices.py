@@ -454,6 +454,10 @@ def compile_for_device(spec: "CircuitSpec | Circuit", device: str) -> DeviceProg
         raise ValueError(f"--noise {device}: the device has {backend.num_qubits} qubits, the circuit needs "
                          f"{spec.n_qubits}; choose a device with at least {spec.n_qubits} (qtransfer devices lists "
                          f"them) or use fewer --qubits")
+    if isinstance(spec, Circuit) and spec.amplitude:
+        raise ValueError(f"--noise {device}: amplitude embedding has no gates for a device to run; embed the "
+                         "inputs as angles (AngleEmbedding, IQPEmbedding, ...) or use a noise model such as "
+                         "'depolarizing:p1=0.001,p2=0.01'")
     noise = NoiseLookup(aer_noise_model(backend))
     transpiled = transpile_for(spec, backend)
     layout = tuple(transpiled.layout.final_index_layout()[: spec.n_qubits])
