@@ -158,25 +158,26 @@ def test_device_gradients_match_finite_differences():
                                     eps=1e-6, atol=1e-6, rtol=0)
 
 
-def test_shots_on_a_device_estimate_z_words_and_probabilities():
-    circuit = _random_circuit(3, 31, inputs_anywhere=True, measurements=("Z0 Z1", "0.5*Z2 - Z0", Probs((1,))))
+def test_shots_on_a_device_are_drawn_in_each_measurement_setting():
+    measure = ("Z0 Z1", "0.5*Z2 - Z0", "X0", "0.3*X0 Y1 + Z2", Probs((1,)))
+    circuit = _random_circuit(3, 31, inputs_anywhere=True, measurements=measure)
     x, w = _inputs(3, circuit.n_weights, 31)
     run = DeviceCircuit(compile_for_device(circuit, "fake_manila"))
+    assert run.settings() == [{}, {0: "X"}, {0: "X", 1: "Y"}]
     exact = run.outputs(x, w)
     a = run.outputs(x, w, shots=200_000, generator=torch.Generator().manual_seed(5))
     b = run.outputs(x, w, shots=200_000, generator=torch.Generator().manual_seed(5))
     assert torch.equal(a, b) and not torch.equal(a, exact)
     torch.testing.assert_close(a, exact, atol=0.01, rtol=0)
+    one = run.outputs(x, w, shots=1, generator=torch.Generator().manual_seed(6))  # one bit string per setting
+    for column, values in ((2, (-1, 1)), (3, (-1.3, -0.7, 0.7, 1.3)), (4, (0, 1)), (5, (0, 1))):
+        assert all(min(abs(v - t) for t in values) < 1e-12 for v in one[:, column].tolist()), (column, one)
     w.requires_grad_()
     run.outputs(x, w, shots=100, generator=torch.Generator().manual_seed(5)).sum().backward()
     grad = w.grad.clone()
     w.grad = None
-    exact = run.outputs(x, w)
-    exact.sum().backward()
+    run.outputs(x, w).sum().backward()
     torch.testing.assert_close(grad, w.grad)  # straight through: the exact gradient
-    with pytest.raises(ValueError, match="shots read bit strings"):
-        DeviceCircuit(compile_for_device(_random_circuit(3, 31, measurements=("X0",)), "fake_manila")).outputs(
-            x, w, shots=10)
 
 
 def test_published_circuit_keeps_the_batch_independent_path():
@@ -193,8 +194,8 @@ def test_quantum_layer_runs_the_reuploading_and_iqp_examples_on_a_device():
         out.sum().backward()
         assert out.shape == (3, circuit.n_outputs) and layer.device_description()["device"] == "fake_manila"
         assert x.grad.abs().sum() > 0 and layer.weights.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="shots read bit strings"):
-        QuantumLayer(circuit=_random_circuit(2, 1, measurements=("X0",)), noise="fake_manila", shots=10)
+    layer = QuantumLayer(circuit=_random_circuit(2, 1, measurements=("X0", "Y1")), noise="fake_manila", shots=10, seed=1)
+    assert all(min(abs(v - t / 10) for t in range(-10, 11, 2)) < 1e-6 for v in layer(torch.rand(4, 2)).flatten().tolist())
     with pytest.raises(ValueError, match="fake_manila: amplitude embedding has no gates for a device"):
         QuantumLayer(circuit=T.amplitude_embedding(2), noise="fake_manila")
 

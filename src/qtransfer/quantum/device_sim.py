@@ -186,6 +186,7 @@ class DeviceCircuit:
                             "shared": [k for k in early if not uses_input[k]],
                             "after": list(range(self._split + 1, len(self._sites)))}
         self._cache: dict = {}
+        self._shot_tables: tuple[list[tuple], torch.Tensor] | None = None
 
     @staticmethod
     def _plan(program: DeviceProgram) -> tuple[list, list]:
@@ -268,7 +269,7 @@ class DeviceCircuit:
     def _functionals(self, kind: str, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         """``(4**m, k)``: ``<Z_i>`` as read out (``"z"``, ``k = n``), each read-out bit string's
         probability (``"probs"``, ``2**n``), the circuit's measurements (``"outputs"``), or those
-        then the bit strings' probabilities (``"shots"``)."""
+        then the bit strings' probabilities in each measurement setting (``"shots"``)."""
         n = len(self.program.measured)
         if kind == "z":
             rows = [self._product([(i, "Z", None)]) for i in range(n)]
@@ -277,7 +278,10 @@ class DeviceCircuit:
         elif kind == "outputs":
             rows = self._output_columns()
         else:
-            rows = self._output_columns() + [self._product(o) for o in self._bit_strings(tuple(range(n)))]
+            rows = self._output_columns()
+            for setting in self.settings():
+                rows += [self._product([(i, setting.get(i, "Z"), bit) for i, _, bit in outcome])
+                         for outcome in self._bit_strings(tuple(range(n)))]
         return torch.stack(rows, 1).to(device=device, dtype=dtype)
 
     def _theta(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -362,30 +366,48 @@ class DeviceCircuit:
     ) -> torch.Tensor:
         """The circuit's measurements as the device reads them out: ``(B, n_outputs)``. Z words and
         probabilities from the read-out bits; X/Y words after the basis change a device appends
-        (``H``, ``S^dagger H``). With ``shots`` (Z words and probabilities only), the estimate from
-        that many read-out bit strings (seeded by ``generator``), carrying the exact gradient."""
+        (``H``, ``S^dagger H``). With ``shots``, the estimate from that many read-out bit strings
+        in each measurement setting (:meth:`settings`; seeded by ``generator``), carrying the
+        exact gradient."""
         if shots is None:
             return self._measure(x, weights, "outputs")
-        table = self._bit_table()
+        tables = self._setting_tables()[1].to(x.device, x.dtype)  # (S, 2**n, n_outputs)
         both = self._measure(x, weights, "shots")
-        exact, probs = both[:, : table.shape[1]], both[:, table.shape[1]:]
-        counts = sample_counts(probs.detach(), shots, generator)
-        estimate = (counts / shots).to(exact.dtype) @ table.to(exact.device, exact.dtype)
+        n_out = tables.shape[2]
+        exact, probs = both[:, :n_out], both[:, n_out:].reshape(x.shape[0], *tables.shape[:2])
+        counts = sample_counts(probs.detach().flatten(0, 1), shots, generator).reshape(probs.shape)
+        estimate = torch.einsum("bsj,sjk->bk", (counts / shots).to(exact.dtype), tables)
         return exact + (estimate - exact).detach()
 
-    def _bit_table(self) -> torch.Tensor:
-        """``(2**n, n_outputs)``: each measurement's value on each read-out bit string (Z words, probabilities)."""
-        n = len(self.program.measured)
-        bits = [[(b >> (n - 1 - i)) & 1 for i in range(n)] for b in range(2**n)]
-        columns = []
-        for m in self.measurements:
-            if isinstance(m, Probs):
-                k = len(m.wires)
-                index = [sum(row[w] << (k - 1 - j) for j, w in enumerate(m.wires)) for row in bits]
-                columns.extend([float(i == v) for i in index] for v in range(2**k))
-                continue
-            if any(p != "Z" for _, word in m.terms for p, _ in word):
-                raise ValueError("shots read bit strings in the computational basis: measure Z words or probabilities "
-                                 "(rotate X/Y into Z with gates first), or use shots=None")
-            columns.append([sum(c * (-1) ** sum(row[i] for _, i in word) for c, word in m.terms) for row in bits])
-        return torch.tensor(columns, dtype=torch.float64).T
+    def settings(self) -> list[dict[int, str]]:
+        """The measurement settings shots are drawn in, one run of the circuit each (as on a device):
+        ``{}`` (the computational basis) for Z words and probabilities, and one per distinct set of
+        X/Y factors of a word (``{0: "X", 2: "Y"}``: logical qubit -> basis, Z elsewhere)."""
+        return [dict(key) for key in self._setting_tables()[0]]
+
+    def _setting_tables(self) -> tuple[list[tuple], torch.Tensor]:
+        """The settings' keys and ``(S, 2**n, n_outputs)``: the part of each output measured in each
+        setting, as a function of the bit string read out there."""
+        if self._shot_tables is None:
+            n = len(self.program.measured)
+            signs = 1 - 2 * ((torch.arange(2**n)[:, None] >> torch.arange(n - 1, -1, -1)) & 1).to(torch.float64)
+            n_out = sum(m.n_outputs for m in self.measurements)
+            keys: dict[tuple, torch.Tensor] = {}
+
+            def table(key: tuple) -> torch.Tensor:
+                return keys.setdefault(key, torch.zeros(2**n, n_out, dtype=torch.float64))
+
+            col = 0
+            for m in self.measurements:
+                if isinstance(m, Probs):
+                    k = len(m.wires)
+                    index = sum(((1 - signs[:, w]) / 2).long() << (k - 1 - j) for j, w in enumerate(m.wires))
+                    table(())[:, col: col + 2**k] = torch.nn.functional.one_hot(index, 2**k).to(torch.float64)
+                    col += 2**k
+                    continue
+                for coeff, word in m.terms:
+                    key = tuple((q, p) for p, q in word if p != "Z")
+                    table(key)[:, col] += coeff * signs[:, [q for _, q in word]].prod(1)
+                col += 1
+            self._shot_tables = (list(keys), torch.stack(list(keys.values())))
+        return self._shot_tables

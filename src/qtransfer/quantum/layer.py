@@ -185,7 +185,8 @@ class QuantumLayer(nn.Module):
             raise ValueError(f"shots must be a positive integer or None, got {shots!r}")
         if dtype is not None and not dtype.is_floating_point:
             raise ValueError(f"dtype must be a real floating type (float32/float64), got {dtype}")
-        if self.spec is None and shots is not None and kind == "builtin":
+        on_device = isinstance(parse_noise(noise) if isinstance(noise, str) else noise, DeviceNoise)
+        if self.spec is None and shots is not None and kind == "builtin" and not on_device:
             from .executor import check_shots
 
             check_shots(self.circuit)
