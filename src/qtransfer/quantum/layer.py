@@ -137,7 +137,7 @@ class QuantumLayer(nn.Module):
             ``hardware`` extra), or ``None`` (ideal). A noisy layer runs a density-matrix
             simulator (:mod:`qtransfer.quantum.density`, or :mod:`qtransfer.quantum.device_sim`
             on the transpiled circuit of a device; built-in backend, up to 7 qubits) and returns
-            the noisy ``<Z_i>`` of each logical qubit as read out.
+            the noisy ``<Z_i>`` of each logical qubit (a general circuit: its measurements) as read out.
         shots: ``None`` for exact expectation values, else the number of measurement shots.
         seed: seeds the shot sampler (``None``: torch's global generator).
         diff_method: PennyLane differentiation method (PennyLane backends only).
