@@ -14,8 +14,8 @@ circuit uses, every symbolic angle as ``scale * theta[index] + offset`` or, wher
 transpiled angle depends on several parameters (IQP's ``x[i] * x[j]``), as a polynomial in
 them, and each logical qubit's physical qubit and readout error. A circuit that measures X or
 Y words also gets the basis change a device would append before reading out (``H`` for X,
-``S^dagger H`` for Y, in the device's native gates with their errors) on each measured qubit. :mod:`qtransfer.quantum.device_sim` runs it,
-batched over samples and differentiable. Qiskit, Aer and qiskit-ibm-runtime are the optional
+``S^dagger H`` for Y, in the device's native gates with their errors) on each measured qubit.
+:mod:`qtransfer.quantum.device_sim` runs it, batched over samples and differentiable. Qiskit, Aer and qiskit-ibm-runtime are the optional
 extra ``qtransfer[hardware]``; this module imports them on first use.
 
 Pauli transfer matrices (PTM). A ``k``-qubit channel ``E`` acts on the Pauli coordinates
@@ -37,13 +37,13 @@ from .description import Circuit
 from .noise import FAKE_DEVICES, ReadoutError
 
 __all__ = [
+    "BASIS_CHANGE",
     "FAKE_DEVICES",
     "HARDWARE_EXTRA",
     "DeviceProgram",
     "Factor",
     "NoiseLookup",
     "aer_noise_model",
-    "BASIS_CHANGE",
     "affine_angle",
     "basis_change_circuit",
     "compile_for_device",
@@ -486,7 +486,7 @@ def compile_for_device(spec: "CircuitSpec | Circuit", device: str) -> DeviceProg
         n_weights=spec.n_weights,
         gate_counts=counts,
         measurements=measurements,
-        basis_change={b: tuple(_basis_change_ptm(b, q, backend, noise) for q in layout) for b in bases},
+        basis_change={b: _basis_change_ptms(basis_change_circuit(b, backend), layout, noise) for b in bases},
     )
 
 
@@ -505,13 +505,16 @@ def basis_change_circuit(basis: str, backend: Any) -> Any:
     return _transpile(circuit, None, {"basis_gates": native, "optimization_level": 0})
 
 
-def _basis_change_ptm(basis: str, qubit: int, backend: Any, noise: NoiseLookup) -> np.ndarray:
-    """The PTM of :func:`basis_change_circuit` on physical ``qubit``, every gate followed by its error."""
-    ptm = np.eye(4)
-    for ins in basis_change_circuit(basis, backend).data:
-        for f in _one_qubit_factors(ins.operation, (qubit,), noise, {}):
-            ptm = (f.matrix if f.kind == "fixed" else _fixed_rotation_matrix(f)) @ ptm
-    return ptm
+def _basis_change_ptms(circuit: Any, qubits: tuple[int, ...], noise: NoiseLookup) -> tuple[np.ndarray, ...]:
+    """The PTM of a :func:`basis_change_circuit` on each physical qubit, every gate followed by its error there."""
+    out = []
+    for qubit in qubits:
+        ptm = np.eye(4)
+        for ins in circuit.data:
+            for f in _one_qubit_factors(ins.operation, (qubit,), noise, {}):
+                ptm = (f.matrix if f.kind == "fixed" else _fixed_rotation_matrix(f)) @ ptm
+        out.append(ptm)
+    return tuple(out)
 
 
 def _one_qubit_factors(op: Any, qubits: tuple[int, ...], noise: NoiseLookup, index_of: dict) -> list[Factor]:
