@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -91,8 +92,8 @@ def test_quantum_layer_runs_any_circuit_and_learns_its_weights():
     assert out.shape == (5, 3) and layer.weights.grad.abs().sum() > 0 and x.grad.abs().sum() > 0
     with pytest.raises(ValueError, match=r"input of shape \(\.\.\., 3\)"):
         layer(torch.zeros(2, 4))
-    with pytest.raises(ValueError, match=r"a calibrated device \(fake_\*\) measures <Z_i> on every wire"):
-        QuantumLayer(circuit=c, noise="fake_manila")  # c measures Pauli words
+    if importlib.util.find_spec("qiskit_aer") is not None:  # a calibrated device reads the same Pauli words out
+        assert QuantumLayer(circuit=c, noise="fake_manila")(x.detach()).shape == (5, 3)
 
 
 def test_pennylane_backend_runs_the_same_general_circuit(tol64):

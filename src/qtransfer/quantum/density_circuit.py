@@ -52,7 +52,7 @@ def _angles(op: Operation, x: torch.Tensor, w: torch.Tensor) -> list[torch.Tenso
 def _check(circuit: Circuit, noise: NoiseModel) -> None:
     if not isinstance(noise, NoiseModel):
         raise ValueError(f"general circuits run under a NoiseModel (e.g. 'depolarizing:p1=0.001,p2=0.01'), "
-                         f"not {noise!r}; calibrated devices (fake_*) run the published family only")
+                         f"not {noise!r}; calibrated devices (fake_*) run through QuantumLayer(noise='fake_manila')")
     if circuit.n_qubits > DENSITY_MAX_QUBITS:
         raise ValueError(f"noisy simulation supports up to {DENSITY_MAX_QUBITS} qubits, got {circuit.n_qubits}")
     if any(op.info.n_wires > 2 for op in circuit.ops):

@@ -10,9 +10,12 @@ Qiskit does what it does well, once per circuit:
 
 This module turns the two into a :class:`DeviceProgram`: every instruction of the transpiled
 circuit as a Pauli transfer matrix (gate followed by its error) on the physical qubits the
-circuit uses, every symbolic angle as ``scale * theta[index] + offset``, and each logical
-qubit's physical qubit and readout error. :mod:`qtransfer.quantum.device_sim` runs it,
-batched over samples and differentiable. Qiskit, Aer and qiskit-ibm-runtime are the optional
+circuit uses, every symbolic angle as ``scale * theta[index] + offset`` or, where the
+transpiled angle depends on several parameters (IQP's ``x[i] * x[j]``), as a polynomial in
+them, and each logical qubit's physical qubit and readout error. A circuit that measures X or
+Y words also gets the basis change a device would append before reading out (``H`` for X,
+``S^dagger H`` for Y, in the device's native gates with their errors) on each measured qubit.
+:mod:`qtransfer.quantum.device_sim` runs it, batched over samples and differentiable. Qiskit, Aer and qiskit-ibm-runtime are the optional
 extra ``qtransfer[hardware]``; this module imports them on first use.
 
 Pauli transfer matrices (PTM). A ``k``-qubit channel ``E`` acts on the Pauli coordinates
@@ -34,6 +37,7 @@ from .description import Circuit
 from .noise import FAKE_DEVICES, ReadoutError
 
 __all__ = [
+    "BASIS_CHANGE",
     "FAKE_DEVICES",
     "HARDWARE_EXTRA",
     "DeviceProgram",
@@ -41,10 +45,12 @@ __all__ = [
     "NoiseLookup",
     "aer_noise_model",
     "affine_angle",
+    "basis_change_circuit",
     "compile_for_device",
     "device_summary",
     "fake_backend",
     "kraus_to_ptm",
+    "polynomial_angle",
     "rotation_basis",
     "theta_index",
     "qiskit_circuit",
@@ -110,10 +116,10 @@ def qiskit_circuit(spec: "CircuitSpec | Circuit") -> Any:
     """``spec`` as a Qiskit circuit with symbolic inputs ``x`` (ParameterVector, length n) and
     weights ``w`` (flattened in ``spec.weight_shape`` order); no measurement. A general
     :class:`~qtransfer.quantum.description.Circuit` goes through :func:`~qtransfer.quantum.interop.to_qiskit`."""
-    if isinstance(spec, Circuit):
+    if isinstance(spec, Circuit):  # the gates only: the measurements are read out by device_sim
         from .interop import to_qiskit
 
-        return to_qiskit(spec)[0]
+        return to_qiskit(Circuit(spec.n_qubits, spec.ops, (), spec.n_inputs, spec.weight_shape, spec.amplitude))[0]
     qiskit, _, _ = _import_qiskit()
     from qiskit.circuit import ParameterVector
 
@@ -173,13 +179,25 @@ def to_our_order(matrix: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Factor:
     """One single-qubit step: a fixed PTM (``kind="fixed"``) or a rotation ``kind`` in
-    ``rx, ry, rz`` by ``scale * theta[param] + offset`` (``theta`` = inputs then flat weights)."""
+    ``rx, ry, rz`` by ``scale * theta[param] + offset`` (``theta`` = inputs then flat weights),
+    or, with ``terms``, by ``offset + sum(coef * prod(theta[i] for i in monomial))`` over
+    ``terms = ((coef, monomial), ...)`` (``param`` is then -1)."""
 
     kind: str
     matrix: np.ndarray | None = None
     param: int = -1
     scale: float = 0.0
     offset: float = 0.0
+    terms: tuple[tuple[float, tuple[int, ...]], ...] = ()
+
+    @property
+    def is_constant(self) -> bool:
+        """A rotation by a fixed number (or a fixed PTM): it depends on no parameter."""
+        return self.kind == "fixed" or (self.param < 0 and not self.terms)
+
+    def reads(self) -> set[int]:
+        """The indices of ``theta`` the step depends on."""
+        return ({self.param} if self.param >= 0 else set()) | {i for _, monomial in self.terms for i in monomial}
 
 
 @dataclass(frozen=True)
@@ -189,8 +207,12 @@ class DeviceProgram:
     ``sites`` are the physical qubits simulated (those the circuit touches). ``prefix[s]`` is
     what happens on site ``s`` before its first two-qubit gate (the embedding, one product
     state per sample); ``body`` the rest in order: ``("one", (s,), factors)`` or
-    ``("two", (s, t), ptm)``. ``measured[i]`` is the site logical qubit ``i`` ends on,
-    ``readout[i]`` its readout error.
+    ``("two", (s, t), ptm)`` (a ``"one"`` step may depend on inputs too: re-uploading, IQP).
+    ``measured[i]`` is the site logical qubit ``i`` ends on, ``readout[i]`` its readout error.
+    ``measurements`` are the circuit's (empty: ``<Z_i>`` of every logical qubit), and
+    ``basis_change["X"|"Y"][i]`` the ``4 x 4`` PTM (native gates and their errors) a device
+    applies to logical qubit ``i`` before reading it out in that basis (only for the bases
+    the measurements need).
     """
 
     device: str
@@ -204,6 +226,8 @@ class DeviceProgram:
     n_inputs: int
     n_weights: int
     gate_counts: dict[str, int] = field(default_factory=dict)
+    measurements: tuple = ()
+    basis_change: dict[str, tuple[np.ndarray, ...]] = field(default_factory=dict)
 
     def describe(self) -> dict:
         """What a run records: the device, its calibration date, the layout, the native gates."""
@@ -230,7 +254,47 @@ def affine_angle(value: Any, index_of: dict) -> tuple[int, float, float] | float
     return index_of[p], scale, offset
 
 
-def _rotation(kind: str, angle: tuple | float) -> Factor:
+def polynomial_angle(value: Any, index_of: dict) -> tuple[tuple[tuple[float, tuple[int, ...]], ...], float]:
+    """A gate angle that is a polynomial in several parameters (IQP's ``x[i] * x[j]``, a sum of
+    merged rotations): ``(terms, offset)``, each term ``(coef, monomial)``, a monomial the
+    ``theta`` indices multiplied (repeated for powers).
+
+    Example:
+        >>> from qiskit.circuit import ParameterVector  # doctest: +SKIP
+        >>> x = ParameterVector("x", 2)  # doctest: +SKIP
+        >>> polynomial_angle(2 * x[0] * x[1] + 0.5, {x[0]: 0, x[1]: 1})  # doctest: +SKIP
+        (((2.0, (0, 1)),), 0.5)
+    """
+    import sympy
+
+    expr = value.sympify()
+    by_name = {p.name: index_of[p] for p in value.parameters}
+    gens = sorted(expr.free_symbols, key=lambda sym: by_name[sym.name])
+    try:
+        poly = sympy.Poly(expr, *gens)
+    except sympy.PolynomialError:
+        raise ValueError(f"the transpiled angle {value} is not a polynomial in its parameters; cannot simulate it") from None
+    terms, offset = [], 0.0
+    for powers, coef in poly.terms():
+        monomial = tuple(by_name[g.name] for g, k in zip(gens, powers) for _ in range(k))
+        if monomial:
+            terms.append((float(coef), monomial))
+        else:
+            offset = float(coef)
+    return tuple(terms), offset
+
+
+def _rotation(kind: str, value: Any, index_of: dict) -> Factor:
+    """A rotation by a transpiled angle: a number, affine in one parameter, or a polynomial."""
+    params = getattr(value, "parameters", None)
+    if params and len(params) > 1:
+        terms, offset = polynomial_angle(value, index_of)
+        return Factor(kind, param=-1, offset=offset, terms=terms)
+    try:
+        angle = affine_angle(value, index_of)
+    except ValueError:  # one parameter, not affine in it (x[i] * x[i])
+        terms, offset = polynomial_angle(value, index_of)
+        return Factor(kind, param=-1, offset=offset, terms=terms)
     if isinstance(angle, tuple):
         return Factor(kind, param=angle[0], scale=angle[1], offset=angle[2])
     return Factor(kind, param=-1, offset=angle)
@@ -240,13 +304,12 @@ def _gate_factors(op: Any, index_of: dict) -> list[Factor] | None:
     """Parametrised single-qubit gates as rotations (None for any other gate)."""
     name = op.name
     if name in ("rx", "ry", "rz"):
-        return [_rotation(name, affine_angle(op.params[0], index_of))]
+        return [_rotation(name, op.params[0], index_of)]
     if name in ("p", "u1"):
-        return [_rotation("rz", affine_angle(op.params[0], index_of))]
+        return [_rotation("rz", op.params[0], index_of)]
     if name in ("u", "u3", "u2"):  # U(theta, phi, lam) = RZ(phi) RY(theta) RZ(lam) up to a phase
         theta, phi, lam = (np.pi / 2, *op.params) if name == "u2" else op.params
-        return [_rotation("rz", affine_angle(lam, index_of)), _rotation("ry", affine_angle(theta, index_of)),
-                _rotation("rz", affine_angle(phi, index_of))]
+        return [_rotation("rz", lam, index_of), _rotation("ry", theta, index_of), _rotation("rz", phi, index_of)]
     return None
 
 
@@ -259,7 +322,7 @@ def _merge(factors: list[Factor]) -> tuple[Factor, ...]:
     """Consecutive fixed factors multiplied into one (rotations by a number are fixed too)."""
     out: list[Factor] = []
     for f in factors:
-        if f.kind != "fixed" and f.param < 0:
+        if f.kind != "fixed" and f.is_constant:
             f = Factor("fixed", _fixed_rotation_matrix(f))
         if f.kind == "fixed" and out and out[-1].kind == "fixed":
             out[-1] = Factor("fixed", f.matrix @ out[-1].matrix)
@@ -391,6 +454,10 @@ def compile_for_device(spec: "CircuitSpec | Circuit", device: str) -> DeviceProg
         raise ValueError(f"--noise {device}: the device has {backend.num_qubits} qubits, the circuit needs "
                          f"{spec.n_qubits}; choose a device with at least {spec.n_qubits} (qtransfer devices lists "
                          f"them) or use fewer --qubits")
+    if isinstance(spec, Circuit) and spec.amplitude:
+        raise ValueError(f"--noise {device}: amplitude embedding has no gates for a device to run; embed the "
+                         "inputs as angles (AngleEmbedding, IQPEmbedding, ...) or use a noise model such as "
+                         "'depolarizing:p1=0.001,p2=0.01'")
     noise = NoiseLookup(aer_noise_model(backend))
     transpiled = transpile_for(spec, backend)
     layout = tuple(transpiled.layout.final_index_layout()[: spec.n_qubits])
@@ -404,7 +471,8 @@ def compile_for_device(spec: "CircuitSpec | Circuit", device: str) -> DeviceProg
     counts: dict[str, int] = {}
     for op, _ in instructions:
         counts[op.name] = counts.get(op.name, 0) + 1
-    _check_inputs_in_prefix(body, _n_inputs(spec))
+    measurements = spec.measurements if isinstance(spec, Circuit) else ()
+    bases = sorted({p for m in measurements for _, word in getattr(m, "terms", ()) for p, _ in word} - {"Z"})
     return DeviceProgram(
         device=device,
         calibration=_calibration_date(backend),
@@ -417,7 +485,36 @@ def compile_for_device(spec: "CircuitSpec | Circuit", device: str) -> DeviceProg
         n_inputs=_n_inputs(spec),
         n_weights=spec.n_weights,
         gate_counts=counts,
+        measurements=measurements,
+        basis_change={b: _basis_change_ptms(basis_change_circuit(b, backend), layout, noise) for b in bases},
     )
+
+
+#: the gates a device appends to read a qubit out in the X or Y basis (then Z is read)
+BASIS_CHANGE = {"X": ("h",), "Y": ("sdg", "h")}
+
+
+def basis_change_circuit(basis: str, backend: Any) -> Any:
+    """The one-qubit circuit a device runs to read ``basis`` ("X": ``H``; "Y": ``S^dagger H``)
+    out as Z, in ``backend``'s native gates (translated, not optimised)."""
+    qiskit, _, _ = _import_qiskit()
+    circuit = qiskit.QuantumCircuit(1)
+    for name in BASIS_CHANGE[basis]:
+        getattr(circuit, name)(0)
+    native = [op for op in backend.operation_names if op not in ("measure", "delay", "reset")]
+    return _transpile(circuit, None, {"basis_gates": native, "optimization_level": 0})
+
+
+def _basis_change_ptms(circuit: Any, qubits: tuple[int, ...], noise: NoiseLookup) -> tuple[np.ndarray, ...]:
+    """The PTM of a :func:`basis_change_circuit` on each physical qubit, every gate followed by its error there."""
+    out = []
+    for qubit in qubits:
+        ptm = np.eye(4)
+        for ins in circuit.data:
+            for f in _one_qubit_factors(ins.operation, (qubit,), noise, {}):
+                ptm = (f.matrix if f.kind == "fixed" else _fixed_rotation_matrix(f)) @ ptm
+        out.append(ptm)
+    return tuple(out)
 
 
 def _one_qubit_factors(op: Any, qubits: tuple[int, ...], noise: NoiseLookup, index_of: dict) -> list[Factor]:
@@ -460,15 +557,6 @@ def _split_by_entanglers(instructions: list, site: dict[int, int], noise: NoiseL
         body.append(("two", tuple(site[q] for q in qubits), ptm))
     body.extend(("one", (s,), _merge(factors)) for s, factors in enumerate(pending) if factors)
     return tuple(_merge(f) for f in prefix), tuple(body)
-
-
-def _check_inputs_in_prefix(body: tuple, n_inputs: int) -> None:
-    for kind, sites, factors in body:
-        if kind == "one" and any(0 <= f.param < n_inputs for f in factors):
-            raise ValueError(
-                "the transpiled circuit applies an input angle after a two-qubit gate on its qubit; "
-                "the device simulator needs the embedding first on every qubit"
-            )
 
 
 def device_summary(name: str) -> dict:

@@ -123,8 +123,8 @@ class QuantumLayer(nn.Module):
         n_qubits, depth, embedding, layer: the circuit (see :mod:`qtransfer.quantum.circuit`).
         circuit: any circuit instead (the four arguments above are then ignored); under a noise
             model it runs on :mod:`qtransfer.quantum.density_circuit`, on a calibrated ``fake_*``
-            device on :mod:`qtransfer.quantum.device_sim` (inputs before any two-qubit gate on their
-            wire, ``<Z_i>`` measured).
+            device on :mod:`qtransfer.quantum.device_sim` (its measurements as the device reads them
+            out: X/Y words after a basis change, every bit through the readout error).
         backend: ``"builtin"`` (the PyTorch simulator) or ``"pennylane:DEVICE"``; with a calibrated
             device as ``noise``, also ``"pennylane:qiskit.aer"`` (Aer's own simulation, the slow
             reference) or ``"pennylane:qiskit.remote"`` (the fake backend through IBM's primitives);
@@ -137,7 +137,7 @@ class QuantumLayer(nn.Module):
             ``hardware`` extra), or ``None`` (ideal). A noisy layer runs a density-matrix
             simulator (:mod:`qtransfer.quantum.density`, or :mod:`qtransfer.quantum.device_sim`
             on the transpiled circuit of a device; built-in backend, up to 7 qubits) and returns
-            the noisy ``<Z_i>`` of each logical qubit as read out.
+            the noisy ``<Z_i>`` of each logical qubit (a general circuit: its measurements) as read out.
         shots: ``None`` for exact expectation values, else the number of measurement shots.
         seed: seeds the shot sampler (``None``: torch's global generator).
         diff_method: PennyLane differentiation method (PennyLane backends only).
@@ -186,9 +186,6 @@ class QuantumLayer(nn.Module):
         if dtype is not None and not dtype.is_floating_point:
             raise ValueError(f"dtype must be a real floating type (float32/float64), got {dtype}")
         on_device = isinstance(parse_noise(noise) if isinstance(noise, str) else noise, DeviceNoise)
-        if self.spec is None and on_device and self.circuit.measurements != Circuit(self.circuit.n_qubits).measurements:
-            raise ValueError("a calibrated device (fake_*) measures <Z_i> on every wire; drop the circuit's own "
-                             "measurements, or use a noise model such as 'depolarizing:p1=0.001,p2=0.01'")
         if self.spec is None and shots is not None and kind == "builtin" and not on_device:
             from .executor import check_shots
 
@@ -291,8 +288,8 @@ class QuantumLayer(nn.Module):
         _check_angles(x, c.n_inputs, "the circuit's inputs")
         weights = self.weights.to(x.dtype)
         if self._device is not None:
-            out = self._device.expval_z(x.reshape(-1, c.n_inputs), weights, shots=self.shots,
-                                        generator=self._sampler(x.device))
+            out = self._device.outputs(x.reshape(-1, c.n_inputs), weights, shots=self.shots,
+                                       generator=self._sampler(x.device))
             return out.reshape(*x.shape[:-1], c.n_outputs)
         if self._qnode is None and self.noise is not None:
             from .density_circuit import noisy_run_circuit
