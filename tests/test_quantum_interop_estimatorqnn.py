@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("qiskit_machine_learning", reason="qiskit-machine-learning is absent: pip install 'qtransfer[qiskit-ml]'")
+pytest.importorskip("qiskit_machine_learning",
+                    reason="qiskit-machine-learning is absent: pip install 'qtransfer[qiskit-ml]'")
 from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit  # noqa: E402
 from qiskit.primitives import StatevectorEstimator  # noqa: E402
 from qiskit.quantum_info import Operator, Pauli, SparsePauliOp  # noqa: E402
@@ -38,7 +39,8 @@ BATCH = 3
 
 def _angle(rng, x, w):
     """A constant, ``a * x_i + b``, ``a * w_k + b`` or (ZZFeatureMap's) ``(pi - x_i) * (pi - x_j)``."""
-    kind = rng.choice(["const", "input", "weight", "weight", "product"] if len(x) > 1 else ["const", "input", "weight"])
+    kinds = ["const", "input", "weight", "weight"] + (["product"] if len(x) > 1 else [])  # weights twice as often
+    kind = rng.choice(kinds)
     a, b = round(rng.uniform(-1.5, 1.5), 3), round(rng.uniform(-1, 1), 3)
     if kind == "const":
         return float(rng.uniform(-math.pi, math.pi))
@@ -59,11 +61,13 @@ def random_circuit(seed: int):
     ops = []
     for _ in range(int(rng.integers(8, 19))):
         name, k, n_angles = gates[int(rng.integers(len(gates)))]
-        ops.append((name, [_angle(rng, x, w) for _ in range(n_angles)], [int(q) for q in rng.choice(n, k, replace=False)]))
+        qubits = [int(q) for q in rng.choice(n, k, replace=False)]
+        ops.append((name, [_angle(rng, x, w) for _ in range(n_angles)], qubits))
     used = {p for _, angles, _ in ops for a in angles if not isinstance(a, float) for p in a.parameters}
     for p in [*x, *w]:  # EstimatorQNN binds every parameter it is given: each must be in the circuit
         if p not in used:
-            ops.insert(int(rng.integers(len(ops) + 1)), (str(rng.choice(["rx", "ry", "rz"])), [p], [int(rng.integers(n))]))
+            gate = (str(rng.choice(["rx", "ry", "rz"])), [p], [int(rng.integers(n))])
+            ops.insert(int(rng.integers(len(ops) + 1)), gate)
     qc = QuantumCircuit(n)
     for name, angles, qubits in ops:
         getattr(qc, name)(*angles, *qubits)
@@ -72,7 +76,8 @@ def random_circuit(seed: int):
     else:
         observables = []
         for _ in range(int(rng.integers(1, 4))):
-            terms = [("".join(rng.choice(list("IXYZ"), n)), float(rng.uniform(-1, 1))) for _ in range(int(rng.integers(1, 4)))]
+            terms = [("".join(rng.choice(list("IXYZ"), n)), float(rng.uniform(-1, 1)))
+                     for _ in range(int(rng.integers(1, 4)))]
             observables.append(SparsePauliOp.from_list(terms) if seed % 3 == 2 else SparsePauliOp(terms[0][0]))
     return qc, x, w, observables
 
@@ -188,7 +193,8 @@ def test_from_qiskit_takes_the_observables_estimator_qnn_takes():
     observables = [Pauli("-ZI"), "IX", SparsePauliOp.from_list([("XZ", 0.5), ("YY", -0.25)])]
     x = np.array([[0.7]])
     values = QuantumLayer(circuit=from_qiskit(qc, [theta], [], observables), dtype=torch.float64)(torch.from_numpy(x))
-    np.testing.assert_allclose(values.detach().numpy(), _qnn(qc, [theta], [], observables).forward(x, []), atol=1e-6, rtol=0)
+    expect = _qnn(qc, [theta], [], observables).forward(x, [])
+    np.testing.assert_allclose(values.detach().numpy(), expect, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match=r"got Operator; convert it with SparsePauliOp.from_operator"):
         from_qiskit(qc, [theta], [], [Operator(np.eye(4))])
     with pytest.raises(ValueError, match="coefficients must be real"):
