@@ -8,7 +8,8 @@ Both libraries are imported here only, when one of these functions is called.
   ``qfunc(inputs, weights)`` (templates included) and reads each gate angle off it.
 * :func:`from_qiskit` follows Qiskit Machine Learning's ``EstimatorQNN``: the circuit's
   ``input_params`` are the inputs in order, its ``weight_params`` the weights in order (one flat
-  weight tensor), ``observables`` ``SparsePauliOp``\\ s (default ``Z`` on every qubit, each alone).
+  weight tensor), ``observables`` ``SparsePauliOp``\\ s (default ``Z`` on every qubit, each alone;
+  ``EstimatorQNN``'s own default is the one parity ``Z...Z``).
   Qiskit's qubit ``q`` is our wire ``q``; Pauli labels are read right to left (qubit 0 last), as
   Qiskit writes them. :func:`to_qiskit` returns ``(circuit, input_params, weight_params, observables)``.
 
@@ -408,12 +409,16 @@ def from_qiskit(circuit, input_params=(), weight_params=(), observables=None) ->
     ``input_params`` / ``weight_params``: the circuit's ``Parameter``\\ s (or ``ParameterVector``\\ s)
     in the order of the inputs and of the one flat weight tensor; every gate angle must be a
     number or ``scale * p + shift`` of one of them (``ZZFeatureMap``'s product of two inputs is
-    read too). ``observables``: ``SparsePauliOp``\\ s (or Pauli label strings, qubit 0 rightmost);
-    ``None`` measures ``Z`` on every qubit separately. Gates outside the supported set
-    (after ``decompose()`` of Qiskit's library blocks) are refused with their name.
+    read too). ``observables``: one or a list of ``SparsePauliOp``\\ s, ``Pauli``\\ s or Pauli labels
+    (qubit 0 rightmost), what ``EstimatorQNN`` on a V2 estimator takes;
+    ``None`` measures ``Z`` on every qubit separately (``EstimatorQNN``'s own ``None`` is the one
+    parity ``Z...Z``: pass ``SparsePauliOp("Z" * n)`` for that). Values and gradients equal
+    ``TorchConnector(EstimatorQNN(...))``'s (``tests/test_quantum_interop_estimatorqnn.py``).
+    Gates outside the supported set (after ``decompose()`` of Qiskit's library blocks) are
+    refused with their name.
     """
     _qiskit()
-    from qiskit.quantum_info import SparsePauliOp
+    from qiskit.quantum_info.operators.base_operator import BaseOperator
 
     inputs = {p: i for i, p in enumerate(_flatten(input_params))}
     weights = {p: i for i, p in enumerate(_flatten(weight_params))}
@@ -439,9 +444,9 @@ def from_qiskit(circuit, input_params=(), weight_params=(), observables=None) ->
     if observables is None:
         measurements = ()
     else:
-        if isinstance(observables, (str, SparsePauliOp)):
+        if isinstance(observables, (str, BaseOperator)):
             observables = [observables]
-        measurements = tuple(_expval_from_sparse(SparsePauliOp(o) if isinstance(o, str) else o, n) for o in observables)
+        measurements = tuple(_expval_from_sparse(_sparse_pauli_op(o), n) for o in observables)
     return Circuit(n, tuple(ops), measurements, n_inputs=len(inputs), weight_shape=(len(weights),), name=circuit.name)
 
 
@@ -455,6 +460,18 @@ def _flatten(params) -> list:
     for p in params:
         out.extend(list(p) if isinstance(p, (ParameterVector, list, tuple)) else [p])
     return out
+
+
+def _sparse_pauli_op(observable):
+    """``observable`` (a ``SparsePauliOp``, a ``Pauli`` or a label string) as a ``SparsePauliOp``."""
+    from qiskit.quantum_info import Pauli, SparsePauliOp
+
+    if isinstance(observable, SparsePauliOp):
+        return observable
+    if isinstance(observable, (str, Pauli)):
+        return SparsePauliOp(observable)
+    raise ValueError(f"from_qiskit: an observable is a SparsePauliOp, a Pauli or a Pauli label, got "
+                     f"{type(observable).__name__}; convert it with SparsePauliOp.from_operator(...)")
 
 
 def _expval_from_sparse(op, n: int) -> Expval:
