@@ -105,3 +105,26 @@ def test_a_training_pass_is_one_autograd_node_and_inference_records_none():
         same = run_plan(plan, state, x, w)
     assert same.grad_fn is None
     torch.testing.assert_close(same, out.detach(), rtol=0, atol=0)
+
+
+def test_measurements_in_the_same_node_equal_the_recorded_run():
+    """Z words and probabilities are read inside the derived node (``run_circuit``); the same as
+    measuring the recorded run's state, values and gradients."""
+    from qtransfer.quantum.description import Expval, Probs
+
+    base = templates.compose(templates.angle_embedding(3, rotation="X"), templates.strongly_entangling_layers(3, 2))
+    circuit = type(base)(3, base.ops, (Expval.parse("0.5*Z0 Z1 - Z2"), Probs((2, 0))), n_inputs=base.n_inputs,
+                         weight_shape=base.weight_shape)
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(4, 3, dtype=torch.float64, generator=g)
+    w = torch.randn(circuit.n_weights, dtype=torch.float64, generator=g)
+    x1, w1 = x.clone().requires_grad_(), w.clone().requires_grad_()
+    out = run_circuit(circuit, x1, w1)
+    assert type(out.grad_fn.next_functions[0][0]).__name__ == "_PlanFunctionBackward"  # through a reshape
+    (out * torch.arange(out.shape[1])).sum().backward()
+    x2, w2 = x.clone().requires_grad_(), w.clone().requires_grad_()
+    ref = _measure(circuit, _run_recorded(compile_circuit(circuit), _initial_state(circuit, x2, torch.complex128), x2, w2))
+    (ref * torch.arange(ref.shape[1])).sum().backward()
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=0, atol=1e-12)
+    torch.testing.assert_close(w1.grad, w2.grad, rtol=0, atol=1e-12)

@@ -52,8 +52,10 @@ BLOCK_SHARE = 0.5
 #: wires per Kronecker block; registers up to ONE_BLOCK_MAX wires are one block
 BLOCK_WIRES = 4
 ONE_BLOCK_MAX = 6
+#: up to this many wires consecutive shared whole-register kernels are multiplied into one matrix first
+UNITARY_MAX = 5
 #: up to this many wires a layer's input gates and shared gates are applied as two passes
-SPLIT_MAX = 6
+SPLIT_MAX = 8
 
 
 def supports(plan: Plan) -> bool:
@@ -138,6 +140,7 @@ class _Tables:
         circuit = plan.circuit
         n = self.n = circuit.n_qubits
         n_in, n_w = self.n_in, self.n_w = circuit.n_inputs, circuit.n_weights
+        self.dtype = dtype
         runs: dict[tuple[int, bool], list[list[list]]] = {}  # (k, batched) -> blocks -> wires -> gates
         pairs: dict[bool, list] = {}  # batched -> two-qubit slots
         self.kernels: list[tuple] = []
@@ -164,11 +167,13 @@ class _Tables:
                     inputs = [i + 1 for i, (_, a) in enumerate(gates) if isinstance(a, Input)]
                     cut = (max(inputs) if n <= SPLIT_MAX else len(gates)) if inputs else 0
                     lead[wire], rest[wire] = gates[:cut], gates[cut:]
-                sweep = len(spans) > 1 and spans[0][1] > 1  # blocks that each move their wires last
                 for part, batched in ((lead, True), (rest, False)):
                     if not any(part.values()):
                         continue
-                    for start, k in spans:
+                    # small registers: per-sample gates wire by wire (a Kronecker product per sample costs more)
+                    part_spans = [(w, 1) for w in sorted(part) if part[w]] if batched and n <= SPLIT_MAX else spans
+                    sweep = len(part_spans) > 1 and part_spans[0][1] > 1  # blocks that each move their wires last
+                    for start, k in part_spans:
                         members = [part.get(w, []) for w in range(start, start + k)]
                         if not any(members):
                             if sweep:
@@ -193,6 +198,32 @@ class _Tables:
             gates = _Gates(slots, batched, n_in, n_w, 2, device, real, dtype)
             self.blocks[k, batched] = _Blocks(k, gates, length, len(blocks), device)
         self.pairs = {b: _Gates(slots, b, n_in, n_w, 4, device, real, dtype) for b, slots in pairs.items()}
+        if n <= UNITARY_MAX:
+            self.kernels = _merge_shared(self.kernels, n)
+
+
+def _merge_shared(kernels: list[tuple], n: int) -> list[tuple]:
+    """Runs of two or more kernels that act on the whole register with one matrix for the batch
+    (blocks of all ``n`` wires, permutations) become one ``("unitary", run)``: their product is
+    built on ``2**n x 2**n`` matrices, and the batch sees one matrix product."""
+    merged, run = [], []
+
+    def flush() -> None:
+        if len(run) > 1:
+            merged.append(("unitary", tuple(run), sum(k[0] == "unitary" for k in merged)))
+        else:
+            merged.extend(run)
+        run.clear()
+
+    for kernel in kernels:
+        shared = kernel[0] == "perm" or kernel[0] == "block" and not kernel[1][1] and kernel[1][0] == n
+        if shared:
+            run.append(kernel)
+        else:
+            flush()
+            merged.append(kernel)
+    flush()
+    return merged
 
 
 @lru_cache(maxsize=256)
@@ -277,9 +308,25 @@ class _Run:
                 kron = kron * part
             self.krons[key] = kron
             self.saved_blocks[key] = (m, prefix, parts, saved)
+        self.dtype, self.products = t.dtype, {}
         self.pair_mats, self.saved_pairs = {}, {}
         for b, gates in t.pairs.items():
             self.pair_mats[b], self.saved_pairs[b] = gates.matrices(self.ext[b])
+
+    def unitary(self, run: tuple, index: int) -> torch.Tensor:
+        """The product of a run of shared whole-register kernels; the partial products kept."""
+        u = None
+        products = []
+        for kernel in run:
+            if kernel[0] == "perm":
+                u = torch.eye(kernel[1].numel(), dtype=self.dtype, device=kernel[1].device)[kernel[1]] if u is None \
+                    else u[kernel[1]]
+            else:
+                k = self.krons[kernel[1]][kernel[2]]
+                u = k if u is None else k @ u
+            products.append(u)
+        self.products[index] = products
+        return u
 
     def pair(self, item: tuple) -> torch.Tensor:
         return self.pair_mats[item[0]][..., item[1], :, :]
@@ -296,6 +343,8 @@ class _Run:
                 state = state.view(state.shape[0], kernel[1], -1).transpose(1, 2).reshape(state.shape)
             elif kind == "perm":
                 state = torch.gather(state, 1, kernel[1].expand_as(state))
+            elif kind == "unitary":
+                state = state @ self.unitary(kernel[1], kernel[2]).transpose(0, 1)
             elif kind == "diag":
                 state = state * self.pair(kernel[1]).diagonal(dim1=-2, dim2=-1)[..., kernel[2]]
             else:
@@ -316,6 +365,21 @@ class _Run:
                 grad = grad.view(grad.shape[0], -1, kernel[1]).transpose(1, 2).reshape(grad.shape)
             elif kind == "perm":
                 grad = torch.gather(grad, 1, kernel[2].expand_as(grad))
+            elif kind == "unitary":
+                products = self.products[kernel[2]]
+                g_u = grad.transpose(0, 1) @ state.conj()  # y = v U^T: dU = dy^T conj(v), dv = dy conj(U)
+                grad = grad @ products[-1].conj()
+                for j in range(len(kernel[1]) - 1, -1, -1):
+                    sub = kernel[1][j]
+                    if sub[0] == "perm":
+                        g_u = g_u[sub[2]]
+                    else:
+                        k = self.krons[sub[1]][sub[2]]
+                        if j:
+                            g_krons[sub[1]][sub[2]] = g_u @ _mh(products[j - 1])
+                            g_u = _mh(k) @ g_u
+                        else:
+                            g_krons[sub[1]][sub[2]] = g_u
             elif kind == "diag":
                 (b, pos), local = kernel[1], kernel[2]
                 d = self.pair(kernel[1]).diagonal(dim1=-2, dim2=-1)
@@ -427,23 +491,39 @@ def _dense_vjp(state: torch.Tensor, m: torch.Tensor, grad: torch.Tensor, wires: 
 
 class _PlanFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, tables, state, x, w):
+    def forward(ctx, tables, readout, state, x, w):
         ctx.run = _Run(tables, x, w)
-        return ctx.run.forward(state, keep=True)
+        final = ctx.run.forward(state, keep=True)
+        ctx.readout = readout
+        if readout is None:
+            return final
+        ctx.final = final
+        return _probabilities(final) @ readout
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.readout is not None:  # out = |psi|^2 R: dpsi = 2 psi (dout R^T)
+            grad = 2 * ctx.final * (grad @ ctx.readout.transpose(0, 1))
+            ctx.final = None
         g_state, g_x, g_w = ctx.run.backward(grad.contiguous())
         ctx.run = None
         want = ctx.needs_input_grad
-        return None, g_state if want[1] else None, g_x if want[2] else None, g_w if want[3] else None
+        return None, None, g_state if want[2] else None, g_x if want[3] else None, g_w if want[4] else None
 
 
-def run_plan(plan: Plan, state: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+def _probabilities(state: torch.Tensor) -> torch.Tensor:
+    return state.abs().square() if state.is_complex() else state.square()
+
+
+def run_plan(plan: Plan, state: torch.Tensor, x: torch.Tensor, w: torch.Tensor,
+             readout: torch.Tensor | None = None) -> torch.Tensor:
     """The final state of ``plan`` from ``state`` ``(B, 2**n)`` for inputs ``x`` ``(B, n_inputs)`` and flat
-    weights ``w`` (``x``'s dtype and device); differentiable in all three, as one autograd node."""
+    weights ``w`` (``x``'s dtype and device); differentiable in all three, as one autograd node.
+    With ``readout`` ``(2**n, E)``: the outputs ``|psi|^2 @ readout`` instead of the state (measurements
+    linear in the probabilities, in the same node)."""
     tables = _tables(plan, x.device, x.dtype, state.dtype)
     if torch.is_grad_enabled() and (state.requires_grad or x.requires_grad or w.requires_grad):
-        return _PlanFunction.apply(tables, state, x, w)
+        return _PlanFunction.apply(tables, readout, state, x, w)
     with torch.no_grad():
-        return _Run(tables, x, w).forward(state, keep=False)
+        final = _Run(tables, x, w).forward(state, keep=False)
+        return final if readout is None else _probabilities(final) @ readout

@@ -328,6 +328,19 @@ def _measurement_tables(circuit: Circuit, device: torch.device, dtype: torch.dty
     return z_matrix, torch.stack(gathers), torch.stack(coefs).to(dtype), torch.stack(assign)
 
 
+#: above this many amplitudes the measurement is not written as one matrix
+_READOUT_MAX = 1024
+
+
+@lru_cache(maxsize=128)
+def _readout(circuit: Circuit, device: torch.device, dtype: torch.dtype) -> torch.Tensor | None:
+    """``R`` ``(2**n, outputs)`` with outputs ``= |psi|^2 R``, when every measurement is linear in the
+    probabilities (Z words, probabilities) and the register is small; else None."""
+    if 2**circuit.n_qubits > _READOUT_MAX or _measurement_tables(circuit, device, dtype)[1] is not None:
+        return None
+    return outputs_from_probabilities(circuit, torch.eye(2**circuit.n_qubits, dtype=dtype, device=device))
+
+
 def _measure(circuit: Circuit, state: torch.Tensor) -> torch.Tensor:
     probs = state.abs().square() if state.is_complex() else state.square()
     _, gather, coef, assign = _measurement_tables(circuit, state.device, state.dtype)
@@ -423,6 +436,9 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor,
     dtype = x.dtype if circuit.is_real else complex_dtype(x.dtype)
     state = _initial_state(circuit, x, dtype)
     if supports(plan) and not (torch.is_grad_enabled() and uses_checkpoints(circuit, x.shape[0], double=x.dtype == torch.float64)):
+        readout = _readout(circuit, x.device, x.dtype) if shots is None else None
+        if readout is not None:  # the measurement in the same autograd node
+            return run_plan(plan, state, x, w, readout).reshape(*lead, circuit.n_outputs)
         state = run_plan(plan, state, x, w)  # the hand-derived step: one autograd node
     else:
         state = _run_recorded(plan, state, x, w)
