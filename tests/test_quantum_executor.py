@@ -169,14 +169,15 @@ def test_cuda_matches_cpu(tol64):
         torch.testing.assert_close(run_circuit(c, x.cuda(), w.cuda()).cpu(), run_circuit(c, x, w), **tol64)
 
 
-def test_checkpointed_segments_give_the_same_values_and_gradients(monkeypatch, tol64):
+def test_adjoint_mode_gives_the_same_values_and_gradients(monkeypatch, tol64):
+    """Above ADJOINT_ABOVE of kept states a training pass keeps none (derived.py recomputes them)."""
     from qtransfer.quantum import compile as compile_module
 
     rng = random.Random(21)
     circuits = [random_circuit(rng, n) for n in (3, 5, 7, 9)]
     results = []
     for threshold in (1 << 60, 0):  # never, always
-        monkeypatch.setattr(compile_module, "CHECKPOINT_ABOVE", threshold)
+        monkeypatch.setattr(compile_module, "ADJOINT_ABOVE", threshold)
         row = []
         for c in circuits:
             x = torch.linspace(-1, 1, 2 * c.n_inputs, dtype=torch.float64).reshape(2, -1)
@@ -184,7 +185,7 @@ def test_checkpointed_segments_give_the_same_values_and_gradients(monkeypatch, t
             probe = torch.linspace(-1, 1, 2 * c.n_outputs, dtype=torch.float64).reshape(2, -1)
             row.append(_values_and_grads(run_circuit, c, x, w, probe))
         results.append(row)
-        assert compile_module.uses_checkpoints(circuits[0], 2) is (threshold == 0)
+        assert compile_module.uses_adjoint(circuits[0], 2) is (threshold == 0)
     for never, always in zip(*results):
         for a, b in zip(never, always):
             torch.testing.assert_close(a, b, **tol64)

@@ -42,7 +42,7 @@ from .compile import Diagonal, Layer, Permutation, Plan
 from .matrices import FIXED, ROTATION
 from .description import Const, Input, Operation
 
-__all__ = ["initial_zero_state", "permutation_index", "run_plan", "supports"]
+__all__ = ["initial_zero_state", "permutation_index", "run_plan"]
 
 #: gates of three angles, as their rotations in the order they act
 _SPLIT = {"Rot": (("RZ", 0), ("RY", 1), ("RZ", 2)), "U3": (("PhaseShift", 2), ("RY", 0), ("PhaseShift", 1))}
@@ -58,11 +58,6 @@ UNITARY_MAX = 5
 SPLIT_MAX = 8
 
 
-def supports(plan: Plan) -> bool:
-    """Whether :func:`run_plan` takes the plan: every input angle reads at most two features."""
-    return all(len(p.index) <= 2 for op in plan.circuit.ops for p in op.params if isinstance(p, Input))
-
-
 def _elementary(op: Operation) -> list[tuple[str, object]]:
     """``(name, angle or None)`` of the one-angle or fixed gates making ``op``, in the order they act."""
     if op.name in _SPLIT:
@@ -72,51 +67,67 @@ def _elementary(op: Operation) -> list[tuple[str, object]]:
 
 class _Gates:
     """Gate slots of one matrix size, all batched (an angle reads an input: rows index ``e = [x, w, 1]``
-    per sample) or none (rows index ``e = [w, 1]``): ``C0 + cos(h a) C1 + sin(h a) C2`` for all at once.
-    A fixed gate is a slot with ``C0`` its matrix; the identity pads runs."""
+    per sample) or none (rows index ``e = [w, 1]``): ``C0 + cos(h a) C1 + sin(h a) C2`` for all at once,
+    ``a = scale * prod_k (e[i_k] - c_k) + shift`` (one factor but for products of inputs; unused factors
+    read the 1). A fixed gate is a slot with ``C0`` its matrix; the identity pads runs."""
 
     def __init__(self, slots: list[tuple[str | None, object]], batched: bool, n_in: int, n_w: int, size: int,
                  device: torch.device, real: torch.dtype, dtype: torch.dtype) -> None:
         one = n_in + n_w if batched else n_w
+        width = max((len(a.index) for _, a in slots if isinstance(a, Input)), default=1)
         rows, consts, halves = [], [], []
         eye = tuple(tuple(float(i == j) for j in range(size)) for i in range(size))
         zero = ((0,) * size,) * size
+
+        def row(indices: tuple, center: float, scale: float, shift: float) -> tuple:
+            pad = width - len(indices)
+            return tuple(indices) + (one,) * pad, (center,) * len(indices) + (0.0,) * pad, scale, shift
+
         for name, angle in slots:
             if name is None or name in FIXED:
-                rows.append((one, 0.0, one, 0.0, 0.0, 0.0))
+                rows.append(row((), 0.0, 0.0, 0.0))
                 consts.append((FIXED[name] if name else eye, zero, zero))
                 halves.append(1.0)
                 continue
             if isinstance(angle, Const):
-                rows.append((one, 0.0, one, 0.0, 0.0, angle.value))
+                rows.append(row((), 0.0, 0.0, angle.value))
             elif isinstance(angle, Input):
-                i2, c2 = (angle.index[1], angle.center) if len(angle.index) > 1 else (one, 0.0)
-                rows.append((angle.index[0], angle.center, i2, c2, angle.scale, angle.shift))
+                rows.append(row(angle.index, angle.center, angle.scale, angle.shift))
             else:
-                rows.append(((n_in if batched else 0) + angle.index, 0.0, one, 0.0, angle.scale, angle.shift))
+                rows.append(row(((n_in if batched else 0) + angle.index,), 0.0, angle.scale, angle.shift))
             consts.append(ROTATION[name][:3])
             halves.append(ROTATION[name][3])
-        t = torch.tensor(rows, dtype=torch.float64)
-        self.i1, self.i2 = t[:, 0].long().to(device), t[:, 2].long().to(device)
-        self.c1, self.c2, self.scale, self.shift = (t[:, i].to(device, real) for i in (1, 3, 4, 5))
+        self.index = torch.tensor([r[0] for r in rows], dtype=torch.long, device=device)  # (G, K)
+        self.center = torch.tensor([r[1] for r in rows], dtype=real, device=device)
+        self.scale = torch.tensor([r[2] for r in rows], dtype=real, device=device)
+        self.shift = torch.tensor([r[3] for r in rows], dtype=real, device=device)
         self.h = torch.tensor(halves, dtype=real, device=device)
         c = torch.tensor(consts, dtype=torch.complex128)
         self.c = (c if dtype.is_complex else c.real).to(device=device, dtype=dtype)  # (G, 3, d, d)
-        self.batched = batched
 
     def matrices(self, ext: torch.Tensor) -> tuple[torch.Tensor, tuple]:
-        u1, u2 = ext[..., self.i1] - self.c1, ext[..., self.i2] - self.c2
-        ha = self.h * torch.addcmul(self.shift, u1 * u2, self.scale)
+        u = ext[..., self.index] - self.center  # (..., G, K)
+        ha = self.h * torch.addcmul(self.shift, u.prod(-1) if u.shape[-1] > 1 else u[..., 0], self.scale)
         cos, sin = torch.cos(ha)[..., None, None], torch.sin(ha)[..., None, None]
-        return self.c[:, 0] + cos * self.c[:, 1] + sin * self.c[:, 2], (u1, u2, cos, sin)
+        return self.c[:, 0] + cos * self.c[:, 1] + sin * self.c[:, 2], (u, cos, sin)
 
     def backward(self, grad: torch.Tensor, saved: tuple, g_ext: torch.Tensor) -> None:
         """Adds ``dL/de`` to ``g_ext`` given ``grad`` ``= dL/dM`` of every slot."""
-        u1, u2, cos, sin = saved
+        u, cos, sin = saved
         prod = grad.conj() * (cos * self.c[:, 2] - sin * self.c[:, 1])
         ga = (prod.real if prod.is_complex() else prod).sum((-2, -1)) * (self.h * self.scale)
-        g_ext.index_add_(-1, self.i1, ga * u2)
-        g_ext.index_add_(-1, self.i2, ga * u1)
+        width = u.shape[-1]
+        if width == 1:
+            g_ext.index_add_(-1, self.index[:, 0], ga)
+            return
+        if width == 2:
+            others = u.flip(-1)
+        else:  # the product of the other factors, without dividing (a factor may be 0)
+            ones = torch.ones_like(u[..., :1])
+            before = torch.cumprod(torch.cat([ones, u[..., :-1]], -1), -1)
+            after = torch.cumprod(torch.cat([ones, u.flip(-1)[..., :-1]], -1), -1).flip(-1)
+            others = before * after
+        g_ext.index_add_(-1, self.index.flatten(), (ga[..., None] * others).flatten(-2))
 
 
 class _Blocks:
@@ -188,7 +199,7 @@ class _Tables:
                 inverse[gather] = torch.arange(2**n, device=device)
                 self.kernels.append(("perm", gather, inverse))
             elif isinstance(step, Diagonal):
-                self.kernels.append(("diag", pair(step.op), _local_index(n, step.op.wires).to(device)))
+                self.kernels.append(("diag", pair(step.op), _local_index(n, step.op.wires).to(device), step.op.wires))
             else:
                 self.kernels.append(("dense", pair(step.op), step.op.wires))
         self.blocks = {}
@@ -332,6 +343,8 @@ class _Run:
         return self.pair_mats[item[0]][..., item[1], :, :]
 
     def forward(self, state: torch.Tensor, keep: bool) -> torch.Tensor:
+        """The final state; ``keep``: the state before every kernel, for the backward (else the backward
+        recomputes them from the final state: adjoint mode, two states in memory instead of one per kernel)."""
         self.states = []
         for kernel in self.t.kernels:
             if keep:
@@ -349,49 +362,62 @@ class _Run:
                 state = state * self.pair(kernel[1]).diagonal(dim1=-2, dim2=-1)[..., kernel[2]]
             else:
                 state = _dense(state, self.pair(kernel[1]), kernel[2], self.t.n)
+        self.final = state
         return state
 
+    def _back(self, kernel: tuple, y: torch.Tensor) -> torch.Tensor:
+        """``y`` through the kernel's adjoint: the gradient of its input from that of its output, and
+        (every kernel being unitary) its input from its output."""
+        kind = kernel[0]
+        if kind == "block":
+            return _block_back(y, self.krons[kernel[1]][..., kernel[2], :, :], kernel[3])
+        if kind == "move":
+            return y.view(y.shape[0], -1, kernel[1]).transpose(1, 2).reshape(y.shape)
+        if kind == "perm":
+            return torch.gather(y, 1, kernel[2].expand_as(y))
+        if kind == "unitary":
+            return y @ self.products[kernel[2]][-1].conj()
+        if kind == "diag":
+            return y * self.pair(kernel[1]).diagonal(dim1=-2, dim2=-1)[..., kernel[2]].conj()
+        return _from_front(_mh(self.pair(kernel[1])) @ _to_front(y, kernel[2], self.t.n), kernel[2], self.t.n)
+
     def backward(self, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """``(dL/dstate, dL/dx or None, dL/dw)`` from ``grad = dL/d(final state)``."""
+        """``(dL/dstate, dL/dx or None, dL/dw)`` from ``grad = dL/d(final state)``. Without kept states
+        (adjoint mode) each kernel's input is recomputed from its output by the kernel's adjoint."""
         t = self.t
         g_krons: dict = {key: [None] * blocks.count for key, blocks in t.blocks.items()}
         g_pairs = {b: torch.zeros_like(m) for b, m in self.pair_mats.items()}
-        for kernel, state in zip(reversed(t.kernels), reversed(self.states)):
+        current = self.final
+        for kernel in reversed(t.kernels):
+            state = self.states.pop() if self.states else self._back(kernel, current)  # the kernel's input
             kind = kernel[0]
             if kind == "block":
-                grad, g_krons[kernel[1]][kernel[2]] = _block_vjp(state, self.krons[kernel[1]][..., kernel[2], :, :],
-                                                                 grad, kernel[3])
-            elif kind == "move":
-                grad = grad.view(grad.shape[0], -1, kernel[1]).transpose(1, 2).reshape(grad.shape)
-            elif kind == "perm":
-                grad = torch.gather(grad, 1, kernel[2].expand_as(grad))
+                g_krons[kernel[1]][kernel[2]] = _block_grad(state, grad, 2 ** kernel[1][0], kernel[3], kernel[1][1])
             elif kind == "unitary":
                 products = self.products[kernel[2]]
-                g_u = grad.transpose(0, 1) @ state.conj()  # y = v U^T: dU = dy^T conj(v), dv = dy conj(U)
-                grad = grad @ products[-1].conj()
+                g_u = grad.transpose(0, 1) @ state.conj()  # y = v U^T: dU = dy^T conj(v)
                 for j in range(len(kernel[1]) - 1, -1, -1):
                     sub = kernel[1][j]
                     if sub[0] == "perm":
                         g_u = g_u[sub[2]]
+                    elif j:
+                        g_krons[sub[1]][sub[2]] = g_u @ _mh(products[j - 1])
+                        g_u = _mh(self.krons[sub[1]][sub[2]]) @ g_u
                     else:
-                        k = self.krons[sub[1]][sub[2]]
-                        if j:
-                            g_krons[sub[1]][sub[2]] = g_u @ _mh(products[j - 1])
-                            g_u = _mh(k) @ g_u
-                        else:
-                            g_krons[sub[1]][sub[2]] = g_u
+                        g_krons[sub[1]][sub[2]] = g_u
             elif kind == "diag":
                 (b, pos), local = kernel[1], kernel[2]
-                d = self.pair(kernel[1]).diagonal(dim1=-2, dim2=-1)
                 g_d = grad * state.conj()
-                grad = grad * d[..., local].conj()
                 g_d = g_d if b else g_d.sum(0)
-                g_local = torch.zeros(*g_d.shape[:-1], d.shape[-1], dtype=g_d.dtype, device=g_d.device)
+                g_local = torch.zeros(*g_d.shape[:-1], 2 ** len(kernel[3]), dtype=g_d.dtype, device=g_d.device)
                 g_pairs[b][..., pos, :, :] += torch.diag_embed(g_local.index_add_(-1, local, g_d))
-            else:
-                grad, g_m = _dense_vjp(state, self.pair(kernel[1]), grad, kernel[2], t.n)
-                g_pairs[kernel[1][0]][..., kernel[1][1], :, :] += g_m
-        self.states = []
+            elif kind == "dense":
+                v, g = _to_front(state, kernel[2], t.n), _to_front(grad, kernel[2], t.n)
+                g_m = g @ _mh(v)
+                g_pairs[kernel[1][0]][..., kernel[1][1], :, :] += g_m if kernel[1][0] else g_m.sum(0)
+            grad = self._back(kernel, grad)
+            current = state
+        self.final = None
         g_ext = {b: torch.zeros_like(e) for b, e in self.ext.items()}
         for key, blocks in t.blocks.items():
             m, prefix, parts, saved = self.saved_blocks[key]
@@ -443,28 +469,40 @@ def _block(state: torch.Tensor, m: torch.Tensor, start: int | None) -> torch.Ten
     return (m @ view if m.ndim == 2 else m[:, None] @ view).view(batch, -1)
 
 
-def _block_vjp(state: torch.Tensor, m: torch.Tensor, grad: torch.Tensor, start: int | None):
-    """``(dL/dstate, dL/dm)`` of :func:`_block`. For ``y = v m^T``: ``dv = dy conj(m)``, ``dm^T = v^H dy``
-    (conjugate transposes are views, which BLAS reads as they are); for ``y = m v``: ``dv = m^H dy``."""
-    batch, width = state.shape[0], m.shape[-1]
-    if start is None:  # dv^T = m^H dy^T and dm = dy^T v^H: transposed views, no copies
-        s = state.view(batch, width, -1)
+def _block_back(grad: torch.Tensor, m: torch.Tensor, start: int | None) -> torch.Tensor:
+    """``dL/dstate`` of :func:`_block` from ``grad = dL/dy``: for ``y = v m^T``, ``dv = dy conj(m)``
+    (``dv^T = m^H dy^T`` for the moving block: transposed views, no copy); for ``y = m v``, ``dv = m^H dy``."""
+    batch, width = grad.shape[0], m.shape[-1]
+    if start is None:
         g = grad.view(batch, -1, width).transpose(1, 2)
-        g_state = torch.bmm(m.mH.expand(batch, width, width), g).view(batch, -1)
-        g_m = torch.bmm(g, s.mH)
-        return g_state, (g_m.sum(0) if m.ndim == 2 else g_m)
+        return torch.bmm(m.mH.expand(batch, width, width), g).view(batch, -1)
+    lead = 2**start
+    rest = grad.shape[1] // (width * lead)
+    if rest == 1:
+        return (grad.view(batch * lead, width) @ m.conj()).view(batch, -1) if m.ndim == 2 else \
+            (grad.view(batch, lead, width) @ m.conj()).view(batch, -1)
+    g = grad.view(batch, lead, width, rest)
+    return (m.mH @ g if m.ndim == 2 else m.mH[:, None] @ g).view(batch, -1)
+
+
+def _block_grad(state: torch.Tensor, grad: torch.Tensor, width: int, start: int | None, batched: bool) -> torch.Tensor:
+    """``dL/dm`` of :func:`_block` for a ``width x width`` matrix (summed over the batch unless it is per
+    sample): ``dm = dy^T conj(v)`` for ``y = v m^T``, ``sum dy v^H`` for ``y = m v`` (conjugate transposes
+    are views, which BLAS reads as they are)."""
+    batch = state.shape[0]
+    if start is None:
+        g_m = torch.bmm(grad.view(batch, -1, width).transpose(1, 2), state.view(batch, width, -1).mH)
+        return g_m if batched else g_m.sum(0)
     lead = 2**start
     rest = state.shape[1] // (width * lead)
     if rest == 1:
-        if m.ndim == 2:
-            v, g = state.view(batch * lead, width), grad.view(batch * lead, width)
-            return (g @ m.conj()).view(batch, -1), (v.mH @ g).transpose(0, 1)
-        v, g = state.view(batch, lead, width), grad.view(batch, lead, width)
-        return (g @ m.conj()).view(batch, -1), (v.mH @ g).transpose(1, 2)
+        if not batched:
+            return (state.view(batch * lead, width).mH @ grad.view(batch * lead, width)).transpose(0, 1)
+        return (state.view(batch, lead, width).mH @ grad.view(batch, lead, width)).transpose(1, 2)
     v, g = state.view(batch, lead, width, rest), grad.view(batch, lead, width, rest)
-    if m.ndim == 2:
-        return (m.mH @ g).view(batch, -1), (g.view(-1, width, rest) @ v.view(-1, width, rest).mH).sum(0)
-    return (m.mH[:, None] @ g).view(batch, -1), (g @ v.mH).sum(1)
+    if not batched:
+        return (g.view(-1, width, rest) @ v.view(-1, width, rest).mH).sum(0)
+    return (g @ v.mH).sum(1)
 
 
 def _to_front(state: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:
@@ -483,17 +521,11 @@ def _dense(state: torch.Tensor, m: torch.Tensor, wires: tuple[int, ...], n: int)
     return _from_front(m @ _to_front(state, wires, n), wires, n)
 
 
-def _dense_vjp(state: torch.Tensor, m: torch.Tensor, grad: torch.Tensor, wires: tuple[int, ...], n: int):
-    v, g = _to_front(state, wires, n), _to_front(grad, wires, n)
-    g_m = g @ _mh(v)
-    return _from_front(_mh(m) @ g, wires, n), (g_m.sum(0) if m.ndim == 2 else g_m)
-
-
 class _PlanFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, tables, readout, state, x, w):
+    def forward(ctx, tables, readout, adjoint, state, x, w):
         ctx.run = _Run(tables, x, w)
-        final = ctx.run.forward(state, keep=True)
+        final = ctx.run.forward(state, keep=not adjoint)
         ctx.readout = readout
         if readout is None:
             return final
@@ -508,7 +540,7 @@ class _PlanFunction(torch.autograd.Function):
         g_state, g_x, g_w = ctx.run.backward(grad.contiguous())
         ctx.run = None
         want = ctx.needs_input_grad
-        return None, None, g_state if want[2] else None, g_x if want[3] else None, g_w if want[4] else None
+        return None, None, None, g_state if want[3] else None, g_x if want[4] else None, g_w if want[5] else None
 
 
 def _probabilities(state: torch.Tensor) -> torch.Tensor:
@@ -516,14 +548,15 @@ def _probabilities(state: torch.Tensor) -> torch.Tensor:
 
 
 def run_plan(plan: Plan, state: torch.Tensor, x: torch.Tensor, w: torch.Tensor,
-             readout: torch.Tensor | None = None) -> torch.Tensor:
+             readout: torch.Tensor | None = None, *, adjoint: bool = False) -> torch.Tensor:
     """The final state of ``plan`` from ``state`` ``(B, 2**n)`` for inputs ``x`` ``(B, n_inputs)`` and flat
     weights ``w`` (``x``'s dtype and device); differentiable in all three, as one autograd node.
     With ``readout`` ``(2**n, E)``: the outputs ``|psi|^2 @ readout`` instead of the state (measurements
-    linear in the probabilities, in the same node)."""
+    linear in the probabilities, in the same node). ``adjoint``: keep no states for the backward, which
+    recomputes each kernel's input from its output (two states in memory instead of one per kernel)."""
     tables = _tables(plan, x.device, x.dtype, state.dtype)
     if torch.is_grad_enabled() and (state.requires_grad or x.requires_grad or w.requires_grad):
-        return _PlanFunction.apply(tables, readout, state, x, w)
+        return _PlanFunction.apply(tables, readout, adjoint, state, x, w)
     with torch.no_grad():
         final = _Run(tables, x, w).forward(state, keep=False)
         return final if readout is None else _probabilities(final) @ readout

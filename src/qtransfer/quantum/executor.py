@@ -1,25 +1,18 @@
 """The statevector executor of general circuits: batched, differentiable, any device and dtype.
 
-Runs a :class:`~qtransfer.quantum.compile.Plan` on a batch of inputs ``x`` ``(B, n_inputs)`` and
-the trainable ``weights``: the state is ``(B, 2**n)`` (real while every gate is real, else
-complex64/complex128 for float32/float64 inputs), the batch the first axis of every operation
-(TorchQuantum's form, which runs on CUDA unchanged), and gradients with respect to ``x`` and
-the weights come from autograd. Each step picks its kernel (PennyLane's dispatch on a gate's
-kind): a layer of fused one-qubit matrices covering at least half of the wires is applied as
-Kronecker blocks (one batched GEMM each, which also moves the block's wires last, as the
-published family's statevector mode does), a sparser one wire by wire (one ``einsum`` each);
-a permutation is one ``index_select``, a diagonal gate one elementwise product, any other
-gate one ``einsum``.
-
-Every angle is computed at once per kind of gate (:class:`_Program`), and parameterised gates
-are written as ``C0 + cos(a) C1 + sin(a) C2`` with fixed matrices ``C`` (``R_P(t) = cos(t/2) I -
-i sin(t/2) P``, controlled rotations and Ising gates alike), so all gates of a kind become a
-batch of matrices in three tensor operations.
-
-Before allocating, :func:`check_memory` estimates the bytes a run needs and refuses a circuit
-too large for the machine with the numbers (:class:`~qtransfer.errors.CircuitTooLargeError`);
-a training pass whose stored states would exceed
-:data:`~qtransfer.quantum.compile.CHECKPOINT_ABOVE` runs in checkpointed segments.
+:func:`run_circuit` runs a circuit (compiled once into a :class:`~qtransfer.quantum.compile.Plan`)
+on a batch of inputs ``x`` ``(..., n_inputs)`` and the trainable ``weights``: the state is
+``(B, 2**n)`` (real while every gate is real, else complex64/complex128 for float32/float64
+inputs), the batch the first axis of every operation (TorchQuantum's form, which runs on CUDA
+unchanged), on the inputs' device. The kernels and their hand-derived gradients are
+:mod:`~qtransfer.quantum.derived` (one autograd node per run); this module prepares the initial
+state, reads the measurements (Z words and probabilities inside that node on small registers,
+X/Y words as ``<psi|P|psi>`` by one gather per word), draws shots, and guards memory:
+:func:`check_memory` estimates the bytes a run needs before allocating and refuses a circuit too
+large for the machine with the numbers (:class:`~qtransfer.errors.CircuitTooLargeError`); a
+training pass whose kept states would exceed :data:`~qtransfer.quantum.compile.ADJOINT_ABOVE`
+keeps none (adjoint mode). :func:`gate_matrix`, :func:`apply_one` and :func:`apply_dense` serve
+the density-matrix executor.
 
 Example:
     >>> from qtransfer.quantum.templates import angle_embedding
@@ -36,11 +29,11 @@ import torch
 
 from qtransfer.errors import CircuitTooLargeError
 
-from .compile import Diagonal, Layer, Permutation, Plan, compile_circuit, estimate_bytes, uses_checkpoints
-from .derived import permutation_index, run_plan, supports
+from .compile import Plan, compile_circuit, estimate_bytes, uses_adjoint
+from .derived import run_plan
 from .matrices import FIXED, ROTATION
 from .memory import available_bytes
-from .description import Circuit, Const, Expval, Input, Operation
+from .description import Circuit, Expval
 from .measurement import sample_counts
 from .states import bit_table, complex_dtype
 
@@ -94,103 +87,7 @@ def gate_matrix(name: str, angles: list[torch.Tensor], dtype: torch.dtype, devic
     raise ValueError(f"no matrix for gate {name!r}")  # pragma: no cover - description checks names
 
 
-class _Program:
-    """Every gate angle of a plan computed at once: per ``(gate, batched)`` group one gather from
-    ``ext`` (unbatched: the weights and a 1; batched: the inputs, the weights and a 1) and
-    ``scale * (ext[i1] - c1) * (ext[i2] - c2) + shift``; then one matrix build per group.
-    ``slots[k]`` is the ``(group, position)`` of the plan's ``k``-th operation (in step order)."""
-
-    def __init__(self, plan: Plan, device: torch.device) -> None:
-        circuit = plan.circuit
-        n_in, n_w = circuit.n_inputs, circuit.n_weights
-        specs: dict[tuple[str, bool], list[list[tuple]]] = {}
-        self.slots: list[tuple[tuple[str, bool], int] | None] = []
-        for op in _plan_ops(plan):
-            if not op.params:
-                self.slots.append(None)
-                continue
-            batched = op.uses_input
-            one = n_in + n_w if batched else n_w
-            offset = n_in if batched else 0
-            rows = []
-            for p in op.params:
-                if isinstance(p, Const):
-                    rows.append((one, 0.0, one, 0.0, 0.0, p.value))
-                elif isinstance(p, Input):
-                    i2, c2 = (p.index[1], p.center) if len(p.index) > 1 else (one, 0.0)
-                    rows.append((p.index[0], p.center, i2, c2, p.scale, p.shift))
-                else:
-                    rows.append((offset + p.index, 0.0, one, 0.0, p.scale, p.shift))
-            group = specs.setdefault((op.name, batched), [])
-            self.slots.append(((op.name, batched), len(group)))
-            group.append(rows)
-        self.groups = {}
-        for key, rows in specs.items():
-            t = torch.tensor(rows, dtype=torch.float64)  # (G, P, 6)
-            i1, i2 = t[..., 0].long().to(device), t[..., 2].long().to(device)
-            simple = bool((t[..., 1] == 0).all() and (t[..., 3] == 0).all() and (i2 == i2.max()).all()
-                          and (t[..., 2] == (n_in + n_w if key[1] else n_w)).all())
-            self.groups[key] = (i1, t[..., 1:6:2].to(device), i2, t[..., 4:6].to(device), simple)
-        self._by_dtype: dict = {}
-
-    def _constants(self, dtype: torch.dtype) -> dict:
-        """Per group ``(i1, i2, c1, c2, scale, shift, simple)`` with the numbers in ``dtype``."""
-        found = self._by_dtype.get(dtype)
-        if found is None:
-            found = {}
-            for key, (i1, centers, i2, affine, simple) in self.groups.items():
-                c = centers.to(dtype)
-                a = affine.to(dtype)
-                found[key] = (i1, i2, c[..., 0], c[..., 1], a[..., 0], a[..., 1], simple)
-            self._by_dtype[dtype] = found
-        return found
-
-    def matrices(self, x: torch.Tensor, w: torch.Tensor, dtype: torch.dtype) -> dict:
-        out = {}
-        real = x.dtype
-        ext_u = ext_b = None
-        for (name, batched), (i1, i2, c1, c2, scale, shift, simple) in self._constants(real).items():
-            if batched:
-                if ext_b is None:
-                    ones = torch.ones(x.shape[0], 1, dtype=real, device=x.device)
-                    ext_b = torch.cat([x, w.expand(x.shape[0], -1), ones], 1)
-                ext = ext_b
-            else:
-                if ext_u is None:
-                    ext_u = torch.cat([w, torch.ones(1, dtype=real, device=x.device)])
-                ext = ext_u
-            if simple:
-                angles = torch.addcmul(shift, ext[..., i1], scale)
-            else:
-                angles = torch.addcmul(shift, (ext[..., i1] - c1) * (ext[..., i2] - c2), scale)
-            out[name, batched] = gate_matrix(name, list(angles.unbind(-1)), dtype, x.device)  # (..., G, d, d)
-        return out
-
-
-def _plan_ops(plan: Plan):
-    for step in plan.steps:
-        if isinstance(step, Layer):
-            for _, ops in step.runs:
-                yield from ops
-        elif isinstance(step, Permutation):
-            yield from step.ops
-        else:
-            yield step.op
-
-
-@lru_cache(maxsize=128)
-def _program(plan: Plan, device: torch.device) -> _Program:
-    return _Program(plan, device)
-
-
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY"
-
-
-#: a layer covering at least this share of the wires is applied as Kronecker blocks
-_BLOCK_SHARE = 0.5
-#: wires per Kronecker block (registers up to _ONE_BLOCK_MAX wires are one block)
-_BLOCK_WIRES = 4
-_ONE_BLOCK_MAX = 6
 
 
 def apply_one(state: torch.Tensor, m: torch.Tensor, wire: int, n: int) -> torch.Tensor:
@@ -206,57 +103,6 @@ def apply_one(state: torch.Tensor, m: torch.Tensor, wire: int, n: int) -> torch.
     return out.reshape(batch, -1)
 
 
-def _apply_block(state: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """``m`` (``(W, W)`` or ``(B, W, W)``) on the leading ``log2 W`` wires, which then move last:
-    one batched GEMM on the ``(B, R, W)`` view, whatever the block's position."""
-    batch, dim = state.shape
-    width = m.shape[-1]
-    mt = m.transpose(-1, -2)
-    if width == dim:
-        return state @ mt if m.ndim == 2 else torch.bmm(state[:, None, :], mt)[:, 0]
-    view = state.view(batch, width, dim // width).transpose(1, 2)
-    return torch.bmm(view, mt if m.ndim == 3 else mt.expand(batch, width, width)).reshape(batch, dim)
-
-
-def _apply_layer(state: torch.Tensor, wire_mats: dict[int, torch.Tensor], n: int) -> torch.Tensor:
-    """Fused one-qubit matrices on distinct wires: Kronecker blocks for a full layer, else wire by wire."""
-    if len(wire_mats) < _BLOCK_SHARE * n:
-        for wire, m in wire_mats.items():
-            state = apply_one(state, m, wire, n)
-        return state
-    batch, dim = state.shape
-    width = n if n <= _ONE_BLOCK_MAX else _BLOCK_WIRES
-    for start in range(0, n, width):
-        wires = range(start, min(start + width, n))
-        mats = [wire_mats.get(q) for q in wires]
-        if all(m is None for m in mats):  # nothing here: only move the block last
-            w = 2 ** len(wires)
-            state = state.view(batch, w, dim // w).transpose(1, 2).reshape(batch, dim)
-            continue
-        like = next(m for m in mats if m is not None)
-        batched = any(m is not None and m.ndim == 3 for m in mats)
-        eye = torch.eye(2, dtype=like.dtype, device=like.device)
-        mats = [eye if m is None else m for m in mats]
-        if batched:
-            mats = [m.expand(batch, 2, 2) for m in mats]
-        stacked = torch.stack(mats, -3).flatten(-3)  # (..., k * 4)
-        index = _kron_index(len(mats), state.device)
-        factors = stacked.index_select(-1, index.flatten()).unflatten(-1, index.shape).unbind(-3)  # k of (..., W, W)
-        kron = factors[0]
-        for f in factors[1:]:  # products, not .prod(): its backward takes a slow path on zero entries
-            kron = kron * f
-        state = _apply_block(state, kron)
-    return state
-
-
-@lru_cache(maxsize=32)
-def _kron_index(k: int, device: torch.device) -> torch.Tensor:
-    """``(k, W, W)`` index into ``k`` flattened 2x2 matrices: ``K[i, j] = prod_q m_q[bit_q(i), bit_q(j)]``
-    (one gather and ``k - 1`` elementwise products instead of ``k - 1`` outer products and reshapes)."""
-    bits = bit_table(k, device)  # (k, W)
-    return 2 * bits[:, :, None] + bits[:, None, :] + 4 * torch.arange(k, device=device)[:, None, None]
-
-
 def apply_dense(state: torch.Tensor, m: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:
     """A ``2**k x 2**k`` matrix (or one per sample) on ``wires`` (in that order) of ``(B, 2**n)`` states: one ``einsum``."""
     batch, k = state.shape[0], len(wires)
@@ -269,17 +115,6 @@ def apply_dense(state: torch.Tensor, m: torch.Tensor, wires: tuple[int, ...], n:
     spec = f"{lead}{outs}{''.join(idx[w] for w in wires)},Z{idx}->Z{''.join(result)}"
     tensor = m.reshape(*m.shape[:-2], *([2] * (2 * k)))
     return torch.einsum(spec, tensor, state.view(batch, *([2] * n))).reshape(batch, -1)
-
-
-def _apply_diagonal(state: torch.Tensor, m: torch.Tensor, wires: tuple[int, ...], n: int) -> torch.Tensor:
-    batch, k = state.shape[0], len(wires)
-    diag = m.diagonal(dim1=-2, dim2=-1)
-    lead = diag.shape[:-1]
-    diag = diag.reshape(*lead, *([2] * k))
-    order = sorted(range(k), key=lambda i: wires[i])
-    diag = diag.permute(*range(len(lead)), *(len(lead) + i for i in order))
-    shape = [batch if lead else 1] + [2 if w in wires else 1 for w in range(n)]
-    return (state.view(batch, *([2] * n)) * diag.reshape(shape)).reshape(batch, -1)
 
 
 def _initial_state(circuit: Circuit, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -435,71 +270,14 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor,
     check_memory(circuit, x.shape[0], x.dtype, x.device, requires_grad=torch.is_grad_enabled())
     dtype = x.dtype if circuit.is_real else complex_dtype(x.dtype)
     state = _initial_state(circuit, x, dtype)
-    if supports(plan) and not (torch.is_grad_enabled() and uses_checkpoints(circuit, x.shape[0], double=x.dtype == torch.float64)):
-        readout = _readout(circuit, x.device, x.dtype) if shots is None else None
-        if readout is not None:  # the measurement in the same autograd node
-            return run_plan(plan, state, x, w, readout).reshape(*lead, circuit.n_outputs)
-        state = run_plan(plan, state, x, w)  # the hand-derived step: one autograd node
-    else:
-        state = _run_recorded(plan, state, x, w)
+    adjoint = torch.is_grad_enabled() and uses_adjoint(circuit, x.shape[0], double=x.dtype == torch.float64)
+    readout = _readout(circuit, x.device, x.dtype) if shots is None else None
+    if readout is not None:  # the measurement in the same autograd node
+        return run_plan(plan, state, x, w, readout, adjoint=adjoint).reshape(*lead, circuit.n_outputs)
+    state = run_plan(plan, state, x, w, adjoint=adjoint)
     out = _measure(circuit, state)
     if shots is not None:
         check_shots(circuit)
         out = shot_outputs(circuit, state.abs().square() if state.is_complex() else state.square(), out, shots, generator)
     return out.reshape(*lead, out.shape[-1])
 
-
-def _run_recorded(plan: Plan, state: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """The plan as torch operations recorded by autograd, in checkpointed segments when the stored
-    states would exceed :data:`~qtransfer.quantum.compile.CHECKPOINT_ABOVE`."""
-    circuit, n, dtype = plan.circuit, plan.n_qubits, state.dtype
-    program = _program(plan, x.device)
-    groups = {key: m.unbind(1 if key[1] else 0) for key, m in program.matrices(x, w, dtype).items()}  # one backward
-    slots = iter(program.slots)
-
-    def matrix(op: Operation) -> torch.Tensor:
-        slot = next(slots)
-        if slot is None:
-            return gate_matrix(op.name, [], dtype, x.device)
-        key, pos = slot
-        return groups[key][pos]
-
-    operands = []  # per step: its matrices (built here, once: checkpointed segments re-run only the steps)
-    for step in plan.steps:
-        if isinstance(step, Layer):
-            wire_mats = {}
-            for wire, ops in step.runs:
-                m = matrix(ops[0])
-                for op in ops[1:]:
-                    m = matrix(op) @ m
-                wire_mats[wire] = m
-            operands.append(wire_mats)
-        elif isinstance(step, Permutation):
-            for _ in step.ops:
-                next(slots)
-            operands.append(permutation_index(n, step.ops, x.device))
-        else:
-            operands.append(matrix(step.op))
-
-    def run_steps(state: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
-        for step, operand in zip(plan.steps[lo:hi], operands[lo:hi]):
-            if isinstance(step, Layer):
-                state = _apply_layer(state, operand, n)
-            elif isinstance(step, Permutation):
-                state = state.index_select(1, operand)
-            elif isinstance(step, Diagonal):
-                state = _apply_diagonal(state, operand, step.op.wires, n)
-            else:
-                state = apply_dense(state, operand, step.op.wires, n)
-        return state
-
-    count = len(plan.steps)
-    if torch.is_grad_enabled() and uses_checkpoints(circuit, x.shape[0], double=x.dtype == torch.float64):
-        from torch.utils.checkpoint import checkpoint
-
-        size = max(1, math.isqrt(count))  # about sqrt(steps) states stored, one more forward pass
-        for lo in range(0, count, size):
-            state = checkpoint(run_steps, state, lo, min(lo + size, count), use_reentrant=False)
-    else:
-        state = run_steps(state, 0, count)
-    return state
