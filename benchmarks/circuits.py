@@ -30,10 +30,10 @@ peer that cannot run says why in its cell):
   built once (parametric RY for the inputs, parametric RZ/RY/RZ for the weights, set once per
   step), then per sample ``set_parameter`` on the input angles, ``set_zero_state``,
   ``update_quantum_state`` and one ``Observable`` per ``<Z_i>``;
-* ``qulacs (backprop)``: the same forward, then per sample ``backprop_inner_product`` of
-  ``2 (sum_i g_i Z_i)|psi>`` (what ``ParametricQuantumCircuit.backprop`` does for an
-  observable, without its second forward pass), which gives the gradients of the inputs'
-  and the weights' angles.
+* ``qulacs (backprop)``: the same forward (keeping each sample's state), then per sample
+  ``backprop_inner_product`` of ``2 (sum_i g_i Z_i)|psi>`` for the incoming gradient ``g``:
+  what ``ParametricQuantumCircuit.backprop(observable)`` does, without the forward pass it
+  runs first; it gives the gradients of the inputs' and the weights' angles.
 
 Threads: ``--threads 1 0`` runs every option with one thread and with the defaults (0). One
 thread binds every peer: besides ``torch.set_num_threads``, each worker's environment gets
@@ -176,8 +176,6 @@ def _qulacs_step(n: int, depth: int, *, backprop: bool = False) -> Step:
         observables.append(o)
     weights = initial_weights(depth * n * 3).requires_grad_(backprop)
     state = QuantumState(n)
-    # z[i, k] = <k|Z_i|k>, for (sum_i g_i Z_i)|psi> in the backward pass
-    z = 1.0 - 2.0 * ((np.arange(2**n)[None, :] >> np.arange(n)[:, None]) & 1) if backprop else None
 
     def set_weights(w):
         for k, value in enumerate(w.detach().reshape(-1).tolist()):
@@ -192,7 +190,7 @@ def _qulacs_step(n: int, depth: int, *, backprop: bool = False) -> Step:
             circuit.update_quantum_state(state)
             out[b] = [o.get_expectation_value(state) for o in observables]
             if keep is not None:
-                keep.append(state.get_vector())
+                keep.append(state.copy())
         return out
 
     if not backprop:
@@ -206,17 +204,21 @@ def _qulacs_step(n: int, depth: int, *, backprop: bool = False) -> Step:
         @staticmethod
         def forward(ctx, x, w):
             set_weights(w)
-            ctx.rows, ctx.psi = x.detach().cpu().numpy().tolist(), []
-            return torch.from_numpy(forward(ctx.rows, ctx.psi))
+            ctx.rows, ctx.states = x.detach().cpu().numpy().tolist(), []
+            return torch.from_numpy(forward(ctx.rows, ctx.states))
 
         @staticmethod
         def backward(ctx, g):
-            bistate = QuantumState(n)
+            work, bistate = QuantumState(n), QuantumState(n)
             grads = np.empty((len(ctx.rows), circuit.get_parameter_count()))
-            for b, (row, psi) in enumerate(zip(ctx.rows, ctx.psi)):
+            for b, (row, psi, g_b) in enumerate(zip(ctx.rows, ctx.states, g.tolist())):
                 for i in range(n):
                     circuit.set_parameter(i, -row[i])
-                bistate.load(2.0 * (g[b].numpy() @ z) * psi)
+                o = Observable(n)  # sum_i g_i Z_i: the backward pass's observable for this sample
+                for i in range(n):
+                    o.add_operator(g_b[i], f"Z {i}")
+                o.apply_to_state(work, psi, bistate)
+                bistate.multiply_coef(2.0)
                 grads[b] = circuit.backprop_inner_product(bistate)
             grads = -torch.from_numpy(grads)  # the angles went in negated
             return grads[:, :n], grads[:, n:].sum(0)
@@ -318,7 +320,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 0],
                    help="threads per run (0: the defaults; N > 0 also sets " + ", ".join(THREAD_VARIABLES) + ")")
     p.add_argument("--options", nargs="+", default=list(OPTIONS), choices=OPTIONS)
-    p.add_argument("--budget", type=float, default=3.0, help="seconds of timing per cell")
+    p.add_argument("--budget", type=float, default=None, help="seconds of timing per cell (default 3; --quick: 0.5)")
     p.add_argument("--timeout", type=float, default=240.0, help="seconds per cell, start-up included")
     p.add_argument("--memory-gb", type=float, default=None,
                    help="address-space cap per cell (default: 3/4 of this machine's memory)")
@@ -332,7 +334,9 @@ def main(argv=None) -> int:
         print(json.dumps(_worker(*json.loads(args.worker))))
         return 0
     if args.quick:
-        args.n, args.budget = [4, 8], 0.5
+        args.n = [4, 8]
+    if args.budget is None:
+        args.budget = 0.5 if args.quick else 3.0
     memory_gb = args.memory_gb or _total_memory_gb() * 3 / 4
     cells = [("sel", n, args.batch) for n in sorted(args.n)] + [("published", 4, 4), ("published", 4, 256)]
     records = []
