@@ -57,6 +57,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -290,7 +291,10 @@ def _reason(stderr: str, returncode: int, memory_gb: float) -> str:
     text = "\n".join(lines[-5:])
     if returncode < 0:
         return f"killed by signal {-returncode}" + (" (out of memory?)" if returncode == -9 else "")
-    if "can't allocate memory" in text or "MemoryError" in text or "CircuitTooLargeError" in text:
+    too_large = re.search(r"CircuitTooLargeError: .* needs about ([\d.]+ GiB) .* only ([\d.]+ GiB) are free", text)
+    if too_large:  # qtransfer's own estimate, before allocating
+        return f"memory: needs about {too_large[1]}, {too_large[2]} free"
+    if "can't allocate memory" in text or "MemoryError" in text:
         return f"memory: over the {memory_gb:.0f} GiB cap"
     if "ModuleNotFoundError" in text:
         module = text.rsplit("No module named ", 1)[-1].strip("'\" \n").split(".")[0]
@@ -310,6 +314,11 @@ def _run(option, kind, n, batch, depth, threads, budget, timeout, *, python=None
         reason = _reason(done.stderr, done.returncode, memory_gb)
         return {"skipped": reason, **({"cut": "memory"} if reason.startswith(("memory", "killed")) else {})}
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _rate(samples_per_s: float) -> str:
+    """Samples per second as the table shows them: whole numbers from 100, else three significant digits."""
+    return f"{samples_per_s:,.0f}" if samples_per_s >= 99.95 else f"{samples_per_s:.3g}"
 
 
 def main(argv=None) -> int:
@@ -345,6 +354,7 @@ def main(argv=None) -> int:
         print("| circuit | n | batch | " + " | ".join(args.options) + " |")
         print("|---|---|---|" + "---|" * len(args.options))
         cut: dict[str, str] = {}  # option -> why its larger sel cells are not run
+        last: dict[str, tuple[int, float]] = {}  # option -> (n, seconds per step) of its last sel cell
         for kind, n, batch in cells:
             row = []
             for option in args.options:
@@ -352,14 +362,22 @@ def main(argv=None) -> int:
                     r = {"skipped": "sel circuit only"}
                 elif kind == "sel" and option in cut:
                     r = {"skipped": cut[option]}
+                elif kind == "sel" and option in last and last[option][1] * 2 ** (n - last[option][0]) > args.timeout:
+                    # a state twice as large per qubit: a lower bound of the step's time
+                    n0, seconds = last[option]
+                    r = {"skipped": f"over {args.timeout:.0f} s: one step took {seconds:.0f} s at n = {n0}, "
+                                    f"at least {seconds * 2 ** (n - n0):.0f} s at n = {n}"}
+                    cut[option] = f"not run: {r['skipped']}"
                 else:
                     python = args.torchquantum_python if option == "torchquantum" else None
                     r = _run(option, kind, n, batch, args.depth, threads, args.budget, args.timeout, python=python,
                              memory_gb=memory_gb)
                     if kind == "sel" and "cut" in r:
                         cut[option] = f"not run: {r['skipped']} at n = {n}"
+                    elif kind == "sel" and "median_s" in r:
+                        last[option] = (n, r["median_s"])
                 records.append({"option": option, "circuit": kind, "n": n, "batch": batch, "threads": threads, **r})
-                row.append(f"{r['samples_per_s']:,.0f}" if "samples_per_s" in r else f"— ({r['skipped']})")
+                row.append(_rate(r["samples_per_s"]) if "samples_per_s" in r else f"— ({r['skipped']})")
             print(f"| {kind} | {n} | {batch} | " + " | ".join(row) + " |", flush=True)
     if args.json:
         with open(args.json, "w") as f:

@@ -115,7 +115,9 @@ def test_a_step_longer_than_the_budget_is_timed_once(bench):
 def test_failed_cells_say_why(bench):
     oom = "RuntimeError: [enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you tried"
     assert bench._reason(oom, 1, 12) == "memory: over the 12 GiB cap"
-    assert bench._reason("qtransfer.errors.CircuitTooLargeError: a 20-qubit circuit", 1, 12).startswith("memory")
+    refused = ("qtransfer.errors.CircuitTooLargeError: a 20-qubit circuit (260 gates) at batch 64 needs about "
+               "22.0 GiB on cpu (1048576 amplitudes per sample), but only 21.3 GiB are free; use fewer qubits")
+    assert bench._reason(refused, 1, 12) == "memory: needs about 22.0 GiB, 21.3 GiB free"
     assert bench._reason("", -9, 12) == "killed by signal 9 (out of memory?)"
     missing = "ModuleNotFoundError: No module named 'torchquantum'"
     assert bench._reason(missing, 1, 12) == "torchquantum not installed (pip install torchquantum-ng)"
@@ -133,14 +135,38 @@ def test_an_option_cut_off_at_some_n_is_not_run_at_larger_n(bench, monkeypatch, 
 
     monkeypatch.setattr(bench, "_run", fake_run)
     assert bench.main(["--n", "16", "4", "12", "--threads", "1", "--options", "default.qubit", "qulacs",
-                       "--timeout", "9"]) == 0
+                       "--timeout", "9999"]) == 0
     sel = [c for c in calls if c[1] == "sel"]
     assert sel == [("default.qubit", "sel", 4), ("qulacs", "sel", 4), ("default.qubit", "sel", 12),
                    ("qulacs", "sel", 12), ("qulacs", "sel", 16)]
     assert ("qulacs", "published", 4) not in calls  # sel only: no worker started
     table = capsys.readouterr().out
-    assert "| sel | 16 | 64 | — (not run: over 9 s at n = 12) | 1 |" in table
+    assert "| sel | 16 | 64 | — (not run: over 9999 s at n = 12) | 1 |" in table
     assert "— (sel circuit only)" in table
+
+
+def test_a_size_whose_step_cannot_fit_the_timeout_is_not_started(bench, monkeypatch, capsys):
+    """One step of 30 s at n = 12 is at least 30 * 2**4 = 480 s at n = 16: over a 300 s timeout."""
+    calls = []
+
+    def fake_run(option, kind, n, batch, depth, threads, budget, timeout, **kwargs):
+        calls.append((option, n))
+        seconds = {"lightning.qubit": 30.0, "qulacs": 10.0}[option] * 2 ** (n - 12)
+        return {"samples_per_s": batch / seconds, "median_s": seconds, "steps": 1}
+
+    monkeypatch.setattr(bench, "_run", fake_run)
+    bench.main(["--n", "12", "16", "20", "--threads", "1", "--options", "lightning.qubit", "qulacs", "--timeout", "300"])
+    assert [n for option, n in calls if option == "lightning.qubit"] == [12, 4, 4]  # + the published cells
+    assert ("qulacs", 16) in calls and ("qulacs", 20) not in calls  # 160 s at 16, so >= 2560 s at 20
+    table = capsys.readouterr().out
+    assert "over 300 s: one step took 30 s at n = 12, at least 480 s at n = 16" in table
+    assert "not run: over 300 s: one step took 30 s at n = 12, at least 480 s at n = 16" in table  # n = 20
+    assert "| sel | 16 | 64 | — (over 300 s: one step took 30 s at n = 12, at least 480 s at n = 16) | 0.4 |" in table
+
+
+def test_rates_keep_three_digits_below_a_hundred(bench):
+    assert [bench._rate(r) for r in (582983.2, 1356.4, 99.94, 35.62, 0.8299)] == ["582,983", "1,356", "99.9", "35.6",
+                                                                                   "0.83"]
 
 
 def test_torchquantum_runs_with_the_interpreter_given(bench, monkeypatch):
