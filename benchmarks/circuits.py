@@ -44,12 +44,18 @@ Every (option, circuit, n, batch, threads) runs in a fresh subprocess with an ad
 cap (``--memory-gb``, default 3/4 of the machine's memory), so a cell that needs more fails
 with "memory" instead of waking the kernel's OOM killer. A cell times steps for ``--budget``
 seconds (at least 3 after a warm-up step); a cell whose first step takes longer than the budget
-reports that one step. A cell over ``--timeout`` seconds (default 240, start-up included) is cut
-off, and an option that was cut off or ran out of memory at some n is not run at larger n
-(its cells say why), which bounds a full default run: on a 2-core machine at most about
-30 minutes (n = 20 costs the most: one step of ``qtransfer f32`` takes tens of seconds there,
-``default.qubit`` and ``torchquantum`` keep every intermediate batched state for autograd and
-run out of memory, ``lightning.qubit``'s adjoint pass runs past the timeout).
+reports that one step. A cell over ``--timeout`` seconds (start-up included) is cut off; an
+option cut off or out of memory at some n is not run at larger n, nor where its last step
+times 2^(qubits added) exceeds the timeout (cells say why). The default timeout, 420 s, lets
+the slowest peer that fits in memory finish one step at n = 20: sizing on this project's
+2-core machine while other jobs ran (2026-12-06, one thread, one step each through this
+script's worker: ``--budget 0 --timeout 600 --memory-gb 12``), not figures: at n = 20,
+``qtransfer f32`` 77 s, ``qulacs`` 70 s, ``qulacs (backprop)`` 299 s; ``default.qubit`` and
+``torchquantum`` (every intermediate batched state kept for autograd) ran out of 12 GiB,
+``qtransfer f64`` is refused by its own memory check (about 22 GiB), ``lightning.qubit``
+took 100 s for 2 samples (about 53 min for 64: it is not started after its n = 16 step,
+about 50 s). By those numbers a full default run (both thread settings) takes about half an
+hour there.
 """
 
 from __future__ import annotations
@@ -330,7 +336,7 @@ def main(argv=None) -> int:
                    help="threads per run (0: the defaults; N > 0 also sets " + ", ".join(THREAD_VARIABLES) + ")")
     p.add_argument("--options", nargs="+", default=list(OPTIONS), choices=OPTIONS)
     p.add_argument("--budget", type=float, default=None, help="seconds of timing per cell (default 3; --quick: 0.5)")
-    p.add_argument("--timeout", type=float, default=240.0, help="seconds per cell, start-up included")
+    p.add_argument("--timeout", type=float, default=420.0, help="seconds per cell, start-up included")
     p.add_argument("--memory-gb", type=float, default=None,
                    help="address-space cap per cell (default: 3/4 of this machine's memory)")
     p.add_argument("--torchquantum-python", default=sys.executable,
