@@ -303,7 +303,8 @@ def _reason(stderr: str, returncode: int, memory_gb: float) -> str:
     too_large = re.search(r"CircuitTooLargeError: .* needs about ([\d.]+ GiB) .* only ([\d.]+ GiB) are free", text)
     if too_large:  # qtransfer's own estimate, before allocating
         return f"memory: needs about {too_large[1]}, {too_large[2]} free"
-    if "can't allocate memory" in text or "MemoryError" in text:
+    if any(word in text for word in ("can't allocate memory", "Cannot allocate memory", "MemoryError",
+                                     "failed to map segment")):  # the last two: an import under a low cap
         return f"memory: over the {memory_gb:.0f} GiB cap"
     if "ModuleNotFoundError" in text:
         module = text.rsplit("No module named ", 1)[-1].strip("'\" \n").split(".")[0]

@@ -107,6 +107,13 @@ def test_a_worker_runs_with_one_thread_in_its_environment(bench, monkeypatch):
     assert all(seen[name] == "1" for name in bench.THREAD_VARIABLES)
 
 
+def test_a_worker_over_its_memory_cap_fails_fast_and_says_so(bench):
+    """21 qubits at batch 64 need 1 GiB per state: under a 4 GiB cap (torch itself loads) the worker
+    stops within seconds (uncapped it would run for tens of seconds and report a rate)."""
+    record = bench._run("qtransfer f32", "sel", 21, 64, DEPTH, 1, 0.0, 60, memory_gb=4)
+    assert record == {"skipped": "memory: over the 4 GiB cap", "cut": "memory"}
+
+
 def test_a_step_longer_than_the_budget_is_timed_once(bench):
     record = bench._worker("qtransfer f64", "sel", N, 4, DEPTH, 0, 0.0)
     assert record["steps"] == 1 and record["samples_per_s"] > 0
@@ -118,6 +125,8 @@ def test_failed_cells_say_why(bench):
     refused = ("qtransfer.errors.CircuitTooLargeError: a 20-qubit circuit (260 gates) at batch 64 needs about "
                "22.0 GiB on cpu (1048576 amplitudes per sample), but only 21.3 GiB are free; use fewer qubits")
     assert bench._reason(refused, 1, 12) == "memory: needs about 22.0 GiB, 21.3 GiB free"
+    assert bench._reason("OSError: [Errno 12] Cannot allocate memory: '/venv/torch/cuda'", 1, 2) == "memory: over the 2 GiB cap"
+    assert bench._reason("ImportError: libtorch_cpu.so: failed to map segment from shared object", 1, 2).startswith("memory")
     assert bench._reason("", -9, 12) == "killed by signal 9 (out of memory?)"
     missing = "ModuleNotFoundError: No module named 'torchquantum'"
     assert bench._reason(missing, 1, 12) == "torchquantum not installed (pip install torchquantum-ng)"
