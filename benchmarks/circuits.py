@@ -131,7 +131,8 @@ def _qtransfer_step(option: str, kind: str, n: int, depth: int) -> Step:
         layer = QuantumLayer(n, depth, dtype=dtype, **spec)
     else:
         diff = "backprop" if option == "default.qubit" else "adjoint"
-        layer = QuantumLayer(circuit=_circuit(kind, n, depth), backend=f"pennylane:{option}", diff_method=diff, dtype=dtype)
+        layer = QuantumLayer(circuit=_circuit(kind, n, depth), backend=f"pennylane:{option}", diff_method=diff,
+                             dtype=dtype)
     with torch.no_grad():
         layer.weights.copy_(initial_weights(layer.weights.numel()).reshape(layer.weights.shape))
     return Step(layer, layer.weights, dtype, True)
