@@ -190,3 +190,22 @@ def test_adjoint_mode_recomputes_the_states_it_did_not_keep(kind):
         grads.append((out.detach(), xr.grad, wr.grad))
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_a_batch_in_chunks_equals_it_whole(monkeypatch):
+    """Large states run in chunks of the batch (``executor.CHUNK_BYTES``): same values and gradients."""
+    from qtransfer.quantum import executor
+
+    circuit = templates.compose(templates.angle_embedding(5, rotation="Y"), templates.strongly_entangling_layers(5, 2))
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(7, 5, dtype=torch.float64, generator=g)
+    w = torch.randn(circuit.n_weights, dtype=torch.float64, generator=g)
+    results = []
+    for chunk_bytes in (1 << 40, 3 * 2**5 * 16):  # whole, chunks of 3 samples
+        monkeypatch.setattr(executor, "CHUNK_BYTES", chunk_bytes)
+        xr, wr = x.clone().requires_grad_(), w.clone().requires_grad_()
+        out = run_circuit(circuit, xr, wr)
+        (out * torch.arange(out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
+        results.append((out.detach(), xr.grad, wr.grad))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)

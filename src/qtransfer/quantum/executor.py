@@ -40,6 +40,10 @@ from .states import bit_table, complex_dtype
 __all__ = ["CHECK_MEMORY_ABOVE", "apply_dense", "apply_one", "check_memory", "check_shots", "estimate_bytes",
            "gate_matrix", "outputs_from_probabilities", "run_circuit", "shot_outputs"]
 
+#: a batch whose states exceed this many bytes runs in chunks of about this size (on the CPU the kernels
+#: are memory-bound: in chunks of 1 MiB, batch 64, one thread, 12 qubits ran 1.2x and 16 qubits 1.8x faster)
+CHUNK_BYTES = 1 << 20
+
 #: below this many bytes per run, :func:`check_memory` does not look at the free memory
 CHECK_MEMORY_ABOVE = 64 << 20
 
@@ -269,15 +273,24 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor,
     w = weights.reshape(-1).to(device=x.device, dtype=x.dtype)
     check_memory(circuit, x.shape[0], x.dtype, x.device, requires_grad=torch.is_grad_enabled())
     dtype = x.dtype if circuit.is_real else complex_dtype(x.dtype)
-    state = _initial_state(circuit, x, dtype)
     adjoint = torch.is_grad_enabled() and uses_adjoint(circuit, x.shape[0], double=x.dtype == torch.float64)
-    readout = _readout(circuit, x.device, x.dtype) if shots is None else None
-    if readout is not None:  # the measurement in the same autograd node
-        return run_plan(plan, state, x, w, readout, adjoint=adjoint).reshape(*lead, circuit.n_outputs)
-    state = run_plan(plan, state, x, w, adjoint=adjoint)
-    out = _measure(circuit, state)
     if shots is not None:
         check_shots(circuit)
-        out = shot_outputs(circuit, state.abs().square() if state.is_complex() else state.square(), out, shots, generator)
+        state = run_plan(plan, _initial_state(circuit, x, dtype), x, w, adjoint=adjoint)
+        probs = state.abs().square() if state.is_complex() else state.square()
+        out = shot_outputs(circuit, probs, _measure(circuit, state), shots, generator)
+        return out.reshape(*lead, out.shape[-1])
+    # large states in chunks of the batch that stay in the CPU's cache (the kernels are memory-bound)
+    chunk = max(1, CHUNK_BYTES // (2**circuit.n_qubits * torch.empty(0, dtype=dtype).element_size()))
+    out = torch.cat([_exact(plan, xc, w, dtype, adjoint) for xc in x.split(chunk)]) if x.shape[0] > chunk else \
+        _exact(plan, x, w, dtype, adjoint)
     return out.reshape(*lead, out.shape[-1])
 
+
+def _exact(plan: Plan, x: torch.Tensor, w: torch.Tensor, dtype: torch.dtype, adjoint: bool) -> torch.Tensor:
+    circuit = plan.circuit
+    state = _initial_state(circuit, x, dtype)
+    readout = _readout(circuit, x.device, x.dtype)
+    if readout is not None:  # the measurement in the same autograd node
+        return run_plan(plan, state, x, w, readout, adjoint=adjoint)
+    return _measure(circuit, run_plan(plan, state, x, w, adjoint=adjoint))
