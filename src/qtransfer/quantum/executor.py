@@ -280,8 +280,9 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor,
         probs = state.abs().square() if state.is_complex() else state.square()
         out = shot_outputs(circuit, probs, _measure(circuit, state), shots, generator)
         return out.reshape(*lead, out.shape[-1])
-    # large states in chunks of the batch that stay in the CPU's cache (the kernels are memory-bound)
+    # on the CPU, large states in chunks of the batch that stay in cache (the kernels are memory-bound)
     chunk = max(1, CHUNK_BYTES // (2**circuit.n_qubits * torch.empty(0, dtype=dtype).element_size()))
+    chunk = chunk if x.device.type == "cpu" else x.shape[0]
     out = torch.cat([_exact(plan, xc, w, dtype, adjoint) for xc in x.split(chunk)]) if x.shape[0] > chunk else \
         _exact(plan, x, w, dtype, adjoint)
     return out.reshape(*lead, out.shape[-1])
