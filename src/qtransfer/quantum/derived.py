@@ -42,7 +42,7 @@ from .compile import Diagonal, Layer, Permutation, Plan
 from .matrices import FIXED, ROTATION
 from .description import Const, Input, Operation
 
-__all__ = ["initial_zero_state", "permutation_index", "run_plan"]
+__all__ = ["initial_zero_state", "local_index", "permutation_index", "probabilities", "run_plan"]
 
 #: gates of three angles, as their rotations in the order they act
 _SPLIT = {"Rot": (("RZ", 0), ("RY", 1), ("RZ", 2)), "U3": (("PhaseShift", 2), ("RY", 0), ("PhaseShift", 1))}
@@ -199,7 +199,7 @@ class _Tables:
                 inverse[gather] = torch.arange(2**n, device=device)
                 self.kernels.append(("perm", gather, inverse))
             elif isinstance(step, Diagonal):
-                self.kernels.append(("diag", pair(step.op), _local_index(n, step.op.wires).to(device), step.op.wires))
+                self.kernels.append(("diag", pair(step.op), local_index(n, step.op.wires).to(device), step.op.wires))
             else:
                 self.kernels.append(("dense", pair(step.op), step.op.wires))
         self.blocks = {}
@@ -258,7 +258,7 @@ def permutation_index(n: int, ops: tuple[Operation, ...], device: torch.device) 
     return gather
 
 
-def _local_index(n: int, wires: tuple[int, ...]) -> torch.Tensor:
+def local_index(n: int, wires: tuple[int, ...]) -> torch.Tensor:
     """``(2**n,)``: the basis index of ``wires`` (first wire most significant) in every basis state."""
     index = torch.arange(2**n)
     local = torch.zeros(2**n, dtype=torch.long)
@@ -530,7 +530,7 @@ class _PlanFunction(torch.autograd.Function):
         if readout is None:
             return final
         ctx.final = final
-        return _probabilities(final) @ readout
+        return probabilities(final) @ readout
 
     @staticmethod
     def backward(ctx, grad):
@@ -543,8 +543,10 @@ class _PlanFunction(torch.autograd.Function):
         return None, None, None, g_state if want[3] else None, g_x if want[4] else None, g_w if want[5] else None
 
 
-def _probabilities(state: torch.Tensor) -> torch.Tensor:
-    return state.abs().square() if state.is_complex() else state.square()
+def probabilities(state: torch.Tensor) -> torch.Tensor:
+    """``|psi|^2`` (for a complex state: the squares of its real and imaginary parts, which autograd
+    differentiates without the ``abs`` kink)."""
+    return torch.view_as_real(state).square().sum(-1) if state.is_complex() else state.square()
 
 
 def run_plan(plan: Plan, state: torch.Tensor, x: torch.Tensor, w: torch.Tensor,
@@ -559,4 +561,4 @@ def run_plan(plan: Plan, state: torch.Tensor, x: torch.Tensor, w: torch.Tensor,
         return _PlanFunction.apply(tables, readout, adjoint, state, x, w)
     with torch.no_grad():
         final = _Run(tables, x, w).forward(state, keep=False)
-        return final if readout is None else _probabilities(final) @ readout
+        return final if readout is None else probabilities(final) @ readout

@@ -30,7 +30,7 @@ import torch
 from qtransfer.errors import CircuitTooLargeError
 
 from .compile import Plan, compile_circuit, estimate_bytes, uses_adjoint
-from .derived import run_plan
+from .derived import local_index, probabilities, run_plan
 from .matrices import FIXED, ROTATION
 from .memory import available_bytes
 from .description import Circuit, Expval
@@ -167,21 +167,32 @@ def _measurement_tables(circuit: Circuit, device: torch.device, dtype: torch.dty
     return z_matrix, torch.stack(gathers), torch.stack(coefs).to(dtype), torch.stack(assign)
 
 
-#: above this many amplitudes the measurement is not written as one matrix
-_READOUT_MAX = 1024
+#: above this many entries the measurement is not written as one matrix
+_READOUT_MAX = 1 << 24
 
 
 @lru_cache(maxsize=128)
 def _readout(circuit: Circuit, device: torch.device, dtype: torch.dtype) -> torch.Tensor | None:
     """``R`` ``(2**n, outputs)`` with outputs ``= |psi|^2 R``, when every measurement is linear in the
-    probabilities (Z words, probabilities) and the register is small; else None."""
-    if 2**circuit.n_qubits > _READOUT_MAX or _measurement_tables(circuit, device, dtype)[1] is not None:
+    probabilities (Z words, probabilities) and ``R`` is not too large; else None. Its columns are
+    the Z words' signs and, per probability, the one-hot marginal of the measured wires."""
+    n = circuit.n_qubits
+    z_matrix, gather, _, _ = _measurement_tables(circuit, device, dtype)
+    if gather is not None or 2**n * circuit.n_outputs > _READOUT_MAX:
         return None
-    return outputs_from_probabilities(circuit, torch.eye(2**circuit.n_qubits, dtype=dtype, device=device))
+    columns, e = [], 0
+    for m in circuit.measurements:
+        if isinstance(m, Expval):
+            columns.append(z_matrix[:, e : e + 1])
+            e += 1
+        else:
+            local = local_index(n, m.wires).to(device)
+            columns.append(torch.nn.functional.one_hot(local, 2 ** len(m.wires)).to(dtype))
+    return torch.cat(columns, 1) if columns else z_matrix
 
 
 def _measure(circuit: Circuit, state: torch.Tensor) -> torch.Tensor:
-    probs = state.abs().square() if state.is_complex() else state.square()
+    probs = probabilities(state)
     _, gather, coef, assign = _measurement_tables(circuit, state.device, state.dtype)
     extra = None
     if gather is not None:  # words with X or Y: <psi| P |psi>
@@ -277,8 +288,7 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor,
     if shots is not None:
         check_shots(circuit)
         state = run_plan(plan, _initial_state(circuit, x, dtype), x, w, adjoint=adjoint)
-        probs = state.abs().square() if state.is_complex() else state.square()
-        out = shot_outputs(circuit, probs, _measure(circuit, state), shots, generator)
+        out = shot_outputs(circuit, probabilities(state), _measure(circuit, state), shots, generator)
         return out.reshape(*lead, out.shape[-1])
     # on the CPU, large states in chunks of the batch that stay in cache (the kernels are memory-bound)
     chunk = max(1, CHUNK_BYTES // (2**circuit.n_qubits * torch.empty(0, dtype=dtype).element_size()))
