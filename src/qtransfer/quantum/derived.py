@@ -1,26 +1,33 @@
-"""The general executor's training step written out by hand: one autograd node per circuit run.
+"""The general executor's kernels and their gradients, written out by hand: one autograd node per run.
 
-:mod:`~qtransfer.quantum.executor` states a circuit run as torch operations and lets autograd
-record them: about ten graph nodes per step of the plan, each costing the backward engine some
-15 µs, which is most of a training step at a few qubits (the states there are a few hundred
-numbers). This module runs the same plan with the same kernels under ``no_grad``, keeps the
-state before each kernel, and writes every vector-Jacobian product out, as the published
+Recorded by autograd, a circuit run is about ten graph nodes per layer, each costing the backward
+engine some 15 µs: most of a training step at a few qubits, where the states are a few hundred
+numbers. This module runs a :class:`~qtransfer.quantum.compile.Plan` under ``no_grad``, keeps
+the state before each kernel, and writes every vector-Jacobian product out, as the published
 family's hand-derived step does for its own circuit, so that a whole run is one node:
 
-* angles: ``a = scale * (e[i1] - c1) * (e[i2] - c2) + shift`` over ``e = [x, w, 1]``; every
+* angles: ``a = scale * prod_k (e[i_k] - c_k) + shift`` over ``e = [x, w, 1]``; every
   parameterised gate has one angle (``Rot`` and ``U3`` are split into their three rotations:
   ``Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi)``, ``U3(theta, phi, lam) = P(phi) RY(theta) P(lam)``);
-* matrices: ``C0 + cos(h a) C1 + sin(h a) C2``, all gates of an arity and batchedness at once;
-  ``dL/da = h (cos(h a) <G, C2> - sin(h a) <G, C1>)`` with ``<G, C> = Re sum conj(G) C``;
+* matrices: ``C0 + cos(h a) C1 + sin(h a) C2`` (:mod:`~qtransfer.quantum.matrices`), all gates of a
+  size and batchedness at once; ``dL/da = h (cos(h a) <G, C2> - sin(h a) <G, C1>)`` with
+  ``<G, C> = Re sum conj(G) C``;
 * a layer's runs of one-qubit gates: one product of 2x2 matrices per wire (padded with the
-  identity, all runs at once), then Kronecker blocks (all blocks of all layers at once), applied
-  as in the executor: ``y = v K^T`` gives ``dv = dy conj(K)`` and ``dK = (v^H dy)^T``;
-* a permutation's gradient is the inverse permutation; a diagonal gate's ``dx = dy conj(d)``;
-  any other gate one matrix product each way.
+  identity, all runs at once), then Kronecker blocks (all blocks of all layers at once): the
+  whole register up to 6 wires, else 4 wires at a time, each block one batched matrix product
+  that also moves its wires last; for ``y = v K^T``, ``dv = dy conj(K)`` and ``dK = (v^H dy)^T``.
+  A sparse layer goes wire by wire. Up to 8 wires, a layer's gates that read inputs (a matrix
+  per sample) and the rest (one matrix for the batch) are two passes, the former wire by wire;
+  up to 5 wires, consecutive whole-register kernels shared by the batch are first multiplied
+  into one ``2**n x 2**n`` matrix;
+* a permutation (CNOT, SWAP, Toffoli runs) is one gather, its gradient the inverse gather; a
+  diagonal gate one product, ``dx = dy conj(d)``; any other gate one matrix product each way.
 
-Gradients follow torch's convention for complex tensors (``dL/dRe z + i dL/dIm z``). The
-property test holds this step to the autograd executor and to PennyLane on random circuits,
-values and gradients (``tests/test_quantum_derived.py``).
+Every kernel is unitary, so the backward can also recompute each kernel's input from its output
+instead of keeping it (adjoint mode: two states in memory, one more pass per kernel), which the
+executor picks for large runs. Gradients follow torch's convention for complex tensors
+(``dL/dRe z + i dL/dIm z``). ``tests/test_quantum_derived.py`` holds this to a gate-by-gate run
+recorded by autograd, and ``tests/test_quantum_executor.py`` to PennyLane, values and gradients.
 
 Example:
     >>> from qtransfer.quantum.templates import angle_embedding
@@ -47,7 +54,7 @@ __all__ = ["initial_zero_state", "local_index", "permutation_index", "probabilit
 #: gates of three angles, as their rotations in the order they act
 _SPLIT = {"Rot": (("RZ", 0), ("RY", 1), ("RZ", 2)), "U3": (("PhaseShift", 2), ("RY", 0), ("PhaseShift", 1))}
 
-#: a layer covering at least this share of the wires is applied as Kronecker blocks (as in executor.py)
+#: a layer covering at least this share of the wires is applied as Kronecker blocks
 BLOCK_SHARE = 0.5
 #: wires per Kronecker block; registers up to ONE_BLOCK_MAX wires are one block
 BLOCK_WIRES = 4
