@@ -34,9 +34,10 @@ Example:
     >>> from qtransfer.quantum.compile import compile_circuit
     >>> plan = compile_circuit(angle_embedding(2, rotation="Y"))
     >>> x = torch.tensor([[0.3, 0.0]])
-    >>> state = run_plan(plan, initial_zero_state(plan, x), x, torch.zeros(0))
-    >>> state.square().sum().item()
-    1.0
+    >>> zero = torch.tensor([[1.0, 0.0, 0.0, 0.0]])       # |00>; the circuit is real, so is the state
+    >>> state = run_plan(plan, zero, x, torch.zeros(0))
+    >>> state, state.square().sum().item()
+    (tensor([[0.9888, 0.0000, 0.1494, 0.0000]]), 1.0)
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from .compile import Diagonal, Layer, Permutation, Plan
 from .matrices import FIXED, ROTATION
 from .description import Const, Input, Operation
 
-__all__ = ["initial_zero_state", "local_index", "permutation_index", "probabilities", "run_plan"]
+__all__ = ["local_index", "permutation_index", "probabilities", "run_plan"]
 
 #: gates of three angles, as their rotations in the order they act
 _SPLIT = {"Rot": (("RZ", 0), ("RY", 1), ("RZ", 2)), "U3": (("PhaseShift", 2), ("RY", 0), ("PhaseShift", 1))}
@@ -284,14 +285,6 @@ def _kron_index(k: int) -> torch.Tensor:
 @lru_cache(maxsize=128)
 def _tables(plan: Plan, device: torch.device, real: torch.dtype, dtype: torch.dtype) -> _Tables:
     return _Tables(plan, device, real, dtype)
-
-
-def initial_zero_state(plan: Plan, x: torch.Tensor) -> torch.Tensor:
-    """``|0...0>`` for every sample of ``x``, in the dtype a run of ``plan`` uses."""
-    dtype = x.dtype if plan.circuit.is_real else (torch.complex128 if x.dtype == torch.float64 else torch.complex64)
-    state = torch.zeros(x.shape[0], 2**plan.n_qubits, dtype=dtype, device=x.device)
-    state[:, 0] = 1
-    return state
 
 
 def _mh(m: torch.Tensor) -> torch.Tensor:
