@@ -19,7 +19,8 @@ from test_quantum_executor import random_circuit
 FULL = "depolarizing:p1=0.02,p2=0.05,readout_1g0=0.03,readout_0g1=0.06,t1=50e-6,t2=70e-6,t_1q=35e-9,t_2q=300e-9"
 
 
-@pytest.mark.parametrize("embedding,layer", [("hadamard_ry", "cnot_ry"), ("rx", "rot_ring"), ("rx", "ry")])
+@pytest.mark.parametrize("embedding,layer", [("hadamard_ry", "cnot_ry"), ("rx", "rot_ring"), ("rx", "ry"),
+                                             ("ry", "rot_ring"), ("hadamard_ry", "rot_ring")])
 def test_published_family_equals_its_noisy_simulator(embedding, layer, tol64):
     spec = CircuitSpec(n_qubits=3, depth=2, embedding=embedding, layer=layer)
     noise = parse_noise(FULL)

@@ -208,7 +208,9 @@ def test_apply_local_acts_on_its_sites(sites):
 # --- the simulator -------------------------------------------------------------------------
 
 CASES = [(1, 2, "ry", "ry"), (2, 2, "hadamard_ry", "cnot_ry"), (3, 2, "rx", "rot_ring"), (4, 3, "hadamard_ry", "cnot_ry"),
-         (4, 2, "rx", "cnot_ry"), (5, 1, "ry", "cnot_ry"), (7, 2, "hadamard_ry", "cnot_ry"), (6, 1, "rx", "rot_ring")]
+         (4, 2, "rx", "cnot_ry"), (5, 1, "ry", "cnot_ry"), (7, 2, "hadamard_ry", "cnot_ry"), (6, 1, "rx", "rot_ring"),
+         # a real embedding before complex layers (these crashed: real state times complex functionals)
+         (3, 2, "ry", "rot_ring"), (2, 1, "hadamard_ry", "rot_ring")]
 
 
 def _inputs(spec, batch=4, dtype=F64):

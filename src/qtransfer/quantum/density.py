@@ -344,8 +344,8 @@ def _embedded(spec: CircuitSpec, x: torch.Tensor, noise: NoiseModel) -> torch.Te
 def _measure(spec: CircuitSpec, x: torch.Tensor, weights: torch.Tensor, noise: NoiseModel, kind: str) -> torch.Tensor:
     """``(B, m)`` values of the ``kind`` functionals (see :func:`readout_functionals`)."""
     g = readout_functionals(spec.n_qubits, noise, kind, x.device, x.dtype)
-    h = _pull_back(spec, weights, noise, g)
-    out = _embedded(spec, x, noise) @ h.to(x.dtype if spec.is_real else complex_dtype(x.dtype))
+    h = _pull_back(spec, weights, noise, g).to(x.dtype if spec.is_real else complex_dtype(x.dtype))
+    out = _embedded(spec, x, noise).to(h.dtype) @ h  # a real embedding (RY) before complex layers: promote
     return out.real if out.is_complex() else out
 
 
