@@ -32,6 +32,12 @@ __all__ = ["ADJOINT_ABOVE", "Dense", "Diagonal", "Layer", "Permutation", "Plan",
 #: kernel's input from its output by the kernel's adjoint (one more pass per kernel)
 ADJOINT_ABOVE = 1 << 30
 
+#: a layer covering at least this share of the wires is applied as Kronecker blocks (``derived.py``)
+BLOCK_SHARE = 0.5
+#: wires per Kronecker block; registers up to ONE_BLOCK_MAX wires are one block
+BLOCK_WIRES = 4
+ONE_BLOCK_MAX = 6
+
 
 @dataclass(frozen=True)
 class Layer:
@@ -102,12 +108,12 @@ def compile_circuit(circuit: Circuit) -> Plan:
     return Plan(circuit, tuple(steps))
 
 
-
+@lru_cache(maxsize=256)
 def _kept_states(circuit: Circuit) -> int:
     """The states a training pass keeps for its backward: one per kernel (``derived.py``)."""
     n = circuit.n_qubits
-    blocks = 1 if n <= 6 else -(-n // 4)  # a full layer: one state per Kronecker block
-    return sum(blocks if isinstance(step, Layer) and 2 * len(step.runs) >= n else
+    blocks = 1 if n <= ONE_BLOCK_MAX else -(-n // BLOCK_WIRES)  # a full layer: one state per Kronecker block
+    return sum(blocks if isinstance(step, Layer) and len(step.runs) >= BLOCK_SHARE * n else
                len(step.runs) if isinstance(step, Layer) else 1 for step in compile_circuit(circuit).steps)
 
 

@@ -46,7 +46,7 @@ from functools import lru_cache
 
 import torch
 
-from .compile import Diagonal, Layer, Permutation, Plan
+from .compile import BLOCK_SHARE, BLOCK_WIRES, ONE_BLOCK_MAX, Diagonal, Layer, Permutation, Plan
 from .matrices import FIXED, ROTATION
 from .description import Const, Input, Operation
 
@@ -55,11 +55,6 @@ __all__ = ["local_index", "permutation_index", "probabilities", "run_plan"]
 #: gates of three angles, as their rotations in the order they act
 _SPLIT = {"Rot": (("RZ", 0), ("RY", 1), ("RZ", 2)), "U3": (("PhaseShift", 2), ("RY", 0), ("PhaseShift", 1))}
 
-#: a layer covering at least this share of the wires is applied as Kronecker blocks
-BLOCK_SHARE = 0.5
-#: wires per Kronecker block; registers up to ONE_BLOCK_MAX wires are one block
-BLOCK_WIRES = 4
-ONE_BLOCK_MAX = 6
 #: up to this many wires consecutive shared whole-register kernels are multiplied into one matrix first
 UNITARY_MAX = 5
 #: up to this many wires a layer's input gates and shared gates are applied as two passes
@@ -319,7 +314,7 @@ class _Run:
                 kron = kron * part
             self.krons[key] = kron
             self.saved_blocks[key] = (m, prefix, parts, saved)
-        self.dtype, self.products = t.dtype, {}
+        self.products = {}
         self.pair_mats, self.saved_pairs = {}, {}
         for b, gates in t.pairs.items():
             self.pair_mats[b], self.saved_pairs[b] = gates.matrices(self.ext[b])
@@ -330,7 +325,7 @@ class _Run:
         products = []
         for kernel in run:
             if kernel[0] == "perm":
-                u = torch.eye(kernel[1].numel(), dtype=self.dtype, device=kernel[1].device)[kernel[1]] if u is None \
+                u = torch.eye(kernel[1].numel(), dtype=self.t.dtype, device=kernel[1].device)[kernel[1]] if u is None \
                     else u[kernel[1]]
             else:
                 k = self.krons[kernel[1]][kernel[2]]
@@ -423,19 +418,20 @@ class _Run:
             m, prefix, parts, saved = self.saved_blocks[key]
             g_kron = torch.stack(g_krons[key], -3)  # (..., P, W, W)
             k = blocks.k
-            before = [None] * k  # products of the parts before and after each part
-            after = [None] * k
-            for q in range(1, k):
-                before[q] = parts[0] if q == 1 else before[q - 1] * parts[q - 1]
-                after[k - 1 - q] = parts[k - 1] if q == 1 else after[k - q] * parts[k - q]
-            g_parts = []
-            for q in range(k):
-                other = before[q] if after[q] is None else after[q] if before[q] is None else before[q] * after[q]
-                g_parts.append(g_kron if other is None else g_kron * other.conj())
             if k == 1:
                 g_fused = g_kron
             else:
-                g_fused = (torch.stack(g_parts, -3).flatten(-3) @ blocks.select).unflatten(-1, (k, 2, 2)).flatten(-4, -3)
+                before = [None] * k  # products of the parts before and after each part
+                after = [None] * k
+                for q in range(1, k):
+                    before[q] = parts[0] if q == 1 else before[q - 1] * parts[q - 1]
+                    after[k - 1 - q] = parts[k - 1] if q == 1 else after[k - q] * parts[k - q]
+                g_parts = []
+                for q in range(k):
+                    other = before[q] if after[q] is None else after[q] if before[q] is None else before[q] * after[q]
+                    g_parts.append(g_kron * other.conj())
+                g_parts = torch.stack(g_parts, -3).flatten(-3)  # (..., P, k W W) -> each 2x2 factor by one product
+                g_fused = (g_parts @ blocks.select).unflatten(-1, (k, 2, 2)).flatten(-4, -3)
             g_m = [None] * blocks.length  # (..., R, 2, 2) each
             for j in range(blocks.length - 1, 0, -1):
                 g_m[j] = g_fused @ _mh(prefix[j - 1])

@@ -47,6 +47,7 @@ CHUNK_BYTES = 1 << 20
 #: below this many bytes per run, :func:`check_memory` does not look at the free memory
 CHECK_MEMORY_ABOVE = 64 << 20
 
+
 @lru_cache(maxsize=512)
 def _constant(key: str, part: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """A fixed matrix as a tensor; ``dtype`` real takes the real part (used only for real gates)."""
