@@ -25,6 +25,7 @@ def main(argv=None) -> int:
     p.add_argument("--adjoint", action="store_true", help="force adjoint mode")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    from qtransfer.errors import CircuitTooLargeError
     from qtransfer.quantum import compile as plans
     from qtransfer.quantum import templates
     from qtransfer.quantum.executor import run_circuit
@@ -37,7 +38,11 @@ def main(argv=None) -> int:
     w = torch.randn(circuit.n_weights, requires_grad=True)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    run_circuit(circuit, x, w).sum().backward()
+    try:
+        run_circuit(circuit, x, w).sum().backward()
+    except CircuitTooLargeError as e:  # refused before allocating: one line, exit 2 as in the CLI
+        print(f"circuit_memory: {e}")
+        return 2
     seconds = time.perf_counter() - start
     grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     print(f"n={args.n} batch={args.batch} adjoint={plans.uses_adjoint(circuit, args.batch)}: "
