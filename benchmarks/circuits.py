@@ -12,13 +12,18 @@ Circuits:
   every wire and a ring of CNOTs (i, i+1 mod n), <Z_i> on every wire; batch 64;
 * ``published``: Mari et al.'s circuit (H + RY embedding, CNOTs + RY layers), n = 4, batch 4 and 256.
 
-One step = forward of a batch and ``sum().backward()`` into inputs and weights (``qulacs``:
-forward only); the table gives samples per second (batch / median step time). Every option
+One step = forward of a batch and ``sum().backward()`` into inputs and weights (``qulacs`` and
+``qtransfer f32 (forward)``: forward only); the table gives samples per second (batch / median
+step time), and under it each size's ratios, like with like: ``qtransfer f32`` to the fastest
+peer that computes gradients, ``qtransfer f32 (forward)`` to the fastest forward-only peer (and,
+for the record, ``qtransfer f32``'s forward+backward to that forward-only peer). Every option
 starts from the same seeded weights and inputs, so their values agree
 (``tests/test_benchmark_circuits.py`` holds the peers to qtransfer's on n = 3). Options (a
 peer that cannot run says why in its cell):
 
 * ``qtransfer f32`` / ``qtransfer f64``: ``QuantumLayer(circuit=...)``, the general executor;
+* ``qtransfer f32 (forward)``: the same layer, forward only under ``torch.no_grad()`` (inference,
+  as ``qtransfer evaluate`` runs it), the figure to set beside ``qulacs``'s;
 * ``qtransfer fast f32``: the hand-derived path of the published family (``layer="rot_ring"`` /
   ``"cnot_ry"``), the figure generality must not lose;
 * ``default.qubit``: PennyLane, backprop, parameter broadcasting (one call per batch);
@@ -73,9 +78,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 OPTIONS = ("qtransfer f32", "qtransfer f64", "qtransfer fast f32", "default.qubit", "lightning.qubit", "torchquantum",
-           "qulacs", "qulacs (backprop)")
+           "qulacs (backprop)", "qtransfer f32 (forward)", "qulacs")
 #: peers written for the ``sel`` circuit only
 SEL_ONLY = ("torchquantum", "qulacs", "qulacs (backprop)")
+#: the peers, by what a step computes: forward and gradients, or forward only (compared like with like)
+GRADIENT_PEERS = ("default.qubit", "lightning.qubit", "torchquantum", "qulacs (backprop)")
+FORWARD_PEERS = ("qulacs",)
 #: what ``--threads N`` (N > 0) sets in each worker's environment: the OpenMP, MKL and OpenBLAS
 #: pools of torch, numpy, PennyLane-Lightning and qulacs
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "QULACS_NUM_THREADS")
@@ -124,7 +132,7 @@ def _qtransfer_step(option: str, kind: str, n: int, depth: int) -> Step:
     from qtransfer.quantum import QuantumLayer
 
     dtype = torch.float64 if option == "qtransfer f64" or option.endswith(".qubit") else torch.float32
-    if option in ("qtransfer f32", "qtransfer f64"):
+    if option in ("qtransfer f32", "qtransfer f64", "qtransfer f32 (forward)"):
         layer = QuantumLayer(circuit=_circuit(kind, n, depth), dtype=dtype)
     elif option == "qtransfer fast f32":
         spec = dict(embedding="hadamard_ry", layer="cnot_ry") if kind == "published" else dict(embedding="ry", layer="rot_ring")
@@ -135,6 +143,12 @@ def _qtransfer_step(option: str, kind: str, n: int, depth: int) -> Step:
                              dtype=dtype)
     with torch.no_grad():
         layer.weights.copy_(initial_weights(layer.weights.numel()).reshape(layer.weights.shape))
+    if option.endswith("(forward)"):
+        def forward(x):
+            with torch.no_grad():
+                return layer(x)
+
+        return Step(forward, None, dtype, False)
     return Step(layer, layer.weights, dtype, True)
 
 
@@ -332,6 +346,27 @@ def _rate(samples_per_s: float) -> str:
     return f"{samples_per_s:,.0f}" if samples_per_s >= 99.95 else f"{samples_per_s:.3g}"
 
 
+def ratios(records: list[dict]) -> list[str]:
+    """Per size, like with like: ``qtransfer f32`` over the fastest peer that computes gradients,
+    ``qtransfer f32 (forward)`` over the fastest forward-only peer, and ``qtransfer f32``'s
+    forward+backward over that forward-only peer (a step doing more work than the peer's)."""
+    lines = []
+    for n in sorted({r["n"] for r in records}):
+        rate = {r["option"]: r["samples_per_s"] for r in records if r["n"] == n and "samples_per_s" in r}
+        parts = []
+        for ours, label, peers, what in (
+                ("qtransfer f32", "qtransfer f32", GRADIENT_PEERS, "gradient"),
+                ("qtransfer f32 (forward)", "qtransfer f32 (forward)", FORWARD_PEERS, "forward-only"),
+                ("qtransfer f32", "qtransfer f32 (forward+backward)", FORWARD_PEERS, "forward-only")):
+            ran = [p for p in peers if p in rate]
+            if ours in rate and ran:
+                best = max(ran, key=rate.get)
+                parts.append(f"{label} / fastest {what} peer ({best}) = {rate[ours] / rate[best]:.2f}x")
+        if parts:
+            lines.append(f"- n = {n}: " + "; ".join(parts))
+    return lines
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, nargs="+", default=[4, 8, 12, 16, 20])
@@ -361,7 +396,8 @@ def main(argv=None) -> int:
     cells = [("sel", n, args.batch) for n in sorted(args.n)] + [("published", 4, 4), ("published", 4, 256)]
     records = []
     for threads in args.threads:
-        print(f"\n## {threads or 'default'} thread(s): samples/s, forward+backward (qulacs: forward)\n")
+        print(f"\n## {threads or 'default'} thread(s): samples/s, forward+backward (qulacs, qtransfer f32 (forward): "
+              "forward only)\n")
         print("| circuit | n | batch | " + " | ".join(args.options) + " |")
         print("|---|---|---|" + "---|" * len(args.options))
         cut: dict[str, str] = {}  # option -> why its larger sel cells are not run
@@ -390,6 +426,9 @@ def main(argv=None) -> int:
                 records.append({"option": option, "circuit": kind, "n": n, "batch": batch, "threads": threads, **r})
                 row.append(_rate(r["samples_per_s"]) if "samples_per_s" in r else f"— ({r['skipped']})")
             print(f"| {kind} | {n} | {batch} | " + " | ".join(row) + " |", flush=True)
+        print()
+        for line in ratios([r for r in records if r["threads"] == threads and r["circuit"] == "sel"]):
+            print(line)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(records, f, indent=1)

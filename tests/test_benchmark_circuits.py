@@ -82,6 +82,29 @@ def test_every_other_option_starts_from_the_same_weights(bench, reference, optio
         torch.testing.assert_close(ours, theirs, **tol32)
 
 
+def test_qtransfer_forward_only_equals_the_training_values_and_records_no_graph(bench, reference, tol32):
+    step = bench.build_step("qtransfer f32 (forward)", "sel", N, DEPTH)
+    assert not step.backward and step.weights is None
+    out = step.run(bench.inputs(BATCH, N, step.dtype).requires_grad_())
+    assert out.grad_fn is None and out.dtype == torch.float32
+    torch.testing.assert_close(out.double(), reference[0], **tol32)
+
+
+def test_ratios_compare_like_with_like(bench):
+    """Gradients against the fastest peer computing gradients, forward against forward-only peers;
+    a peer with no rate (skipped) is left out, and a size without qtransfer gives no line."""
+    def rec(option, n, rate=None):
+        return {"option": option, "n": n, **({"samples_per_s": rate} if rate else {"skipped": "memory"})}
+
+    records = [rec("qtransfer f32", 4, 600.0), rec("torchquantum", 4, 100.0), rec("qulacs (backprop)", 4, 120.0),
+               rec("default.qubit", 4), rec("qtransfer f32 (forward)", 4, 2000.0), rec("qulacs", 4, 400.0),
+               rec("qulacs", 8, 50.0)]
+    assert bench.ratios(records) == [
+        "- n = 4: qtransfer f32 / fastest gradient peer (qulacs (backprop)) = 5.00x; "
+        "qtransfer f32 (forward) / fastest forward-only peer (qulacs) = 5.00x; "
+        "qtransfer f32 (forward+backward) / fastest forward-only peer (qulacs) = 1.50x"]
+
+
 def test_one_thread_caps_every_pool_and_zero_leaves_the_environment(bench):
     user = {"PATH": "/bin", "OMP_NUM_THREADS": "7"}
     one = bench.worker_env(1, user)

@@ -49,6 +49,7 @@ import torch
 from .compile import BLOCK_SHARE, BLOCK_WIRES, ONE_BLOCK_MAX, Diagonal, Layer, Permutation, Plan
 from .matrices import FIXED, ROTATION
 from .description import Const, Input, Operation
+from .states import complex_dtype
 
 __all__ = ["local_index", "permutation_index", "probabilities", "run_plan"]
 
@@ -59,6 +60,8 @@ _SPLIT = {"Rot": (("RZ", 0), ("RY", 1), ("RZ", 2)), "U3": (("PhaseShift", 2), ("
 UNITARY_MAX = 5
 #: up to this many wires a layer's input gates and shared gates are applied as two passes
 SPLIT_MAX = 8
+#: a layer's per-sample gates on at least this share of the wires go as a sweep (each wire moved last)
+SWEEP_SHARE = 0.5
 
 
 def _elementary(op: Operation) -> list[tuple[str, object]]:
@@ -102,23 +105,24 @@ class _Gates:
             halves.append(ROTATION[name][3])
         self.index = torch.tensor([r[0] for r in rows], dtype=torch.long, device=device)  # (G, K)
         self.center = torch.tensor([r[1] for r in rows], dtype=real, device=device)
-        self.scale = torch.tensor([r[2] for r in rows], dtype=real, device=device)
-        self.shift = torch.tensor([r[3] for r in rows], dtype=real, device=device)
-        self.h = torch.tensor(halves, dtype=real, device=device)
+        # h a = (h scale) u + h shift, exactly as h (scale u + shift): every h is 1/2 or 1
+        self.h_scale = torch.tensor([h * r[2] for h, r in zip(halves, rows)], dtype=real, device=device)
+        self.h_shift = torch.tensor([h * r[3] for h, r in zip(halves, rows)], dtype=real, device=device)
         c = torch.tensor(consts, dtype=torch.complex128)
-        self.c = (c if dtype.is_complex else c.real).to(device=device, dtype=dtype)  # (G, 3, d, d)
+        c = (c if dtype.is_complex else c.real).to(device=device, dtype=dtype)  # (G, 3, d, d)
+        self.c0, self.c1, self.c2 = (c[:, i].contiguous() for i in range(3))
 
     def matrices(self, ext: torch.Tensor) -> tuple[torch.Tensor, tuple]:
         u = ext[..., self.index] - self.center  # (..., G, K)
-        ha = self.h * torch.addcmul(self.shift, u.prod(-1) if u.shape[-1] > 1 else u[..., 0], self.scale)
+        ha = torch.addcmul(self.h_shift, u.prod(-1) if u.shape[-1] > 1 else u[..., 0], self.h_scale)
         cos, sin = torch.cos(ha)[..., None, None], torch.sin(ha)[..., None, None]
-        return self.c[:, 0] + cos * self.c[:, 1] + sin * self.c[:, 2], (u, cos, sin)
+        return torch.addcmul(torch.addcmul(self.c0, cos, self.c1), sin, self.c2), (u, cos, sin)
 
     def backward(self, grad: torch.Tensor, saved: tuple, g_ext: torch.Tensor) -> None:
         """Adds ``dL/de`` to ``g_ext`` given ``grad`` ``= dL/dM`` of every slot."""
         u, cos, sin = saved
-        prod = grad.conj() * (cos * self.c[:, 2] - sin * self.c[:, 1])
-        ga = (prod.real if prod.is_complex() else prod).sum((-2, -1)) * (self.h * self.scale)
+        prod = grad.conj() * (cos * self.c2 - sin * self.c1)
+        ga = (prod.real if prod.is_complex() else prod).sum((-2, -1)) * self.h_scale
         width = u.shape[-1]
         if width == 1:
             g_ext.index_add_(-1, self.index[:, 0], ga)
@@ -144,7 +148,7 @@ class _Blocks:
         width = 2**k
         select = torch.zeros(k * width * width, 4 * k, dtype=torch.float64)
         select[torch.arange(k * width * width), index.flatten()] = 1
-        self.select = select.to(device=device, dtype=gates.c.dtype)  # gathered entries -> their factor
+        self.select = select.to(device=device, dtype=gates.c0.dtype)  # gathered entries -> their factor
 
 
 class _Tables:
@@ -155,6 +159,7 @@ class _Tables:
         n = self.n = circuit.n_qubits
         n_in, n_w = self.n_in, self.n_w = circuit.n_inputs, circuit.n_weights
         self.dtype = dtype
+        self.readouts: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # see _readout_rows
         runs: dict[tuple[int, bool], list[list[list]]] = {}  # (k, batched) -> blocks -> wires -> gates
         pairs: dict[bool, list] = {}  # batched -> two-qubit slots
         self.kernels: list[tuple] = []
@@ -185,8 +190,11 @@ class _Tables:
                     if not any(part.values()):
                         continue
                     # small registers: per-sample gates wire by wire (a Kronecker product per sample costs more)
-                    part_spans = [(w, 1) for w in sorted(part) if part[w]] if batched and n <= SPLIT_MAX else spans
-                    sweep = len(part_spans) > 1 and part_spans[0][1] > 1  # blocks that each move their wires last
+                    part_spans, sweep = spans, len(spans) > 1 and spans[0][1] > 1  # blocks that each move their wires last
+                    if batched and n <= SPLIT_MAX:
+                        wires = [w for w in sorted(part) if part[w]]
+                        sweep = SWEEP_SHARE * n <= len(wires) > 1  # most wires: a sweep, one moving product per wire
+                        part_spans = [(w, 1) for w in (range(n) if sweep else wires)]
                     for start, k in part_spans:
                         members = [part.get(w, []) for w in range(start, start + k)]
                         if not any(members):
@@ -212,8 +220,31 @@ class _Tables:
             gates = _Gates(slots, batched, n_in, n_w, 2, device, real, dtype)
             self.blocks[k, batched] = _Blocks(k, gates, length, len(blocks), device)
         self.pairs = {b: _Gates(slots, b, n_in, n_w, 4, device, real, dtype) for b, slots in pairs.items()}
+        #: from |0...0>: a leading sweep of per-sample blocks over the whole register builds the product
+        #: of their first columns instead (see _Run.product)
+        self.zero_kernels = _product_start(self.kernels, n)
         if n <= UNITARY_MAX:
             self.kernels = _merge_shared(self.kernels, n)
+            self.zero_kernels = _merge_shared(self.zero_kernels, n)
+
+
+def _product_start(kernels: list[tuple], n: int) -> list[tuple]:
+    """``kernels`` for a run from ``|0...0>``: when they start with a sweep of per-sample blocks (each
+    moving its wires last) that covers the register, those become one ``("product", members)``:
+    ``(key, index, width)`` of each block in order (``key`` None for wires the sweep only moves)."""
+    members, wires = [], 0
+    for kernel in kernels:
+        if kernel[0] == "block" and kernel[1][1] and kernel[3] is None:
+            members.append((kernel[1], kernel[2], 2 ** kernel[1][0]))
+            wires += kernel[1][0]
+        elif kernel[0] == "move" and members:
+            members.append((None, None, kernel[1]))
+            wires += kernel[1].bit_length() - 1
+        else:
+            break
+        if wires == n:
+            return [("product", tuple(members))] + kernels[len(members):]
+    return kernels
 
 
 def _merge_shared(kernels: list[tuple], n: int) -> list[tuple]:
@@ -291,7 +322,8 @@ class _Run:
 
     def __init__(self, t: _Tables, x: torch.Tensor, w: torch.Tensor) -> None:
         self.t = t
-        batch = x.shape[0]
+        batch = self.batch = x.shape[0]
+        self.device = x.device
         one = torch.ones(1, dtype=x.dtype, device=x.device)
         self.ext = {False: torch.cat([w, one])}
         if any(b for _, b in t.blocks) or True in t.pairs:
@@ -334,18 +366,62 @@ class _Run:
         self.products[index] = products
         return u
 
+    def product(self, members: tuple) -> torch.Tensor:
+        """``|0...0>`` through a sweep of per-sample blocks: the Kronecker product of their first columns
+        (the identity's where a wire has no gate); the partial products kept for the backward."""
+        columns = []
+        for key, index, width in members:
+            if key is None:
+                column = torch.zeros(self.batch, width, dtype=self.t.dtype, device=self.device)
+                column[:, 0] = 1
+            else:
+                column = self.krons[key][:, index, :, 0]
+            columns.append(column)
+        state, partial = columns[0], []
+        for column in columns[1:]:
+            partial.append(state)
+            state = (state[:, :, None] * column[None, :] if False else state[:, :, None] * column[:, None, :]).flatten(1)
+        self.columns, self.partial = columns, partial
+        return state
+
+    def product_grad(self, members: tuple, grad: torch.Tensor, g_krons: dict) -> None:
+        """The gradients of the blocks' first columns in :meth:`product` (the other columns get none):
+        the last column's from the partial product before it, then that column contracted away."""
+        for p in range(len(members) - 1, -1, -1):
+            key, index, width = members[p]
+            view = grad.view(self.batch, -1, width)
+            if p:
+                g_column = (self.partial[p - 1].conj()[:, None, :] @ view)[:, 0]
+                grad = (view @ self.columns[p].conj()[:, :, None])[..., 0]
+            else:
+                g_column = grad
+            if key is not None:
+                g = torch.zeros(self.batch, width, width, dtype=grad.dtype, device=grad.device)
+                g[:, :, 0] = g_column
+                g_krons[key][index] = g
+        self.columns = self.partial = None
+
     def pair(self, item: tuple) -> torch.Tensor:
         return self.pair_mats[item[0]][..., item[1], :, :]
 
-    def forward(self, state: torch.Tensor, keep: bool) -> torch.Tensor:
-        """The final state; ``keep``: the state before every kernel, for the backward (else the backward
-        recomputes them from the final state: adjoint mode, two states in memory instead of one per kernel)."""
+    def forward(self, state: torch.Tensor | None, keep: bool) -> torch.Tensor:
+        """The final state from ``state`` (None: ``|0...0>``); ``keep``: the state before every kernel, for
+        the backward (else the backward recomputes them from the final state: adjoint mode, two states in
+        memory instead of one per kernel)."""
         self.states = []
-        for kernel in self.t.kernels:
+        self.kernels = self.t.kernels
+        if state is None:
+            self.kernels = self.t.zero_kernels
+            if self.kernels[0][0] != "product":
+                state = torch.zeros(self.batch, 2**self.t.n, dtype=self.t.dtype, device=self.device)
+                state[:, 0] = 1
+        for kernel in self.kernels:
             if keep:
                 self.states.append(state)
             kind = kernel[0]
-            if kind == "block":
+            if kind == "product":
+                state = self.product(kernel[1])
+            elif kind == "block":
                 state = _block(state, self.krons[kernel[1]][..., kernel[2], :, :], kernel[3])
             elif kind == "move":
                 state = state.view(state.shape[0], kernel[1], -1).transpose(1, 2).reshape(state.shape)
@@ -383,11 +459,16 @@ class _Run:
         g_krons: dict = {key: [None] * blocks.count for key, blocks in t.blocks.items()}
         g_pairs = {b: torch.zeros_like(m) for b, m in self.pair_mats.items()}
         current = self.final
-        for kernel in reversed(t.kernels):
-            state = self.states.pop() if self.states else self._back(kernel, current)  # the kernel's input
+        for kernel in reversed(self.kernels):
             kind = kernel[0]
+            if kind == "product":  # always the first kernel; from |0...0>, which has no gradient
+                self.product_grad(kernel[1], grad, g_krons)
+                grad = None
+                break
+            state = self.states.pop() if self.states else self._back(kernel, current)  # the kernel's input
             if kind == "block":
-                g_krons[kernel[1]][kernel[2]] = _block_grad(state, grad, 2 ** kernel[1][0], kernel[3], kernel[1][1])
+                m = self.krons[kernel[1]][..., kernel[2], :, :]
+                g_krons[kernel[1]][kernel[2]] = _block_grad(state, current, grad, m, kernel[3], kernel[1][1])
             elif kind == "unitary":
                 products = self.products[kernel[2]]
                 g_u = grad.transpose(0, 1) @ state.conj()  # y = v U^T: dU = dy^T conj(v)
@@ -481,14 +562,19 @@ def _block_back(grad: torch.Tensor, m: torch.Tensor, start: int | None) -> torch
     return (m.mH @ g if m.ndim == 2 else m.mH[:, None] @ g).view(batch, -1)
 
 
-def _block_grad(state: torch.Tensor, grad: torch.Tensor, width: int, start: int | None, batched: bool) -> torch.Tensor:
-    """``dL/dm`` of :func:`_block` for a ``width x width`` matrix (summed over the batch unless it is per
-    sample): ``dm = dy^T conj(v)`` for ``y = v m^T``, ``sum dy v^H`` for ``y = m v`` (conjugate transposes
-    are views, which BLAS reads as they are)."""
-    batch = state.shape[0]
+def _block_grad(state: torch.Tensor, out: torch.Tensor, grad: torch.Tensor, m: torch.Tensor, start: int | None,
+                batched: bool) -> torch.Tensor:
+    """``dL/dm`` of :func:`_block` (input ``state``, output ``out``) for a ``W x W`` matrix ``m``,
+    summed over the batch unless it is per sample: ``dm = dy^T conj(v)`` for ``y = v m^T``,
+    ``sum dy v^H`` for ``y = m v`` (conjugate transposes are views, which BLAS reads as they are).
+    A moving block shared by the batch reads its output instead, laid out ``(B R, W)`` as its gradient
+    is: ``m`` being unitary, ``conj(v) = conj(y) m``, so ``dm = conj(dy^H y) m``, one product that also
+    sums over the batch (the batched product reading the input copies its conjugate view first)."""
+    batch, width = state.shape[0], m.shape[-1]
     if start is None:
-        g_m = torch.bmm(grad.view(batch, -1, width).transpose(1, 2), state.view(batch, width, -1).mH)
-        return g_m if batched else g_m.sum(0)
+        if not batched:
+            return (grad.view(-1, width).mH @ out.view(-1, width)).conj() @ m
+        return torch.bmm(grad.view(batch, -1, width).transpose(1, 2), state.view(batch, width, -1).mH)
     lead = 2**start
     rest = state.shape[1] // (width * lead)
     if rest == 1:
@@ -526,17 +612,40 @@ class _PlanFunction(torch.autograd.Function):
         if readout is None:
             return final
         ctx.final = final
-        return probabilities(final) @ readout
+        return _read(final, readout)
 
     @staticmethod
     def backward(ctx, grad):
-        if ctx.readout is not None:  # out = |psi|^2 R: dpsi = 2 psi (dout R^T)
-            grad = 2 * ctx.final * (grad @ ctx.readout.transpose(0, 1))
-            ctx.final = None
+        if ctx.readout is not None:  # out = |psi|^2 R: dpsi = 2 psi (dout R^T), on the real view
+            final, ctx.final = ctx.final, None
+            grad = 2 * _real_view(final) * (grad @ ctx.readout.transpose(0, 1))
+            grad = torch.view_as_complex(grad.view(*final.shape, 2)) if final.is_complex() else grad
         g_state, g_x, g_w = ctx.run.backward(grad.contiguous())
         ctx.run = None
         want = ctx.needs_input_grad
         return None, None, None, g_state if want[3] else None, g_x if want[4] else None, g_w if want[5] else None
+
+
+def _real_view(state: torch.Tensor) -> torch.Tensor:
+    """A complex ``(B, D)`` state as ``(B, 2 D)`` real and imaginary parts (no copy); a real one as it is."""
+    return torch.view_as_real(state).flatten(-2) if state.is_complex() else state
+
+
+def _read(state: torch.Tensor, readout: torch.Tensor) -> torch.Tensor:
+    """``|psi|^2 R`` for the readout rows ``R`` of :func:`_readout_rows` (one product: the real and
+    imaginary parts squared, each row of ``R`` repeated, rather than a sum over pairs first)."""
+    return _real_view(state).square() @ readout
+
+
+def _readout_rows(tables: _Tables, readout: torch.Tensor) -> torch.Tensor:
+    """``readout`` with each row repeated for the real and imaginary parts of a complex state (kept
+    per plan, with the readout itself, so that its ``id`` stays its own)."""
+    if not tables.dtype.is_complex:
+        return readout
+    kept = tables.readouts.get(id(readout))
+    if kept is None or kept[0] is not readout:
+        kept = tables.readouts[id(readout)] = (readout, readout.repeat_interleave(2, 0))
+    return kept[1]
 
 
 def probabilities(state: torch.Tensor) -> torch.Tensor:
@@ -545,16 +654,21 @@ def probabilities(state: torch.Tensor) -> torch.Tensor:
     return torch.view_as_real(state).square().sum(-1) if state.is_complex() else state.square()
 
 
-def run_plan(plan: Plan, state: torch.Tensor, x: torch.Tensor, w: torch.Tensor,
+def run_plan(plan: Plan, state: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor,
              readout: torch.Tensor | None = None, *, adjoint: bool = False) -> torch.Tensor:
     """The final state of ``plan`` from ``state`` ``(B, 2**n)`` for inputs ``x`` ``(B, n_inputs)`` and flat
     weights ``w`` (``x``'s dtype and device); differentiable in all three, as one autograd node.
+    ``state`` None: ``|0...0>`` (in the circuit's dtype: real while every gate is, else complex), where
+    a leading sweep of per-sample gates becomes the product of their first columns.
     With ``readout`` ``(2**n, E)``: the outputs ``|psi|^2 @ readout`` instead of the state (measurements
     linear in the probabilities, in the same node). ``adjoint``: keep no states for the backward, which
     recomputes each kernel's input from its output (two states in memory instead of one per kernel)."""
-    tables = _tables(plan, x.device, x.dtype, state.dtype)
-    if torch.is_grad_enabled() and (state.requires_grad or x.requires_grad or w.requires_grad):
+    dtype = state.dtype if state is not None else x.dtype if plan.circuit.is_real else complex_dtype(x.dtype)
+    tables = _tables(plan, x.device, x.dtype, dtype)
+    readout = None if readout is None else _readout_rows(tables, readout)
+    grads = x.requires_grad or w.requires_grad or state is not None and state.requires_grad
+    if torch.is_grad_enabled() and grads:
         return _PlanFunction.apply(tables, readout, adjoint, state, x, w)
     with torch.no_grad():
         final = _Run(tables, x, w).forward(state, keep=False)
-        return final if readout is None else probabilities(final) @ readout
+        return final if readout is None else _read(final, readout)

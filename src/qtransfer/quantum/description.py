@@ -410,6 +410,10 @@ class Circuit:
             object.__setattr__(self, "_hash", cached)
         return cached
 
+    def __getstate__(self) -> dict:
+        # not the cached hash: it hashes strings, which another process (a sweep worker) hashes otherwise
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
     @property
     def n_weights(self) -> int:
         return math.prod(self.weight_shape)
@@ -421,9 +425,13 @@ class Circuit:
     @property
     def is_real(self) -> bool:
         """True when every gate and measurement keeps amplitudes real (H, X, Z, RY, CNOT, CZ, SWAP, CRY, Toffoli)."""
-        return all(op.info.real for op in self.ops) and not any(
-            p == "Y" for m in self.measurements if isinstance(m, Expval) for _, word in m.terms for p, _ in word
-        )
+        cached = self.__dict__.get("_is_real")  # computed once, as the hash: read on every executor call
+        if cached is None:
+            cached = all(op.info.real for op in self.ops) and not any(
+                p == "Y" for m in self.measurements if isinstance(m, Expval) for _, word in m.terms for p, _ in word
+            )
+            object.__setattr__(self, "_is_real", cached)
+        return cached
 
     def without_entangling(self) -> "Circuit":
         """The product ablation: every multi-wire gate removed (inputs, weights and measurements kept)."""

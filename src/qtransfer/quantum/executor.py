@@ -301,7 +301,7 @@ def run_circuit(circuit: Circuit | Plan, x: torch.Tensor, weights: torch.Tensor,
 
 def _exact(plan: Plan, x: torch.Tensor, w: torch.Tensor, dtype: torch.dtype, adjoint: bool) -> torch.Tensor:
     circuit = plan.circuit
-    state = _initial_state(circuit, x, dtype)
+    state = _initial_state(circuit, x, dtype) if circuit.amplitude else None  # None: |0...0>, built by run_plan
     readout = _readout(circuit, x.device, x.dtype)
     if readout is not None:  # the measurement in the same autograd node
         return run_plan(plan, state, x, w, readout, adjoint=adjoint)
