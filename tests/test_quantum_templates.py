@@ -168,3 +168,21 @@ def test_template_arguments_are_checked():
         T.real_amplitudes(3, entanglement="star")
     with pytest.raises(ValueError, match="only come first"):
         T.compose(T.angle_embedding(2), T.amplitude_embedding(2))
+
+
+def test_a_circuit_sent_to_another_process_hashes_as_one_built_there():
+    """A circuit caches its hash (executors look plans up by it on every call); the hash mixes string
+    hashes, which differ between processes, so a pickled circuit (a sweep worker's) leaves it behind:
+    in another process it finds the plans of the same circuit built there."""
+    import pickle
+    import subprocess
+    import sys
+
+    c = T.compose(T.angle_embedding(3, rotation="Y"), T.strongly_entangling_layers(3, 2))
+    hash(c), c.is_real  # noqa: B018 -- both computed and kept
+    code = ("import pickle, sys; from qtransfer.quantum import templates as T; c = pickle.loads(sys.stdin.buffer.read()); "
+            "d = T.compose(T.angle_embedding(3, rotation='Y'), T.strongly_entangling_layers(3, 2)); "
+            "print(hash(c) == hash(d), c == d, {c: 1}.get(d))")
+    env = {**__import__("os").environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(c), capture_output=True, env=env, check=True)
+    assert out.stdout.decode().split() == ["True", "True", "1"]
