@@ -132,8 +132,8 @@ def estimate_bytes(circuit: Circuit, batch: int, *, double: bool = False, requir
     (a Kronecker block, a gate, a permutation) kept for the backward when training, or three once
     that exceeds :data:`ADJOINT_ABOVE` (adjoint mode), and six working states; three states without
     gradients; plus the measurement's gathered copies. (Measured peaks of a training pass at batch 64,
-    float32, depth-6 StronglyEntanglingLayers, ``benchmarks/circuit_memory.py``: 16 qubits 1046 MiB,
-    estimate 1152; forced adjoint 111, estimate 288; 20 qubits, adjoint, 2144, estimate 4608.)
+    float32, depth-6 StronglyEntanglingLayers, ``benchmarks/circuit_memory.py``: 16 qubits 938 MiB,
+    estimate 1152; forced adjoint 129, estimate 288; 20 qubits, adjoint, 1799, estimate 4608.)
 
     Example:
         >>> estimate_bytes(Circuit(20), 4, requires_grad=False) // 2**20   # 3 real float32 states

@@ -15,11 +15,17 @@ family's hand-derived step does for its own circuit, so that a whole run is one 
 * a layer's runs of one-qubit gates: one product of 2x2 matrices per wire (padded with the
   identity, all runs at once), then Kronecker blocks (all blocks of all layers at once): the
   whole register up to 6 wires, else 4 wires at a time, each block one batched matrix product
-  that also moves its wires last; for ``y = v K^T``, ``dv = dy conj(K)`` and ``dK = (v^H dy)^T``.
-  A sparse layer goes wire by wire. Up to 8 wires, a layer's gates that read inputs (a matrix
-  per sample) and the rest (one matrix for the batch) are two passes, the former wire by wire;
-  up to 5 wires, consecutive whole-register kernels shared by the batch are first multiplied
-  into one ``2**n x 2**n`` matrix;
+  that also moves its wires last; for ``y = v K^T``, ``dv = dy conj(K)`` and ``dK = (v^H dy)^T``
+  (for a block shared by the batch ``conj(dy^H y) K`` from its output: one product over the
+  batch). A sparse layer goes wire by wire. Up to 8 wires, a layer's gates that read inputs (a
+  matrix per sample) and the rest (one matrix for the batch) are two passes, the former wire by
+  wire (a sweep of moving 2x2 products when most wires have one); up to 5 wires, consecutive
+  whole-register kernels shared by the batch are first multiplied into one ``2**n x 2**n`` matrix;
+* from ``|0...0>`` (``state=None``), a leading sweep of per-sample blocks over the register is the
+  Kronecker product of their first columns; its gradient contracts the incoming one with the
+  partial products, last block first;
+* Z words and probabilities (a ``readout`` matrix) in the same node: ``|Re|^2`` and ``|Im|^2``
+  side by side times the readout's rows, each repeated;
 * a permutation (CNOT, SWAP, Toffoli runs) is one gather, its gradient the inverse gather; a
   diagonal gate one product, ``dx = dy conj(d)``; any other gate one matrix product each way.
 
@@ -38,6 +44,8 @@ Example:
     >>> state = run_plan(plan, zero, x, torch.zeros(0))
     >>> state, state.square().sum().item()
     (tensor([[0.9888, 0.0000, 0.1494, 0.0000]]), 1.0)
+    >>> torch.equal(run_plan(plan, None, x, torch.zeros(0)), state)  # from |00>: the product of columns
+    True
 """
 
 from __future__ import annotations
