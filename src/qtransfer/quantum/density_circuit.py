@@ -28,7 +28,7 @@ from .density import DENSITY_MAX_QUBITS, gate_noise
 from .description import Circuit, Const, Expval, Input, Operation
 from .executor import apply_dense, apply_one, check_shots, gate_matrix, outputs_from_probabilities, shot_outputs
 from .noise import NoiseModel
-from .states import bit_table, complex_dtype
+from .states import bit_table, complex_dtype, zero_state
 
 __all__ = ["noisy_run_circuit"]
 
@@ -85,8 +85,7 @@ def noisy_run_circuit(circuit: Circuit, x: torch.Tensor, weights: torch.Tensor, 
         amp = torch.nn.functional.pad(amp / amp.norm(dim=1, keepdim=True), (0, dim - amp.shape[1])).to(cdtype)
         state = (amp[:, :, None] * amp.conj()[:, None, :]).reshape(batch, dim * dim)
     else:
-        state = torch.zeros(batch, dim * dim, dtype=cdtype, device=x.device)
-        state[:, 0] = 1
+        state = zero_state(batch, dim * dim, cdtype, x.device)
     e1, e2 = (e.to(cdtype) for e in gate_noise(noise, x.device, x.dtype))
     for op in circuit.ops:
         m = gate_matrix(op.name, _angles(op, x, w), cdtype, x.device)

@@ -57,7 +57,7 @@ import torch
 from .compile import BLOCK_SHARE, BLOCK_WIRES, ONE_BLOCK_MAX, Diagonal, Layer, Permutation, Plan
 from .matrices import FIXED, ROTATION
 from .description import Const, Input, Operation
-from .states import complex_dtype
+from .states import complex_dtype, zero_state
 
 __all__ = ["local_index", "permutation_index", "probabilities", "run_plan"]
 
@@ -167,7 +167,6 @@ class _Tables:
         n = self.n = circuit.n_qubits
         n_in, n_w = self.n_in, self.n_w = circuit.n_inputs, circuit.n_weights
         self.dtype = dtype
-        self.readouts: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # see _readout_rows
         runs: dict[tuple[int, bool], list[list[list]]] = {}  # (k, batched) -> blocks -> wires -> gates
         pairs: dict[bool, list] = {}  # batched -> two-qubit slots
         self.kernels: list[tuple] = []
@@ -377,18 +376,12 @@ class _Run:
     def product(self, members: tuple) -> torch.Tensor:
         """``|0...0>`` through a sweep of per-sample blocks: the Kronecker product of their first columns
         (the identity's where a wire has no gate); the partial products kept for the backward."""
-        columns = []
-        for key, index, width in members:
-            if key is None:
-                column = torch.zeros(self.batch, width, dtype=self.t.dtype, device=self.device)
-                column[:, 0] = 1
-            else:
-                column = self.krons[key][:, index, :, 0]
-            columns.append(column)
+        columns = [zero_state(self.batch, width, self.t.dtype, self.device) if key is None
+                   else self.krons[key][:, index, :, 0] for key, index, width in members]
         state, partial = columns[0], []
         for column in columns[1:]:
             partial.append(state)
-            state = (state[:, :, None] * column[None, :] if False else state[:, :, None] * column[:, None, :]).flatten(1)
+            state = (state[:, :, None] * column[:, None, :]).flatten(1)
         self.columns, self.partial = columns, partial
         return state
 
@@ -421,8 +414,7 @@ class _Run:
         if state is None:
             self.kernels = self.t.zero_kernels
             if self.kernels[0][0] != "product":
-                state = torch.zeros(self.batch, 2**self.t.n, dtype=self.t.dtype, device=self.device)
-                state[:, 0] = 1
+                state = zero_state(self.batch, 2**self.t.n, self.t.dtype, self.device)
         for kernel in self.kernels:
             if keep:
                 self.states.append(state)
@@ -640,20 +632,9 @@ def _real_view(state: torch.Tensor) -> torch.Tensor:
 
 
 def _read(state: torch.Tensor, readout: torch.Tensor) -> torch.Tensor:
-    """``|psi|^2 R`` for the readout rows ``R`` of :func:`_readout_rows` (one product: the real and
-    imaginary parts squared, each row of ``R`` repeated, rather than a sum over pairs first)."""
+    """``|psi|^2 R`` as one product: the squared real view of the state times the readout rows (for a
+    complex state each row of ``R`` twice, for the real and imaginary parts), not a sum over pairs first."""
     return _real_view(state).square() @ readout
-
-
-def _readout_rows(tables: _Tables, readout: torch.Tensor) -> torch.Tensor:
-    """``readout`` with each row repeated for the real and imaginary parts of a complex state (kept
-    per plan, with the readout itself, so that its ``id`` stays its own)."""
-    if not tables.dtype.is_complex:
-        return readout
-    kept = tables.readouts.get(id(readout))
-    if kept is None or kept[0] is not readout:
-        kept = tables.readouts[id(readout)] = (readout, readout.repeat_interleave(2, 0))
-    return kept[1]
 
 
 def probabilities(state: torch.Tensor) -> torch.Tensor:
@@ -668,12 +649,12 @@ def run_plan(plan: Plan, state: torch.Tensor | None, x: torch.Tensor, w: torch.T
     weights ``w`` (``x``'s dtype and device); differentiable in all three, as one autograd node.
     ``state`` None: ``|0...0>`` (in the circuit's dtype: real while every gate is, else complex), where
     a leading sweep of per-sample gates becomes the product of their first columns.
-    With ``readout`` ``(2**n, E)``: the outputs ``|psi|^2 @ readout`` instead of the state (measurements
-    linear in the probabilities, in the same node). ``adjoint``: keep no states for the backward, which
+    With ``readout`` ``R`` ``(2**n, E)``: the outputs ``|psi|^2 @ R`` instead of the state (measurements
+    linear in the probabilities, in the same node); for a complex state ``R`` comes with each row
+    repeated, ``(2 * 2**n, E)``, one for the real and one for the imaginary part of each amplitude. ``adjoint``: keep no states for the backward, which
     recomputes each kernel's input from its output (two states in memory instead of one per kernel)."""
     dtype = state.dtype if state is not None else x.dtype if plan.circuit.is_real else complex_dtype(x.dtype)
     tables = _tables(plan, x.device, x.dtype, dtype)
-    readout = None if readout is None else _readout_rows(tables, readout)
     grads = x.requires_grad or w.requires_grad or state is not None and state.requires_grad
     if torch.is_grad_enabled() and grads:
         return _PlanFunction.apply(tables, readout, adjoint, state, x, w)

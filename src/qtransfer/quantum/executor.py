@@ -35,7 +35,7 @@ from .matrices import FIXED, ROTATION
 from .memory import available_bytes
 from .description import Circuit, Expval
 from .measurement import sample_counts
-from .states import bit_table, complex_dtype
+from .states import bit_table, complex_dtype, zero_state
 
 __all__ = ["CHECK_MEMORY_ABOVE", "apply_dense", "apply_one", "check_memory", "check_shots", "estimate_bytes",
            "gate_matrix", "outputs_from_probabilities", "run_circuit", "shot_outputs"]
@@ -130,9 +130,7 @@ def _initial_state(circuit: Circuit, x: torch.Tensor, dtype: torch.dtype) -> tor
         if amp.shape[1] < dim:
             amp = torch.nn.functional.pad(amp, (0, dim - amp.shape[1]))
         return amp.to(dtype)
-    state = torch.zeros(batch, dim, dtype=dtype, device=x.device)
-    state[:, 0] = 1
-    return state
+    return zero_state(batch, dim, dtype, x.device)
 
 
 @lru_cache(maxsize=128)
@@ -176,7 +174,9 @@ _READOUT_MAX = 1 << 24
 def _readout(circuit: Circuit, device: torch.device, dtype: torch.dtype) -> torch.Tensor | None:
     """``R`` ``(2**n, outputs)`` with outputs ``= |psi|^2 R``, when every measurement is linear in the
     probabilities (Z words, probabilities) and ``R`` is not too large; else None. Its columns are
-    the Z words' signs and, per probability, the one-hot marginal of the measured wires."""
+    the Z words' signs and, per probability, the one-hot marginal of the measured wires. For a
+    complex state (a circuit that is not real) each row comes twice, ``(2 * 2**n, outputs)``, as
+    :func:`~qtransfer.quantum.derived.run_plan` reads it: against the squared real and imaginary parts."""
     n = circuit.n_qubits
     z_matrix, gather, _, _ = _measurement_tables(circuit, device, dtype)
     if gather is not None or 2**n * circuit.n_outputs > _READOUT_MAX:
@@ -189,7 +189,8 @@ def _readout(circuit: Circuit, device: torch.device, dtype: torch.dtype) -> torc
         else:
             local = local_index(n, m.wires).to(device)
             columns.append(torch.nn.functional.one_hot(local, 2 ** len(m.wires)).to(dtype))
-    return torch.cat(columns, 1) if columns else z_matrix
+    readout = torch.cat(columns, 1) if columns else z_matrix
+    return readout if circuit.is_real else readout.repeat_interleave(2, 0)
 
 
 def _measure(circuit: Circuit, state: torch.Tensor) -> torch.Tensor:

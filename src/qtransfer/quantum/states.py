@@ -17,12 +17,19 @@ from .circuit import CircuitSpec
 
 __all__ = [
     "angle_offsets", "bit_table", "cnot_permutation", "common_dtype", "complex_dtype", "embed", "kron_matrices",
-    "kron_vectors", "product_state", "rotation_matrices", "rx_phases", "wire_states",
+    "kron_vectors", "product_state", "rotation_matrices", "rx_phases", "wire_states", "zero_state",
 ]
 
 
 def complex_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.complex128 if dtype == torch.float64 else torch.complex64
+
+
+def zero_state(batch: int, dim: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``(batch, dim)``: the first basis vector (``|0...0>``) for every sample."""
+    state = torch.zeros(batch, dim, dtype=dtype, device=device)
+    state[:, 0] = 1
+    return state
 
 
 @lru_cache(maxsize=64)
