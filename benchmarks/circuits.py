@@ -3,7 +3,7 @@
 Usage (from the repository root; on a quiet machine, the figures are timings):
     python benchmarks/circuits.py                       # n = 4 8 12 16 20, batch 64; published at batch 4, 256
     python benchmarks/circuits.py --quick               # n = 4 8, short budgets (a smoke test, not figures)
-    python benchmarks/circuits.py --n 4 12 --threads 1 0 --json out.json
+    python benchmarks/circuits.py --n 4 12 --threads 1 0 --json out.json   # written after every row
     python benchmarks/circuits.py --options torchquantum --torchquantum-python /path/to/venv/bin/python
 
 Circuits:
@@ -39,6 +39,10 @@ peer that cannot run says why in its cell):
   ``backprop_inner_product`` of ``2 (sum_i g_i Z_i)|psi>`` for the incoming gradient ``g``:
   what ``ParametricQuantumCircuit.backprop(observable)`` does, without the forward pass it
   runs first; it gives the gradients of the inputs' and the weights' angles.
+
+``--json``: checked before the first cell (one line and exit code 2 if it cannot be written) and
+rewritten atomically after every row, so Ctrl-C (exit code 130) keeps the rows finished; piped
+into ``head``, the script stops quietly (exit code 141).
 
 Threads: ``--threads 1 0`` runs every option with one thread and with the defaults (0). One
 thread binds every peer: besides ``torch.set_num_threads``, each worker's environment gets
@@ -392,9 +396,34 @@ def main(argv=None) -> int:
         args.n = [4, 8]
     if args.budget is None:
         args.budget = 0.5 if args.quick else 3.0
+    from qtransfer.atomic import atomic_write_json
+    from qtransfer.errors import EXIT_BROKEN_PIPE, UsageError
+    from qtransfer.outdir import check_writable
+
+    if args.json:  # before half an hour of timing, not after it
+        try:
+            check_writable(os.path.dirname(os.path.abspath(args.json)), "--json")
+        except UsageError as e:
+            print(f"circuits.py: error: {e}", file=sys.stderr)
+            return UsageError.exit_code
     memory_gb = args.memory_gb or _total_memory_gb() * 3 / 4
+    records: list[dict] = []
+    try:
+        _measure(args, memory_gb, records, lambda: atomic_write_json(args.json, records) if args.json else None)
+    except BrokenPipeError:  # read by `| head`: stop quietly, as a Unix tool stopped by SIGPIPE does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:  # the worker got the same Ctrl-C (one process group) and is gone
+        print("\ncircuits.py: interrupted" + (f"; the rows finished are in {args.json}" if args.json else ""),
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+def _measure(args, memory_gb: float, records: list[dict], save: Callable[[], None]) -> None:
+    """Every cell of the tables, printed row by row; ``records`` grows by each cell and ``save`` is
+    called after each row (``--json``: what ran so far is on disk if the run is stopped)."""
     cells = [("sel", n, args.batch) for n in sorted(args.n)] + [("published", 4, 4), ("published", 4, 256)]
-    records = []
     for threads in args.threads:
         print(f"\n## {threads or 'default'} thread(s): samples/s, forward+backward (qulacs, qtransfer f32 (forward): "
               "forward only)\n")
@@ -425,14 +454,11 @@ def main(argv=None) -> int:
                         last[option] = (n, r["median_s"])
                 records.append({"option": option, "circuit": kind, "n": n, "batch": batch, "threads": threads, **r})
                 row.append(_rate(r["samples_per_s"]) if "samples_per_s" in r else f"— ({r['skipped']})")
+            save()
             print(f"| {kind} | {n} | {batch} | " + " | ".join(row) + " |", flush=True)
         print()
         for line in ratios([r for r in records if r["threads"] == threads and r["circuit"] == "sel"]):
             print(line)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(records, f, indent=1)
-    return 0
 
 
 if __name__ == "__main__":

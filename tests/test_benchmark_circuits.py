@@ -218,3 +218,30 @@ def test_torchquantum_runs_with_the_interpreter_given(bench, monkeypatch):
     pythons.clear()
     bench.main(common)
     assert ("torchquantum", sys.executable) in pythons
+
+
+def test_an_unwritable_json_is_refused_before_any_cell_runs(bench, monkeypatch, tmp_path, capsys):
+    calls = []
+    monkeypatch.setattr(bench, "_run", lambda *a, **k: calls.append(a) or {"skipped": "not run here"})
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert bench.main(["--n", "4", "--threads", "1", "--options", "qulacs", "--json", str(blocker / "out.json")]) == 2
+    assert calls == []
+    err = capsys.readouterr().err
+    assert err.startswith("circuits.py: error: cannot write to") and "--json" in err and err.count("\n") == 1
+
+
+def test_ctrl_c_keeps_the_rows_finished_in_the_json(bench, monkeypatch, tmp_path, capsys):
+    """Each row is written (atomically) as it finishes; Ctrl-C in the next one exits 130 and says where."""
+    import json
+
+    def fake_run(option, kind, n, *args, **kwargs):
+        if n == 8:
+            raise KeyboardInterrupt
+        return {"samples_per_s": 10.0, "median_s": 0.1, "steps": 3}
+
+    monkeypatch.setattr(bench, "_run", fake_run)
+    out = tmp_path / "runs" / "circuits.json"
+    assert bench.main(["--n", "4", "8", "--threads", "1", "--options", "qulacs", "--json", str(out)]) == 130
+    assert [(r["option"], r["n"]) for r in json.loads(out.read_text())] == [("qulacs", 4)]
+    assert f"interrupted; the rows finished are in {out}" in capsys.readouterr().err
